@@ -1,0 +1,58 @@
+/**
+ * @fso/common: the contract every FSO package shares (schemas, topics),
+ * the logger factory and small CLI/MQTT helpers.
+ */
+export {
+  AGENT_ID_PATTERN,
+  DIFF_SKIP_REASONS,
+  ENTRY_KINDS,
+  EVENT_TYPES,
+  HASH_SKIP_REASONS,
+  RECORD_KINDS,
+  ackSchema,
+  agentConfigSchema,
+  agentIdSchema,
+  configStateSchema,
+  diffOptionsSchema,
+  diffSchema,
+  diffSkipReasonSchema,
+  entryKindSchema,
+  eventSchema,
+  eventTypeSchema,
+  gapRecordSchema,
+  hashOptionsSchema,
+  statusSchema,
+  timestampSchema,
+  watchSpecSchema,
+} from './schemas.js';
+export type {
+  Ack,
+  AgentConfig,
+  AgentConfigInput,
+  AgentStatus,
+  ConfigState,
+  DiffOptions,
+  DiffSkipReason,
+  EntryKind,
+  EventType,
+  FsoDiff,
+  FsoEvent,
+  GapRecord,
+  HashOptions,
+  HashSkipReason,
+  RecordKind,
+  WatchSpec,
+  WatchState,
+} from './schemas.js';
+export { DEFAULT_TOPIC_PREFIX, createTopics, parseTopic } from './topics.js';
+export type { ParsedTopic, Topics } from './topics.js';
+export { createLogger, createSilentLogger } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
+export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, errorCode, toError } from './errors.js';
+export { MAX_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
+export type { JsonResult } from './validate.js';
+export { isoFromMs, isoNow } from './time.js';
+export { DEFAULT_BROKER_URL, connectMqtt, endMqtt, resolveBrokerUrl } from './mqtt.js';
+export type { ConnectOptions } from './mqtt.js';
+export { collect, onShutdown, parseDuration } from './process.js';
+export { FSO_VERSION } from './version.js';

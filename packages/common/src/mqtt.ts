@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { BrokerConnectError } from './errors.js';
+
+/** Default broker URL when neither a flag nor `FSO_BROKER_URL` gives one. */
+export const DEFAULT_BROKER_URL = 'mqtt://127.0.0.1:1883';
+
+/** The broker URL: the flag, else `FSO_BROKER_URL`, else {@link DEFAULT_BROKER_URL}. */
+export function resolveBrokerUrl(flag?: string): string {
+  return flag ?? process.env.FSO_BROKER_URL ?? DEFAULT_BROKER_URL;
+}
+
+/** Options of {@link connectMqtt}. */
+export interface ConnectOptions {
+  url: string;
+  clientId?: string;
+  username?: string;
+  /** A file holding the password; re-read on every reconnect so a rotated secret is picked up. */
+  passwordFile?: string;
+  password?: string;
+  /** MQTT clean session; false keeps QoS 1 subscriptions queued while offline. */
+  clean?: boolean;
+  will?: IClientOptions['will'];
+  /** How long the first connection may take before {@link BrokerConnectError}; default 10 s. */
+  connectTimeoutMs?: number;
+  /** Reconnect period; default 1 s. */
+  reconnectPeriodMs?: number;
+}
+
+/**
+ * Connects an MQTT.js client (MQTT 3.1.1, so any broker works) and resolves
+ * once connected; the client reconnects by itself afterwards.
+ *
+ * @example
+ * const client = await connectMqtt({ url: resolveBrokerUrl(), clientId: 'fso-controller-1' });
+ */
+export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> {
+  const password = (): string | undefined =>
+    options.passwordFile ? readFileSync(options.passwordFile, 'utf8').trim() : (options.password ?? process.env.FSO_PASSWORD);
+  const client = mqtt.connect(options.url, {
+    protocolVersion: 4,
+    clientId: options.clientId,
+    username: options.username ?? process.env.FSO_USERNAME,
+    password: password(),
+    clean: options.clean ?? true,
+    will: options.will,
+    reconnectPeriod: options.reconnectPeriodMs ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    resubscribe: true,
+  });
+  if (options.passwordFile) {
+    // Re-read before each reconnect so a rotated token needs no restart.
+    client.on('reconnect', () => {
+      try {
+        client.options.password = password();
+      } catch {
+        // Keep the previous password; the connect error will say why it fails.
+      }
+    });
+  }
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  await new Promise<void>((resolve, reject) => {
+    let lastError = 'no answer';
+    const timer = setTimeout(() => {
+      cleanup();
+      client.end(true);
+      reject(new BrokerConnectError(options.url, `${lastError} after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onConnect = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      lastError = err.message;
+      // A refused CONNACK (bad credentials, not authorized) will not get better by retrying.
+      if ('code' in err && typeof err.code === 'number' && err.code !== 0) {
+        cleanup();
+        client.end(true);
+        reject(new BrokerConnectError(options.url, err.message, { cause: err }));
+      }
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      client.off('connect', onConnect);
+      client.off('error', onError);
+    };
+    client.on('connect', onConnect);
+    client.on('error', onError);
+  });
+  return client;
+}
+
+/** Ends a client, waiting for in-flight packets; safe on an already ended client. */
+export async function endMqtt(client: MqttClient, force = false): Promise<void> {
+  if (client.disconnected && client.disconnecting) return;
+  await new Promise<void>((resolve) => client.end(force, {}, () => resolve()));
+}

@@ -1,0 +1,193 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The zod schemas of every FSO message and of the agent config: the one
+ * source of truth for the wire format (../../../docs/protocol.md). Types are
+ * derived with `z.infer`, never written twice.
+ */
+
+/** `agentId` as DESIGN.md fixes it: also safe as one MQTT topic level and one file name. */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const agentIdSchema = z
+  .string()
+  .regex(AGENT_ID_PATTERN, 'agent id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$');
+
+/** ISO 8601 UTC with milliseconds, e.g. `2026-11-22T10:00:00.123Z`. */
+export const timestampSchema = z.iso.datetime({ precision: 3 });
+
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lower-case hex digits');
+const seqSchema = z.number().int().min(1);
+const epochSchema = z.string().min(1).max(64);
+
+export const EVENT_TYPES = ['create', 'modify', 'delete', 'rename'] as const;
+export const eventTypeSchema = z.enum(EVENT_TYPES);
+
+export const ENTRY_KINDS = ['file', 'directory', 'symlink'] as const;
+export const entryKindSchema = z.enum(ENTRY_KINDS);
+
+/** Why an event carries no `sha256` (an FSO addition to DESIGN.md, see docs/protocol.md). */
+export const HASH_SKIP_REASONS = ['not-regular', 'too-large', 'unreadable', 'vanished'] as const;
+
+/** One observed change of one path. */
+export const eventSchema = z.object({
+  schema: z.literal('fso.event/1'),
+  id: z.string().min(1).max(200),
+  agentId: agentIdSchema,
+  epoch: epochSchema,
+  seq: seqSchema,
+  type: eventTypeSchema,
+  path: z.string().min(1),
+  oldPath: z.string().min(1).optional(),
+  root: z.string().min(1),
+  kind: entryKindSchema,
+  size: z.number().int().min(0).nullable(),
+  mtime: timestampSchema.nullable(),
+  sha256: sha256Schema.nullable(),
+  hashSkipped: z.enum(HASH_SKIP_REASONS).nullable().optional(),
+  important: z.boolean(),
+  origin: z.enum(['live', 'scan']),
+  observedAt: timestampSchema,
+  emittedAt: timestampSchema,
+});
+export type FsoEvent = z.infer<typeof eventSchema>;
+export type EventType = z.infer<typeof eventTypeSchema>;
+export type EntryKind = z.infer<typeof entryKindSchema>;
+export type HashSkipReason = (typeof HASH_SKIP_REASONS)[number];
+
+export const DIFF_SKIP_REASONS = ['binary', 'too-large', 'timeout', 'unreadable', 'nodiff'] as const;
+export const diffSkipReasonSchema = z.enum(DIFF_SKIP_REASONS);
+export type DiffSkipReason = z.infer<typeof diffSkipReasonSchema>;
+
+/** The unified diff of an important file, published after its event. */
+export const diffSchema = z.object({
+  schema: z.literal('fso.diff/1'),
+  id: z.string().min(1).max(200),
+  agentId: agentIdSchema,
+  epoch: epochSchema,
+  seq: seqSchema,
+  eventId: z.string().min(1).max(200),
+  path: z.string().min(1),
+  format: z.literal('unified'),
+  patch: z.string().nullable(),
+  added: z.number().int().min(0),
+  removed: z.number().int().min(0),
+  skipped: diffSkipReasonSchema.nullable(),
+  observedAt: timestampSchema,
+  emittedAt: timestampSchema,
+});
+export type FsoDiff = z.infer<typeof diffSchema>;
+
+const absolutePathSchema = z
+  .string()
+  .min(1)
+  .refine((p) => path.isAbsolute(p), { message: 'path must be absolute' });
+
+const globListSchema = z.array(z.string().min(1).max(1024)).max(1000);
+
+/** One watched directory in an agent config. */
+export const watchSpecSchema = z.strictObject({
+  path: absolutePathSchema,
+  recursive: z.boolean().default(true),
+  include: globListSchema.default(['**/*']),
+  exclude: globListSchema.default([]),
+  events: z.array(eventTypeSchema).min(1).default([...EVENT_TYPES]),
+  important: globListSchema.default([]),
+});
+export type WatchSpec = z.infer<typeof watchSpecSchema>;
+
+export const diffOptionsSchema = z.strictObject({
+  maxFileBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024 * 1024),
+  timeoutMs: z.number().int().min(1).max(60_000).default(1000),
+  context: z.number().int().min(0).max(100).default(3),
+});
+export type DiffOptions = z.infer<typeof diffOptionsSchema>;
+
+/** Hashing bounds (an FSO addition to DESIGN.md's config, see docs/protocol.md). */
+export const hashOptionsSchema = z.strictObject({
+  maxFileBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+});
+export type HashOptions = z.infer<typeof hashOptionsSchema>;
+
+/** Agent config: strict, an unknown key is an error. */
+export const agentConfigSchema = z
+  .strictObject({
+    schema: z.literal('fso.config/1'),
+    revision: z.number().int().min(0),
+    watch: z.array(watchSpecSchema).max(256),
+    diff: diffOptionsSchema.default(() => diffOptionsSchema.parse({})),
+    hash: hashOptionsSchema.default(() => hashOptionsSchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.watch.forEach((spec, i) => {
+      const normalized = path.resolve(spec.path);
+      if (seen.has(normalized)) {
+        ctx.addIssue({ code: 'custom', path: ['watch', i, 'path'], message: `duplicate watch path ${spec.path}` });
+      }
+      seen.add(normalized);
+    });
+  });
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+/** What a config file may say before defaults are filled in. */
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+export const WATCH_STATE_SCHEMA = z.object({
+  path: z.string(),
+  ready: z.boolean(),
+  entries: z.number().int().min(0),
+  error: z.string().nullable().optional(),
+});
+
+export const configStateSchema = z.enum(['none', 'applied', 'rejected']);
+
+/** Retained agent status; the last will publishes the same with `state: "offline"`. */
+export const statusSchema = z.object({
+  schema: z.literal('fso.status/1'),
+  agentId: agentIdSchema,
+  state: z.enum(['online', 'offline']),
+  hostname: z.string(),
+  version: z.string(),
+  epoch: epochSchema,
+  lastSeq: z.number().int().min(0),
+  config: z.object({
+    revision: z.number().int().min(0).nullable(),
+    state: configStateSchema,
+    error: z.string().nullable(),
+    /** Where the config came from: its own topic, the default topic, the state dir at start, or CLI flags. */
+    source: z.enum(['agent', 'default', 'saved', 'cli']).optional(),
+    /** The revision in force (differs from `revision` when the last one was rejected). */
+    appliedRevision: z.number().int().min(0).nullable().optional(),
+  }),
+  watching: z.array(WATCH_STATE_SCHEMA),
+  at: timestampSchema,
+});
+export type AgentStatus = z.infer<typeof statusSchema>;
+export type WatchState = z.infer<typeof WATCH_STATE_SCHEMA>;
+export type ConfigState = z.infer<typeof configStateSchema>;
+
+/** Published retained by the recorder: every message of `epoch` up to `seq` is fsync'd. */
+export const ackSchema = z.object({
+  schema: z.literal('fso.ack/1'),
+  epoch: epochSchema,
+  seq: z.number().int().min(0),
+  at: timestampSchema,
+});
+export type Ack = z.infer<typeof ackSchema>;
+
+export const RECORD_KINDS = ['event', 'diff', 'status', 'config', 'gap'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/** A `gap` audit record: a seq range of an agent that can never arrive. */
+export const gapRecordSchema = z.object({
+  record: z.literal('gap'),
+  agentId: agentIdSchema,
+  epoch: epochSchema,
+  fromSeq: seqSchema,
+  toSeq: seqSchema,
+  reason: z.string(),
+  topic: z.string(),
+  receivedAt: timestampSchema,
+});
+export type GapRecord = z.infer<typeof gapRecordSchema>;

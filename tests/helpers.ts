@@ -1,0 +1,93 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import type { MqttClient } from 'mqtt';
+
+/** A fresh temp directory; `cleanup()` removes it. */
+export async function createTempDir(prefix = 'fso-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { path: dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Polls `check` until it returns a truthy value, or fails after `timeoutMs`
+ * with a message naming what never arrived.
+ */
+export async function waitFor<T>(
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 10_000,
+  intervalMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A message a {@link MessageCollector} saw. */
+export interface CollectedMessage {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  /** The payload parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+/** A real MQTT client that keeps every message of its subscriptions. */
+export interface MessageCollector {
+  client: MqttClient;
+  messages: CollectedMessage[];
+  /** Waits until `predicate` holds for some message; returns it. */
+  waitFor(predicate: (m: CollectedMessage) => boolean, what: string, timeoutMs?: number): Promise<CollectedMessage>;
+  /** Waits until `count` messages satisfy `predicate`; returns them. */
+  waitForCount(predicate: (m: CollectedMessage) => boolean, count: number, what: string, timeoutMs?: number): Promise<CollectedMessage[]>;
+  close(): Promise<void>;
+}
+
+/** Connects a collector subscribed (QoS 1) to `topics` on `url`. */
+export async function createCollector(url: string, topics: string | string[]): Promise<MessageCollector> {
+  const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 200 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  const messages: CollectedMessage[] = [];
+  client.on('message', (topic, payload, packet) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      json = undefined;
+    }
+    messages.push({ topic, payload, retain: packet.retain, json });
+  });
+  await client.subscribeAsync(topics, { qos: 1 });
+  return {
+    client,
+    messages,
+    waitFor: (predicate, what, timeoutMs) => waitFor(() => messages.find(predicate), what, timeoutMs),
+    waitForCount: (predicate, count, what, timeoutMs) =>
+      waitFor(
+        () => {
+          const found = messages.filter(predicate);
+          return found.length >= count ? found : undefined;
+        },
+        `${count} × ${what}`,
+        timeoutMs,
+      ),
+    close: () => client.endAsync(),
+  };
+}
