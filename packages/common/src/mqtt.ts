@@ -26,16 +26,16 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Reconnect period; default 1 s. */
   reconnectPeriodMs?: number;
+  /** Let MQTT.js resubscribe after a reconnect; default true. */
+  resubscribe?: boolean;
 }
 
 /**
- * Connects an MQTT.js client (MQTT 3.1.1, so any broker works) and resolves
- * once connected; the client reconnects by itself afterwards.
- *
- * @example
- * const client = await connectMqtt({ url: resolveBrokerUrl(), clientId: 'fso-controller-1' });
+ * Creates an MQTT.js client (MQTT 3.1.1, so any broker works) without
+ * waiting for the connection: for daemons that must keep working while the
+ * broker is away. The client reconnects by itself.
  */
-export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> {
+export function createMqttClient(options: ConnectOptions): MqttClient {
   const password = (): string | undefined =>
     options.passwordFile ? readFileSync(options.passwordFile, 'utf8').trim() : (options.password ?? process.env.FSO_PASSWORD);
   const client = mqtt.connect(options.url, {
@@ -47,7 +47,7 @@ export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> 
     will: options.will,
     reconnectPeriod: options.reconnectPeriodMs ?? 1000,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
-    resubscribe: true,
+    resubscribe: options.resubscribe ?? true,
   });
   if (options.passwordFile) {
     // Re-read before each reconnect so a rotated token needs no restart.
@@ -59,6 +59,18 @@ export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> 
       }
     });
   }
+  return client;
+}
+
+/**
+ * Connects an MQTT.js client and resolves once connected; the client
+ * reconnects by itself afterwards.
+ *
+ * @example
+ * const client = await connectMqtt({ url: resolveBrokerUrl(), clientId: 'fso-controller-1' });
+ */
+export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> {
+  const client = createMqttClient(options);
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   await new Promise<void>((resolve, reject) => {
     let lastError = 'no answer';
