@@ -1,0 +1,283 @@
+import os from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  FSO_VERSION,
+  assertAgentId,
+  createMqttClient,
+  createSilentLogger,
+  createTopics,
+  endMqtt,
+  isoFromMs,
+  isoNow,
+  parseJson,
+  ackSchema,
+} from '@fso/common';
+import type { AgentConfig, AgentStatus, FsoDiff, FsoEvent, Logger, WatchSpec } from '@fso/common';
+import { ConfigManager } from './configManager.js';
+import type { ConfigOutcome, ConfigSource } from './configManager.js';
+import { createContentStore } from './contentStore.js';
+import { createDiffer } from './differ.js';
+import type { WatchFilter } from './filters.js';
+import { openOutbox } from './outbox.js';
+import { createPublisher } from './publisher.js';
+import type { Unstamped } from './publisher.js';
+import type { Change } from './reconciler.js';
+import { startRootWatcher } from './rootWatcher.js';
+import type { RootWatcher } from './rootWatcher.js';
+import { openStateDir } from './stateDir.js';
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  agentId: string;
+  brokerUrl: string;
+  /** The agent's own folder: epoch, outbox, baselines, last config, diff contents. */
+  stateDir: string;
+  topicPrefix?: string;
+  /** The config to run until one arrives over MQTT (flags or `--config`); the saved one wins over it. */
+  initialConfig?: AgentConfig;
+  logger?: Logger;
+  username?: string;
+  passwordFile?: string;
+  /** How long a vanished path waits for its rename partner (ms); default 200. */
+  pairWindowMs?: number;
+  /** Resend unacknowledged messages after this long without ack progress (ms); default 30 s. */
+  resendIntervalMs?: number;
+  /** Status heartbeat (ms); default 30 s. */
+  statusIntervalMs?: number;
+}
+
+/** A running agent. */
+export interface Agent {
+  readonly agentId: string;
+  readonly epoch: string;
+  /** The current status (what is published retained). */
+  status(): AgentStatus;
+  /** The config in force, or null. */
+  config(): AgentConfig | null;
+  /** Resolves when every watched root finished its initial scan. */
+  ready(): Promise<void>;
+  /** Settles pending changes, publishes the offline status, releases everything. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an agent: watches the configured roots, publishes every change
+ * (through the durable outbox), applies configs pushed over MQTT live.
+ *
+ * @example
+ * const agent = await startAgent({ agentId: 'web-01', brokerUrl: 'mqtt://127.0.0.1:1883', stateDir: '/var/lib/fso-agent',
+ *   initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: '/srv/app' }] }, 'flags') });
+ */
+export async function startAgent(options: AgentOptions): Promise<Agent> {
+  const agentId = assertAgentId(options.agentId);
+  const log = (options.logger ?? createSilentLogger()).child({ agentId });
+  const topics = createTopics(options.topicPrefix);
+  const state = await openStateDir(options.stateDir, log);
+  const outbox = await openOutbox({ file: state.resolve('outbox.jsonl'), log: log.child({ component: 'outbox' }) });
+  const store = await createContentStore(state.resolve('contents'));
+  const differ = createDiffer({ store, logger: log.child({ component: 'differ' }) });
+  const hostname = os.hostname();
+  const watchers = new Map<string, RootWatcher>();
+  const diffsInFlight = new Set<Promise<void>>();
+  let configs: ConfigManager | undefined;
+  let pendingConfig: AgentConfig | undefined;
+  let closing: Promise<void> | undefined;
+
+  const offlineStatus = (): AgentStatus => ({ ...buildStatus(), state: 'offline' });
+  const client = createMqttClient({
+    url: options.brokerUrl,
+    clientId: agentId,
+    username: options.username,
+    passwordFile: options.passwordFile,
+    clean: true,
+    resubscribe: false,
+    will: { topic: topics.status(agentId), payload: Buffer.from(JSON.stringify(offlineStatusAtStart())), qos: 1, retain: true },
+  });
+  const publisher = createPublisher({
+    client, outbox, agentId, epoch: state.epoch, log: log.child({ component: 'publisher' }),
+    resendIntervalMs: options.resendIntervalMs,
+  });
+
+  function buildStatus(): AgentStatus {
+    const outcome = configs?.outcome;
+    return {
+      schema: 'fso.status/1',
+      agentId,
+      state: 'online',
+      hostname,
+      version: FSO_VERSION,
+      epoch: state.epoch,
+      lastSeq: publisher?.lastSeq ?? outbox.lastSeq,
+      config: {
+        revision: outcome?.revision ?? null,
+        state: outcome?.state ?? 'none',
+        error: outcome?.error ?? null,
+        source: outcome?.source ?? 'cli',
+        appliedRevision: outcome?.appliedRevision ?? null,
+      },
+      watching: [...watchers.values()].map((w) => w.state()),
+      at: isoNow(),
+    };
+  }
+  // The will is fixed at connect time; it says offline with what was known then.
+  function offlineStatusAtStart(): AgentStatus {
+    return {
+      schema: 'fso.status/1', agentId, state: 'offline', hostname, version: FSO_VERSION, epoch: state.epoch,
+      lastSeq: outbox.lastSeq, config: { revision: null, state: 'none', error: null }, watching: [], at: isoNow(),
+    };
+  }
+
+  let statusTimer: NodeJS.Timeout | undefined;
+  const publishStatus = (): void => {
+    if (statusTimer) clearTimeout(statusTimer);
+    statusTimer = undefined;
+    if (!client.connected || closing) return;
+    client.publish(topics.status(agentId), JSON.stringify(buildStatus()), { qos: 1, retain: true }, (err) => {
+      if (err) log.warn({ err }, 'cannot publish status');
+    });
+  };
+  const publishStatusSoon = (): void => {
+    statusTimer ??= setTimeout(publishStatus, 200);
+  };
+  const heartbeat = setInterval(publishStatus, options.statusIntervalMs ?? 30_000);
+  heartbeat.unref();
+
+  const emitChange = (change: Change, filter: WatchFilter, root: string): void => {
+    const important = filter.isImportant(change.path) || (change.oldPath !== undefined && filter.isImportant(change.oldPath));
+    const observedAt = isoFromMs(change.observedAtMs);
+    const event: Unstamped<FsoEvent> = {
+      schema: 'fso.event/1',
+      type: change.type,
+      path: change.path,
+      ...(change.oldPath !== undefined ? { oldPath: change.oldPath } : {}),
+      root,
+      kind: change.kind,
+      size: change.size,
+      mtime: change.mtimeMs === null ? null : isoFromMs(change.mtimeMs),
+      sha256: change.sha256,
+      hashSkipped: change.hashSkipped,
+      important,
+      origin: change.origin,
+      observedAt,
+    };
+    const eventId = publisher.publish(topics.event(agentId, change.type), event);
+    if (!important || change.kind !== 'file' || change.type === 'rename') return;
+    const diffOptions = (configs?.current?.config ?? pendingConfig)?.diff;
+    if (!diffOptions) return;
+    const running = differ
+      .diff({ path: change.path, change: change.type, options: diffOptions })
+      .then((result) => {
+        const diff: Unstamped<FsoDiff> = {
+          schema: 'fso.diff/1', eventId, path: change.path, format: 'unified',
+          patch: result.patch, added: result.added, removed: result.removed, skipped: result.skipped, observedAt,
+        };
+        publisher.publish(topics.diffs(agentId), diff);
+      })
+      .catch((err: unknown) => log.error({ err, path: change.path }, 'diff failed'))
+      .finally(() => diffsInFlight.delete(running));
+    diffsInFlight.add(running);
+  };
+
+  const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
+    const root = path.resolve(spec.path);
+    return startRootWatcher({
+      spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline,
+      hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hash.maxFileBytes ?? 256 * 1024 * 1024,
+      pairWindowMs: options.pairWindowMs ?? 200,
+      onChange: (change, filter) => emitChange(change, filter, root),
+      onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
+      onRecorded: (p, entry, filter) => {
+        const maxFileBytes = (pendingConfig ?? configs?.current?.config)?.diff.maxFileBytes ?? 0;
+        if (entry.kind === 'file' && filter.isImportant(p)) {
+          differ.remember(p, maxFileBytes).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));
+        }
+      },
+      onState: publishStatusSoon,
+    });
+  };
+
+  // Applies a config live: unchanged watches keep running untouched (no spurious events).
+  const applyConfig = async (config: AgentConfig, source: ConfigSource): Promise<void> => {
+    pendingConfig = config;
+    const wanted = new Map(config.watch.map((spec) => [path.resolve(spec.path), spec]));
+    for (const [root, watcher] of [...watchers]) {
+      const spec = wanted.get(root);
+      if (spec && isDeepStrictEqual(spec, watcher.spec)) continue;
+      watchers.delete(root);
+      await watcher.close();
+      if (spec) watchers.set(root, await startWatch(spec, true, watcher));
+      else log.info({ root }, 'no longer watching');
+    }
+    for (const [root, spec] of wanted) {
+      if (!watchers.has(root)) watchers.set(root, await startWatch(spec, false));
+    }
+    if (source !== 'cli') await state.saveConfig({ source, config });
+    publishStatusSoon();
+  };
+
+  const manager = new ConfigManager({
+    log: log.child({ component: 'config' }),
+    apply: applyConfig,
+    onOutcome: (_outcome: ConfigOutcome) => publishStatus(),
+  });
+  configs = manager;
+
+  client.on('connect', () => {
+    log.info({ url: options.brokerUrl }, 'connected to broker');
+    client.subscribe([topics.config(agentId), topics.defaultConfig(), topics.ack(agentId)], { qos: 1 }, (err) => {
+      if (err) log.error({ err }, 'cannot subscribe to config and ack topics');
+    });
+    publishStatus();
+    publisher.resendPending();
+  });
+  client.on('offline', () => log.warn({ url: options.brokerUrl }, 'broker unreachable; changes are kept in the outbox'));
+  client.on('error', (err) => log.warn({ err: err.message }, 'MQTT error'));
+  client.on('message', (topic, payload) => {
+    if (topic === topics.ack(agentId)) {
+      const parsed = parseJson(payload);
+      const ack = parsed.ok ? ackSchema.safeParse(parsed.value) : undefined;
+      if (!ack?.success) {
+        log.warn({ topic }, 'ignoring a malformed ack');
+        return;
+      }
+      if (ack.data.epoch === state.epoch) publisher.acknowledge(ack.data.seq);
+      return;
+    }
+    if (topic === topics.config(agentId)) void manager.offer('agent', payload);
+    else if (topic === topics.defaultConfig()) void manager.offer('default', payload);
+  });
+
+  const saved = await state.loadConfig();
+  if (saved) await manager.start(saved.config, saved.source);
+  else if (options.initialConfig) await manager.start(options.initialConfig, 'cli');
+  else log.warn('no config yet: waiting for one on the config topics');
+
+  return {
+    agentId,
+    epoch: state.epoch,
+    status: buildStatus,
+    config: () => manager.current?.config ?? null,
+    async ready() {
+      await Promise.all([...watchers.values()].map((w) => w.ready()));
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(heartbeat);
+        if (statusTimer) clearTimeout(statusTimer);
+        for (const watcher of watchers.values()) await watcher.close();
+        await Promise.all([...diffsInFlight]);
+        await differ.close();
+        await publisher.close();
+        if (client.connected) {
+          await client.publishAsync(topics.status(agentId), JSON.stringify(offlineStatus()), { qos: 1, retain: true }).catch(() => undefined);
+        }
+        await endMqtt(client);
+        await outbox.close();
+        await store.close();
+        log.info('agent stopped');
+      })();
+      return closing;
+    },
+  };
+}

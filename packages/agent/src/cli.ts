@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import {
+  ConfigValidationError,
+  DEFAULT_TOPIC_PREFIX,
+  FSO_VERSION,
+  assertAgentId,
+  collect,
+  createLogger,
+  onShutdown,
+  parseAgentConfig,
+  resolveBrokerUrl,
+} from '@fso/common';
+import type { AgentConfig } from '@fso/common';
+import { startAgent } from './agent.js';
+
+interface AgentFlags {
+  id: string;
+  watch: string[];
+  include: string[];
+  important: string[];
+  exclude: string[];
+  recursive: boolean;
+  stateDir?: string;
+  config?: string;
+  broker?: string;
+  topicPrefix: string;
+  username?: string;
+  passwordFile?: string;
+}
+
+/** The config the flags describe (revision 0), or the `--config` file's. */
+async function initialConfig(flags: AgentFlags): Promise<AgentConfig | undefined> {
+  if (flags.config) {
+    let text: string;
+    try {
+      text = await readFile(flags.config, 'utf8');
+    } catch (err) {
+      throw new ConfigValidationError(flags.config, [`cannot read: ${(err as Error).message}`]);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigValidationError(flags.config, [`not JSON: ${(err as Error).message}`]);
+    }
+    return parseAgentConfig(value, flags.config);
+  }
+  if (flags.watch.length === 0) return undefined;
+  return parseAgentConfig(
+    {
+      schema: 'fso.config/1',
+      revision: 0,
+      watch: flags.watch.map((dir) => ({
+        path: path.resolve(dir),
+        recursive: flags.recursive,
+        ...(flags.include.length > 0 ? { include: flags.include } : {}),
+        exclude: flags.exclude,
+        important: flags.important,
+      })),
+    },
+    'command-line flags',
+  );
+}
+
+/**
+ * Runs `fso-agent`; resolves with the exit code once the agent has stopped
+ * (on SIGINT/SIGTERM) or failed to start.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('fso-agent')
+    .description('Watch directories and publish every change to the FSO broker.')
+    .version(FSO_VERSION)
+    .requiredOption('--id <id>', 'agent id (^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$)')
+    .option('--watch <dir>', 'directory to watch (repeatable)', collect, [])
+    .option('--include <glob>', 'only files matching (repeatable; default **/*)', collect, [])
+    .option('--exclude <glob>', 'ignore paths matching (repeatable)', collect, [])
+    .option('--important <glob>', 'publish unified diffs of files matching (repeatable)', collect, [])
+    .option('--no-recursive', 'watch only the top level of each directory')
+    .option('--state-dir <dir>', 'agent state (epoch, outbox, baselines, saved config); default ~/.local/state/fso/<id>')
+    .option('--config <file>', 'start with this config file (fso.config/1) instead of the flags')
+    .option('--broker <url>', 'broker URL (default FSO_BROKER_URL or mqtt://127.0.0.1:1883)')
+    .option('--topic-prefix <prefix>', 'MQTT topic prefix', DEFAULT_TOPIC_PREFIX)
+    .option('--username <name>', 'MQTT username (or FSO_USERNAME)')
+    .option('--password-file <file>', 'file holding the MQTT password or token (or FSO_PASSWORD)')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : 2) : 2;
+  }
+  const flags = program.opts<AgentFlags>();
+  const log = createLogger({ name: 'fso-agent' });
+  let config: AgentConfig | undefined;
+  try {
+    assertAgentId(flags.id);
+    config = await initialConfig(flags);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'cannot start');
+    process.stderr.write(`fso-agent: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const stateDir = flags.stateDir ?? path.join(os.homedir(), '.local', 'state', 'fso', flags.id);
+  let agent;
+  try {
+    agent = await startAgent({
+      agentId: flags.id, brokerUrl: resolveBrokerUrl(flags.broker), stateDir, topicPrefix: flags.topicPrefix,
+      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile,
+    });
+  } catch (err) {
+    log.error({ err }, 'cannot start');
+    process.stderr.write(`fso-agent: ${(err as Error).message}\n`);
+    return 1;
+  }
+  log.info({ stateDir, epoch: agent.epoch }, 'agent started');
+  const running = agent;
+  return new Promise<number>((resolve) => {
+    onShutdown(async () => {
+      await running.close();
+      resolve(0);
+    }, log);
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    () => process.exit(1),
+  );
+}

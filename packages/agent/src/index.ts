@@ -1,0 +1,9 @@
+/** @fso/agent: the watcher daemon run on each monitored host. */
+export { startAgent } from './agent.js';
+export type { Agent, AgentOptions } from './agent.js';
+export { main } from './cli.js';
+export { createWatchFilter } from './filters.js';
+export type { WatchFilter } from './filters.js';
+export { checkConfigForAgent } from './configManager.js';
+export type { ConfigOutcome, ConfigSource } from './configManager.js';
+export { OutboxError, StateDirError, WatchError } from './errors.js';

@@ -1,0 +1,150 @@
+import { open, readFile, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { errorCode } from '@fso/common';
+import type { Logger } from '@fso/common';
+import { OutboxError } from './errors.js';
+import { writeFileAtomic } from './stateDir.js';
+
+/** One message kept until the recorder acknowledges it. */
+export interface OutboxEntry {
+  seq: number;
+  topic: string;
+  payload: string;
+}
+
+/** The agent's durable outbox (DESIGN.md guarantee 1). */
+export interface Outbox {
+  /** Highest seq ever written (recovered at start). */
+  readonly lastSeq: number;
+  /** Highest seq the recorder acknowledged. */
+  readonly ackedSeq: number;
+  /** Entries not yet acknowledged, in seq order. */
+  pending(): readonly OutboxEntry[];
+  /** Appends and fsyncs; resolves only when the entries are on disk. */
+  append(entries: readonly OutboxEntry[]): Promise<void>;
+  /** The recorder has every seq ≤ `seq` on its disk. */
+  acknowledge(seq: number): void;
+  close(): Promise<void>;
+}
+
+/** Options of {@link openOutbox}. */
+export interface OutboxOptions {
+  file: string;
+  log: Logger;
+  /** Rewrite the file once it holds this many bytes of acknowledged entries. */
+  compactBytes?: number;
+}
+
+interface Meta {
+  ackedSeq: number;
+  lastSeq: number;
+}
+
+/** Opens the outbox in the state dir, recovering unacknowledged entries and the last seq. */
+export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
+  const { file, log } = options;
+  const metaFile = `${file}.meta.json`;
+  const compactBytes = options.compactBytes ?? 8 * 1024 * 1024;
+  let meta: Meta = { ackedSeq: 0, lastSeq: 0 };
+  try {
+    meta = JSON.parse(await readFile(metaFile, 'utf8')) as Meta;
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') log.warn({ err, file: metaFile }, 'outbox meta unreadable; recovering from the outbox alone');
+  }
+  let entries: OutboxEntry[] = [];
+  let validBytes = 0;
+  try {
+    const text = await readFile(file, 'utf8');
+    const total = Buffer.byteLength(text);
+    let offset = 0;
+    for (const line of text.split('\n')) {
+      const end = offset + Buffer.byteLength(line) + 1;
+      if (end > total) break; // torn last line: never fsync'd, never published
+      try {
+        const entry = JSON.parse(line) as OutboxEntry;
+        if (typeof entry.seq === 'number') entries.push(entry);
+      } catch {
+        log.warn({ file, offset }, 'skipping a corrupt outbox line');
+      }
+      offset = end;
+      validBytes = end;
+    }
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') throw new OutboxError(file, 'cannot read', { cause: err });
+  }
+  let lastSeq = Math.max(meta.lastSeq, ...entries.map((e) => e.seq), 0);
+  let ackedSeq = meta.ackedSeq;
+  entries = entries.filter((e) => e.seq > ackedSeq);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'a+', 0o600);
+    const size = (await stat(file)).size;
+    if (size > validBytes) {
+      await handle.truncate(validBytes);
+      log.warn({ file, cut: size - validBytes }, 'cut a torn outbox line');
+    }
+  } catch (err) {
+    throw new OutboxError(file, 'cannot open', { cause: err });
+  }
+  let fileBytes = validBytes;
+  let chain: Promise<void> = Promise.resolve();
+  let closed: Promise<void> | undefined;
+
+  const serial = (task: () => Promise<void>): Promise<void> => {
+    const next = chain.then(task);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  const compact = async (): Promise<void> => {
+    const text = entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+    await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq } satisfies Meta));
+    await handle.close();
+    await writeFileAtomic(file, text);
+    handle = await open(file, 'a', 0o600);
+    fileBytes = Buffer.byteLength(text);
+  };
+
+  if (entries.length > 0) log.info({ pending: entries.length, lastSeq, ackedSeq }, 'outbox holds unacknowledged messages; they will be resent');
+
+  return {
+    get lastSeq() {
+      return lastSeq;
+    },
+    get ackedSeq() {
+      return ackedSeq;
+    },
+    pending: () => entries,
+    append(batch) {
+      if (closed) return Promise.reject(new OutboxError(file, 'closed'));
+      for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
+      return serial(async () => {
+        const text = batch.map((e) => `${JSON.stringify(e)}\n`).join('');
+        try {
+          await handle.appendFile(text);
+          await handle.datasync();
+        } catch (err) {
+          throw new OutboxError(file, `cannot append: ${(err as Error).message}`, { cause: err });
+        }
+        fileBytes += Buffer.byteLength(text);
+        entries.push(...batch.filter((e) => e.seq > ackedSeq));
+      });
+    },
+    acknowledge(seq) {
+      if (seq <= ackedSeq) return;
+      ackedSeq = Math.min(seq, lastSeq);
+      const firstKept = entries.findIndex((e) => e.seq > ackedSeq);
+      entries = firstKept === -1 ? [] : entries.slice(firstKept);
+      if (fileBytes > compactBytes && !closed) {
+        serial(compact).catch((err: unknown) => log.error({ err, file }, 'outbox compaction failed'));
+      }
+    },
+    close() {
+      closed ??= serial(async () => {
+        await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq } satisfies Meta));
+        await handle.close();
+      });
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import type { MqttClient } from 'mqtt';
+import { isoNow } from '@fso/common';
+import type { FsoDiff, FsoEvent, Logger } from '@fso/common';
+import type { Outbox, OutboxEntry } from './outbox.js';
+
+/** An event or diff before the publisher stamps it. */
+export type Unstamped<T> = Omit<T, 'id' | 'seq' | 'epoch' | 'agentId' | 'emittedAt'>;
+
+/** Options of {@link createPublisher}. */
+export interface PublisherOptions {
+  client: MqttClient;
+  outbox: Outbox;
+  agentId: string;
+  epoch: string;
+  log: Logger;
+  /** Resend what stays unacknowledged this long without ack progress; default 30 s. */
+  resendIntervalMs?: number;
+  /** At most this many messages are resent in one round. */
+  resendBatch?: number;
+}
+
+/** Numbers, keeps and publishes every event and diff message (DESIGN.md guarantee 1). */
+export interface Publisher {
+  /** The last seq handed out. */
+  readonly lastSeq: number;
+  /** Stamps id/seq/epoch and queues the message; returns its id at once. */
+  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>): string;
+  /** The recorder acknowledged everything up to `seq`. */
+  acknowledge(seq: number): void;
+  /** Resends everything unacknowledged (after a reconnect). */
+  resendPending(): void;
+  /** Resolves once queued messages are in the outbox and handed to the broker (PUBACK), or after `timeoutMs`. */
+  flush(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the publisher: messages are appended to the outbox (fsync'd, in
+ * groups) before they are published at QoS 1, and stay there until the
+ * recorder's ack covers them.
+ */
+export function createPublisher(options: PublisherOptions): Publisher {
+  const { client, outbox, agentId, epoch, log } = options;
+  let seq = outbox.lastSeq;
+  let queue: Array<{ seq: number; topic: string; message: Record<string, unknown> }> = [];
+  let flushing: Promise<void> = Promise.resolve();
+  let flushScheduled = false;
+  let inFlight = 0;
+  let closed = false;
+  const drained: Array<() => void> = [];
+  let lastAckSeen = outbox.ackedSeq;
+
+  const send = (entry: OutboxEntry): void => {
+    if (!client.connected) return; // resent on the next connect
+    inFlight += 1;
+    client.publish(entry.topic, entry.payload, { qos: 1 }, (err) => {
+      inFlight -= 1;
+      if (err) log.warn({ err, seq: entry.seq }, 'publish failed; it stays in the outbox');
+      if (inFlight === 0) drained.splice(0).forEach((resolve) => resolve());
+    });
+  };
+
+  const flushQueue = async (): Promise<void> => {
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const emittedAt = isoNow();
+    const entries = batch.map((b) => ({ seq: b.seq, topic: b.topic, payload: JSON.stringify({ ...b.message, emittedAt }) }));
+    await outbox.append(entries);
+    for (const entry of entries) send(entry);
+  };
+
+  const schedule = (): void => {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      flushing = flushing.then(flushQueue).catch((err: unknown) => {
+        // The outbox could not keep them: never publish what could be lost.
+        log.error({ err }, 'cannot write the outbox; messages are not published');
+      });
+    });
+  };
+
+  const resendTimer = setInterval(() => {
+    const pending = outbox.pending();
+    if (pending.length > 0 && outbox.ackedSeq === lastAckSeen && client.connected) {
+      log.info({ pending: pending.length, ackedSeq: outbox.ackedSeq }, 'no ack progress; resending the oldest unacknowledged messages');
+      for (const entry of pending.slice(0, options.resendBatch ?? 1000)) send(entry);
+    }
+    lastAckSeen = outbox.ackedSeq;
+  }, options.resendIntervalMs ?? 30_000);
+  resendTimer.unref();
+
+  return {
+    get lastSeq() {
+      return seq;
+    },
+    publish(topic, message) {
+      if (closed) throw new Error('publisher is closed');
+      seq += 1;
+      const id = `${epoch}-${seq}`;
+      // DESIGN.md's field order: schema, id, agentId, epoch, seq, then the rest.
+      const { schema, ...rest } = message;
+      queue.push({ seq, topic, message: { schema, id, agentId, epoch, seq, ...rest } });
+      schedule();
+      return id;
+    },
+    acknowledge(ackSeq) {
+      outbox.acknowledge(ackSeq);
+    },
+    resendPending() {
+      const pending = outbox.pending();
+      if (pending.length > 0) log.info({ pending: pending.length }, 'resending unacknowledged messages');
+      for (const entry of pending) send(entry);
+    },
+    async flush(timeoutMs = 5000) {
+      await new Promise((resolve) => setImmediate(resolve));
+      await flushing;
+      if (inFlight === 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        drained.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(resendTimer);
+      await this.flush();
+    },
+  };
+}

@@ -1,0 +1,390 @@
+import { lstat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { errorCode } from '@fso/common';
+import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
+import { Baseline, entryFromStats, kindOf } from './baseline.js';
+import type { Entry } from './baseline.js';
+import { hashFile } from './hash.js';
+import { createLimiter } from './limiter.js';
+
+/** One change the reconciler decided on, ready to become an event message. */
+export interface Change {
+  type: EventType;
+  path: string;
+  oldPath?: string;
+  kind: EntryKind;
+  size: number | null;
+  mtimeMs: number | null;
+  sha256: string | null;
+  hashSkipped: HashSkipReason | null;
+  origin: 'live' | 'scan';
+  /** When the agent first saw the change (the watcher's event), epoch ms. */
+  observedAtMs: number;
+}
+
+/** Options of {@link Reconciler}. */
+export interface ReconcilerOptions {
+  root: string;
+  log: Logger;
+  baseline: Baseline;
+  /** Record what is found without reporting it (an agent's first start, a pattern change). */
+  quiet: boolean;
+  /** True while the initial scan runs: changes found are `origin: "scan"`. */
+  scanning: boolean;
+  hashMaxBytes: number;
+  /**
+   * How long a vanished path waits for its rename partner, and a new path for
+   * being renamed over an existing file (an editor's atomic save), in ms.
+   */
+  pairWindowMs: number;
+  /** Called in order, one change at a time. */
+  onChange: (change: Change) => void;
+  /** A path was renamed (files below a renamed directory too): the differ moves its saved content. */
+  onMove?: (oldPath: string, newPath: string) => void;
+  /** A path was recorded without an event (quiet scan). */
+  onRecorded?: (path: string, entry: Entry) => void;
+}
+
+interface PendingCreate {
+  stats: Stats;
+  observedAtMs: number;
+  deadline: number;
+  origin: 'live' | 'scan';
+  /** The path vanished before it was reported: reported as create + delete unless renamed over a file. */
+  gone: boolean;
+}
+
+interface PendingDelete {
+  entry: Entry;
+  observedAtMs: number;
+  deadline: number;
+  origin: 'live' | 'scan';
+}
+
+type Probe = { stats: Stats } | { missing: true } | { error: string };
+
+async function probe(p: string): Promise<Probe> {
+  try {
+    return { stats: await lstat(p) };
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true };
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ENAMETOOLONG' || code === 'ELOOP') return { error: code };
+    throw err;
+  }
+}
+
+const sameInode = (entry: Entry, stats: Stats): boolean => entry.dev === stats.dev && entry.ino === stats.ino;
+// Inode numbers are reused at once on ext4: a birth time, where the file system has one, tells a reuse apart.
+const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a === b;
+
+/**
+ * Turns the watcher's hints ("something happened at this path") into
+ * create / modify / delete / rename changes by comparing the disk with the
+ * baseline. Renames are paired by device + inode, never by timing alone;
+ * every decision runs in one serial lane, so the state is never raced.
+ */
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #dirty = new Map<string, number>();
+  readonly #pendingCreates = new Map<string, PendingCreate>();
+  readonly #pendingDeletes = new Map<string, PendingDelete>();
+  readonly #hashLimit = createLimiter(16);
+  #lane: Promise<void> = Promise.resolve();
+  #emitChain: Promise<void> = Promise.resolve();
+  #drainScheduled = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #warnedPaths = new Set<string>();
+  #closed = false;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  get baseline(): Baseline {
+    return this.#o.baseline;
+  }
+
+  /** Switches from the initial scan to live watching. */
+  setScanning(scanning: boolean, quiet: boolean): void {
+    this.#o.scanning = scanning;
+    this.#o.quiet = quiet;
+  }
+
+  /** The watcher saw something at `p` (any event type): look at it soon. */
+  touch(p: string, observedAtMs = Date.now()): void {
+    if (this.#closed || p === this.#o.root) return;
+    if (!this.#dirty.has(p)) this.#dirty.set(p, observedAtMs);
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      setImmediate(() => {
+        this.#drainScheduled = false;
+        void this.#enqueue(() => this.#drain());
+      });
+    }
+  }
+
+  /** Resolves once every hint so far is decided and every decided change emitted. */
+  async idle(): Promise<void> {
+    for (;;) {
+      const lane = this.#lane;
+      await lane;
+      await this.#emitChain;
+      if (lane === this.#lane && this.#dirty.size === 0 && !this.#drainScheduled) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Reports every baseline path that is not in `seen` as deleted (the end of a start-up scan). */
+  async sweepUnseen(seen: ReadonlySet<string>, quiet: boolean): Promise<void> {
+    await this.#enqueue(async () => {
+      for (const p of [...this.#o.baseline.paths()]) {
+        if (seen.has(p) || this.#pendingDeletes.has(p)) continue;
+        if (quiet) {
+          this.#o.baseline.delete(p);
+          continue;
+        }
+        const entry = this.#o.baseline.get(p);
+        if (entry) this.#pendingDeletes.set(p, { entry, observedAtMs: Date.now(), deadline: 0, origin: 'scan' });
+      }
+      this.#scheduleSweep();
+    });
+  }
+
+  /** Number of pairs still waiting for their window (tests, status). */
+  get pendingCount(): number {
+    return this.#pendingCreates.size + this.#pendingDeletes.size + this.#dirty.size;
+  }
+
+  /** Finishes what is pending at once (shutdown) and stops. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.idle();
+    await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
+    await this.#emitChain;
+    this.#closed = true;
+    if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.#lane.then(task).catch((err: unknown) => {
+      this.#o.log.error({ err }, 'reconciler task failed');
+    });
+    this.#lane = next;
+    return next;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#dirty.size > 0) {
+      const batch = [...this.#dirty].slice(0, 256);
+      for (const [p] of batch) this.#dirty.delete(p);
+      // Look at the whole batch in parallel, decide one path at a time.
+      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      for (let i = 0; i < batch.length; i += 1) {
+        const [p, observedAtMs] = batch[i] as [string, number];
+        await this.#decide(p, probes[i] as Probe, observedAtMs);
+      }
+    }
+  }
+
+  async #decide(p: string, found: Probe, observedAtMs: number): Promise<void> {
+    const origin = this.#o.scanning ? 'scan' : 'live';
+    if ('error' in found) {
+      this.#warnOnce(p, { code: found.error }, 'cannot look at path; no event for it');
+      return;
+    }
+    const prev = this.#o.baseline.get(p);
+    const pendingCreate = this.#pendingCreates.get(p);
+    if ('missing' in found) {
+      if (pendingCreate) {
+        pendingCreate.gone = true;
+      } else if (prev && !this.#pendingDeletes.has(p)) {
+        this.#pendingDeletes.set(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
+        this.#scheduleSweep();
+      } else if (!prev && p.includes('\uFFFD')) {
+        this.#warnOnce(p, {}, 'a name that is not valid UTF-8 cannot be observed by path; no event for it');
+      }
+      return;
+    }
+    const { stats } = found;
+    const kind = kindOf(stats);
+    this.#pendingDeletes.delete(p);
+    if (prev && sameInode(prev, stats) && prev.kind === kind) {
+      if (pendingCreate) pendingCreate.gone = false;
+      if (kind === 'directory' || (prev.size === stats.size && prev.mtimeMs === stats.mtimeMs)) {
+        if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
+        return;
+      }
+      this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+      return;
+    }
+    const source = await this.#findSource(p, stats);
+    if (prev) {
+      // The path now holds another inode: something was renamed over it, or it was replaced.
+      if (prev.kind !== kind) {
+        if (source?.pendingCreate) this.#pendingCreates.delete(source.path);
+        this.#emitDelete(p, prev, observedAtMs, origin);
+        this.#emit({ type: 'create', path: p, stats, observedAtMs, origin });
+      } else if (source && !source.pendingCreate) {
+        this.#rename(source.path, p, stats, observedAtMs, origin);
+      } else {
+        // An editor's atomic save (temp file renamed over the target) is one modify.
+        if (source?.pendingCreate) this.#pendingCreates.delete(source.path);
+        this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+      }
+      return;
+    }
+    if (source?.pendingCreate) {
+      // A new path renamed before its window ended: report it once, under its final name.
+      this.#pendingCreates.delete(source.path);
+      this.#pendingCreates.set(p, { ...source.pendingCreate, stats, gone: false });
+      return;
+    }
+    if (source) {
+      this.#rename(source.path, p, stats, observedAtMs, origin);
+      return;
+    }
+    if (this.#o.quiet) {
+      this.#emit({ type: 'create', path: p, stats, observedAtMs, origin, quiet: true });
+      return;
+    }
+    if (pendingCreate) {
+      pendingCreate.stats = stats;
+      pendingCreate.gone = false;
+      return;
+    }
+    this.#pendingCreates.set(p, { stats, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, gone: false });
+    this.#scheduleSweep();
+  }
+
+  /** Where the inode now at `p` was before: a pending new path, or a known path that no longer has it. */
+  async #findSource(p: string, stats: Stats): Promise<{ path: string; pendingCreate?: PendingCreate } | undefined> {
+    for (const [q, pending] of this.#pendingCreates) {
+      if (q !== p && pending.stats.dev === stats.dev && pending.stats.ino === stats.ino && sameBirth(pending.stats.birthtimeMs, stats.birthtimeMs)) {
+        const now = await probe(q);
+        if (!('stats' in now) || now.stats.ino !== stats.ino) return { path: q, pendingCreate: pending };
+      }
+    }
+    const q = this.#o.baseline.pathOfInode(stats.dev, stats.ino);
+    if (q === undefined || q === p) return undefined;
+    const entry = this.#o.baseline.get(q);
+    if (!entry || entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return undefined;
+    // A rename keeps size and mtime; a new file that got a freed inode number does not.
+    if (entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs) && !this.#pendingDeletes.has(q)) return undefined;
+    const now = await probe(q);
+    if ('stats' in now && sameInode(entry, now.stats)) return undefined; // a hard link, not a rename
+    return { path: q };
+  }
+
+  #rename(from: string, to: string, stats: Stats, observedAtMs: number, origin: 'live' | 'scan'): void {
+    const entry = this.#o.baseline.get(from);
+    this.#pendingDeletes.delete(from);
+    const moved = this.#o.baseline.move(from, to);
+    for (const [oldPath, newPath] of moved) {
+      this.#pendingDeletes.delete(oldPath);
+      this.#o.onMove?.(oldPath, newPath);
+    }
+    const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
+    this.#emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });
+  }
+
+  #scheduleSweep(): void {
+    if (this.#sweepTimer || this.#closed) return;
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweepTimer = undefined;
+      void this.#enqueue(() => this.#sweep(Date.now()));
+    }, Math.max(10, Math.floor(this.#o.pairWindowMs / 4)));
+    this.#sweepTimer.unref();
+  }
+
+  /** Reports every pending path whose window has ended. */
+  async #sweep(now: number): Promise<void> {
+    for (const [p, pending] of [...this.#pendingCreates]) {
+      if (pending.deadline > now) continue;
+      this.#pendingCreates.delete(p);
+      const found = await probe(p);
+      if ('stats' in found) {
+        this.#emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
+      } else {
+        // It existed, briefly: the trail says so rather than nothing.
+        this.#emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
+        this.#emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
+      }
+    }
+    for (const [p, pending] of [...this.#pendingDeletes]) {
+      if (pending.deadline > now) continue;
+      this.#pendingDeletes.delete(p);
+      const found = await probe(p);
+      if ('stats' in found) {
+        this.touch(p);
+        continue;
+      }
+      // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
+      for (const child of this.#o.baseline.subtree(p)) {
+        if (child === p) continue;
+        const childEntry = this.#o.baseline.get(child);
+        const childPending = this.#pendingDeletes.get(child);
+        this.#pendingDeletes.delete(child);
+        if (childEntry) this.#emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
+      }
+      this.#emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
+    }
+    if (this.#pendingCreates.size > 0 || this.#pendingDeletes.size > 0) this.#scheduleSweep();
+  }
+
+  #emitDelete(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): void {
+    this.#o.baseline.delete(p);
+    const change: Change = {
+      type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
+      hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs,
+    };
+    this.#emitChain = this.#emitChain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
+  }
+
+  /** Hashes (bounded concurrency) and emits in decision order; updates the baseline. */
+  #emit(d: {
+    type: EventType; path: string; oldPath?: string; stats: Stats; observedAtMs: number; origin: 'live' | 'scan';
+    quiet?: boolean; vanished?: boolean; rehash?: boolean;
+  }): void {
+    const kind = kindOf(d.stats);
+    const regular = d.stats.isFile();
+    const known = d.type === 'rename' ? this.#o.baseline.get(d.path) : undefined;
+    const wantsHash = regular && !d.vanished && (d.type !== 'rename' || d.rehash === true || !known?.sha256);
+    const hashing = wantsHash ? this.#hashLimit(() => hashFile(d.path, { maxBytes: this.#o.hashMaxBytes })) : undefined;
+    if (!d.vanished) this.#o.baseline.set(d.path, entryFromStats(d.stats, known?.sha256 ?? null));
+    const run = async (): Promise<void> => {
+      let sha256: string | null = null;
+      let skipped: HashSkipReason | null;
+      let size: number | null = kind === 'directory' ? null : d.stats.size;
+      if (!regular) skipped = 'not-regular';
+      else if (d.vanished) skipped = 'vanished';
+      else if (hashing) {
+        const hashed = await hashing;
+        sha256 = hashed.sha256;
+        skipped = hashed.skipped;
+        size = hashed.size ?? size;
+      } else {
+        sha256 = known?.sha256 ?? null;
+        skipped = sha256 === null ? 'unreadable' : null;
+      }
+      const current = this.#o.baseline.get(d.path);
+      if (current && sameInode(current, d.stats)) this.#o.baseline.set(d.path, { ...current, sha256 });
+      if (d.quiet) {
+        if (current) this.#o.onRecorded?.(d.path, { ...current, sha256 });
+        return;
+      }
+      this.#o.onChange({
+        type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs: d.stats.mtimeMs,
+        sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs,
+      });
+    };
+    this.#emitChain = this.#emitChain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+  }
+
+  #warnOnce(p: string, fields: Record<string, unknown>, message: string): void {
+    if (this.#warnedPaths.has(p)) return;
+    if (this.#warnedPaths.size > 10_000) this.#warnedPaths.clear();
+    this.#warnedPaths.add(p);
+    this.#o.log.warn({ ...fields, path: p, root: this.#o.root }, message);
+  }
+}
