@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { connectMqtt, createSilentLogger, createTopics, endMqtt, resolveBrokerUrl } from '@fso/common';
+import type { Logger, Topics } from '@fso/common';
+import type { MqttClient } from 'mqtt';
+
+/** How every controller operation reaches the broker. */
+export interface ConnectionOptions {
+  /** A connected client to use (left open afterwards); without one the operation connects and disconnects itself. */
+  client?: MqttClient;
+  /** Broker URL when no client is given; default `FSO_BROKER_URL`, else `mqtt://127.0.0.1:1883`. */
+  brokerUrl?: string;
+  /** Topic prefix; default `fso`. */
+  topicPrefix?: string;
+  /** How long connecting may take before `BrokerConnectError`; default 5 s. */
+  connectTimeoutMs?: number;
+  /** Where warnings (malformed retained payloads) go; default silent. */
+  logger?: Logger;
+  /** Stops waiting (Ctrl-C); the operation then rejects with `OperationAbortedError`. */
+  signal?: AbortSignal;
+}
+
+/** Default of {@link ConnectionOptions.connectTimeoutMs}: a one-shot CLI should not hang on a dead broker. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Runs `fn` with a connected client and the prefix's topics; a client this
+ * function connected is ended afterwards, whatever `fn` does.
+ */
+export async function withConnection<T>(
+  options: ConnectionOptions,
+  fn: (client: MqttClient, topics: Topics, log: Logger) => Promise<T>,
+): Promise<T> {
+  const topics = createTopics(options.topicPrefix);
+  const log = options.logger ?? createSilentLogger();
+  if (options.client) return fn(options.client, topics, log);
+  const client = await connectMqtt({
+    url: resolveBrokerUrl(options.brokerUrl),
+    clientId: `fso-controller-${randomBytes(6).toString('hex')}`,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  });
+  try {
+    return await fn(client, topics, log);
+  } finally {
+    await endMqtt(client);
+  }
+}

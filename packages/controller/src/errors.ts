@@ -1,0 +1,36 @@
+/** Errors of the controller; each carries what it is about. Shared ones live in @fso/common. */
+
+/** A config file that cannot be read or is not JSON (schema problems are common's `ConfigValidationError`). */
+export class ConfigFileError extends Error {
+  override readonly name = 'ConfigFileError';
+  /** The file as the user named it. */
+  readonly path: string;
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super(`cannot use config file ${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** `get` found neither a status nor a retained config for an agent. */
+export class AgentNotFoundError extends Error {
+  override readonly name = 'AgentNotFoundError';
+  readonly agentId: string;
+  /** The status topic that had nothing retained. */
+  readonly topic: string;
+  constructor(agentId: string, topic: string) {
+    super(`agent ${agentId} has never reported a status (nothing retained on ${topic}) and no config is retained for it`);
+    this.agentId = agentId;
+    this.topic = topic;
+  }
+}
+
+/** An operation stopped by its AbortSignal (Ctrl-C in the CLI). */
+export class OperationAbortedError extends Error {
+  override readonly name = 'OperationAbortedError';
+  /** What was stopped, e.g. `push`. */
+  readonly operation: string;
+  constructor(operation: string, options?: ErrorOptions) {
+    super(`${operation} aborted`, options);
+    this.operation = operation;
+  }
+}
