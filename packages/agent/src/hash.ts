@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { errorCode } from '@fso/common';
+import type { HashSkipReason } from '@fso/common';
+
+/**
+ * Reading files the agent does not trust: never through a symlink, never
+ * blocking on a FIFO, never more than a bound, never the whole file in memory
+ * when only its hash is wanted.
+ */
+
+/** The hash of a file, or why there is none. */
+export interface HashResult {
+  /** Lower-case hex SHA-256 of the bytes read, null when `skipped`. */
+  sha256: string | null;
+  /** Bytes hashed; for `too-large` the size found; null otherwise. */
+  size: number | null;
+  skipped: HashSkipReason | null;
+}
+
+/** Options of {@link hashFile}. */
+export interface HashFileOptions {
+  /** Files larger than this are not read (`too-large`). */
+  maxBytes: number;
+}
+
+/** What {@link readRegularFile} returns: the whole content, or why there is none. */
+export type ReadResult = { content: Buffer; skipped: null } | { content: null; skipped: HashSkipReason };
+
+type Opened = { handle: FileHandle; size: number } | { skipped: HashSkipReason };
+
+// O_NOFOLLOW: a symlink swapped in after lstat fails with ELOOP instead of
+// being followed. O_NONBLOCK: a FIFO swapped in does not block open(2).
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const CHUNK_BYTES = 1024 * 1024;
+
+// Expected errors, filtered by code (the chokidar habit); anything else is a
+// real failure and is rethrown.
+const SKIP_BY_CODE: Readonly<Record<string, HashSkipReason>> = {
+  ENOENT: 'vanished',
+  ENOTDIR: 'vanished', // a parent directory was replaced by a file
+  EACCES: 'unreadable',
+  EPERM: 'unreadable',
+  ELOOP: 'unreadable', // a symlink swapped in after lstat, or a symlink loop in a parent
+  EISDIR: 'unreadable',
+  ENXIO: 'not-regular', // a UNIX socket swapped in after lstat
+};
+
+function skipReason(err: unknown): HashSkipReason {
+  const reason = SKIP_BY_CODE[errorCode(err) ?? ''];
+  if (reason === undefined) throw err;
+  return reason;
+}
+
+/** Opens `path` read-only if it is a regular file; never follows a symlink, never opens a FIFO or device. */
+async function openRegularFile(path: string): Promise<Opened> {
+  try {
+    // lstat first so devices and FIFOs are never opened at all (opening a
+    // tty or tape device can have side effects); fstat below closes the race.
+    if (!(await lstat(path)).isFile()) return { skipped: 'not-regular' };
+    const handle = await open(path, OPEN_FLAGS);
+    try {
+      const stats = await handle.stat();
+      if (stats.isFile()) return { handle, size: stats.size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    await handle.close();
+    return { skipped: 'not-regular' };
+  } catch (err) {
+    return { skipped: skipReason(err) };
+  }
+}
+
+/**
+ * Reads an open file chunk by chunk until EOF, handing each chunk to
+ * `onChunk` (the buffer is reused: copy what you keep). Returns the bytes
+ * read, or null as soon as more than `maxBytes` were read (the file grew).
+ */
+async function readChunks(handle: FileHandle, maxBytes: number, onChunk: (chunk: Buffer) => void): Promise<number | null> {
+  const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, maxBytes + 1));
+  let total = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) return total;
+    total += bytesRead;
+    if (total > maxBytes) return null;
+    onChunk(buffer.subarray(0, bytesRead));
+  }
+}
+
+async function withRegularFile<T>(
+  path: string,
+  maxBytes: number,
+  onSkip: (reason: HashSkipReason, size: number | null) => T,
+  read: (handle: FileHandle, size: number) => Promise<T>,
+): Promise<T> {
+  const opened = await openRegularFile(path);
+  if ('skipped' in opened) return onSkip(opened.skipped, null);
+  const { handle, size } = opened;
+  try {
+    if (size > maxBytes) return onSkip('too-large', size);
+    return await read(handle, size);
+  } catch (err) {
+    return onSkip(skipReason(err), null);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Streaming SHA-256 of a regular file, in 1 MiB chunks (a 50 MB file is
+ * never held in memory). Symlinks, FIFOs, sockets and devices are
+ * `not-regular` and are not read; files over `maxBytes` are `too-large`;
+ * ENOENT is `vanished`; EACCES, EPERM, ELOOP, EISDIR are `unreadable`. Any
+ * other error is rethrown.
+ *
+ * @example
+ * const { sha256, size, skipped } = await hashFile('/srv/app/app.conf', { maxBytes: 256 * 1024 * 1024 });
+ */
+export async function hashFile(path: string, options: HashFileOptions): Promise<HashResult> {
+  return withRegularFile<HashResult>(
+    path,
+    options.maxBytes,
+    (skipped, size) => ({ sha256: null, size, skipped }),
+    async (handle, statSize) => {
+      const hash = createHash('sha256');
+      const bytes = await readChunks(handle, options.maxBytes, (chunk) => hash.update(chunk));
+      if (bytes === null) return { sha256: null, size: statSize, skipped: 'too-large' };
+      return { sha256: hash.digest('hex'), size: bytes, skipped: null };
+    },
+  );
+}
+
+/**
+ * Reads a whole regular file of at most `maxBytes` bytes, with the same
+ * safety and the same skip reasons as {@link hashFile}.
+ */
+export async function readRegularFile(path: string, maxBytes: number): Promise<ReadResult> {
+  return withRegularFile<ReadResult>(
+    path,
+    maxBytes,
+    (skipped) => ({ content: null, skipped }),
+    async (handle) => {
+      const chunks: Buffer[] = [];
+      const bytes = await readChunks(handle, maxBytes, (chunk) => chunks.push(Buffer.from(chunk)));
+      if (bytes === null) return { content: null, skipped: 'too-large' };
+      return { content: Buffer.concat(chunks, bytes), skipped: null };
+    },
+  );
+}
