@@ -27,10 +27,10 @@ export class AgentNotFoundError extends Error {
 /** An operation stopped by its AbortSignal (Ctrl-C in the CLI). */
 export class OperationAbortedError extends Error {
   override readonly name = 'OperationAbortedError';
-  /** What was stopped, e.g. `push`. */
+  /** What was stopped, e.g. `waiting for agent status`. */
   readonly operation: string;
   constructor(operation: string, options?: ErrorOptions) {
-    super(`${operation} aborted`, options);
+    super(`interrupted while ${operation}`, options);
     this.operation = operation;
   }
 }

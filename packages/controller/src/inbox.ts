@@ -72,10 +72,13 @@ export async function openInbox(client: MqttClient, filters: string[], prefix: s
     throw err;
   }
 
-  /** Calls `onWake` on every message until `done` is called; rejects on abort. */
+  const interrupted = (): OperationAbortedError =>
+    new OperationAbortedError(`waiting for messages on ${filters.join(', ')}`, { cause: signal?.reason });
+
+  /** Runs `setup` (it arms its timers and a waker run on every message) until it calls `done`; rejects on abort. */
   const wait = <T>(setup: (done: (value: T) => void, wake: (fn: () => void) => void) => () => void): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) return reject(new OperationAbortedError('wait', { cause: signal.reason }));
+      if (signal?.aborted) return reject(interrupted());
       let waker: (() => void) | undefined;
       let teardown: () => void = () => {};
       const finish = (): void => {
@@ -85,7 +88,7 @@ export async function openInbox(client: MqttClient, filters: string[], prefix: s
       };
       const onAbort = (): void => {
         finish();
-        reject(new OperationAbortedError('wait', { cause: signal?.reason }));
+        reject(interrupted());
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       teardown = setup(
