@@ -117,6 +117,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         appliedRevision: outcome?.appliedRevision ?? null,
       },
       watching: [...watchers.values()].map((w) => w.state()),
+      outbox: { pending: outbox.pending().length, ackedSeq: outbox.ackedSeq },
       at: isoNow(),
     };
   }

@@ -161,6 +161,8 @@ export const statusSchema = z.object({
     appliedRevision: z.number().int().min(0).nullable().optional(),
   }),
   watching: z.array(WATCH_STATE_SCHEMA),
+  /** The durable outbox: messages not yet acknowledged by the recorder (an FSO addition). */
+  outbox: z.object({ pending: z.number().int().min(0), ackedSeq: z.number().int().min(0) }).optional(),
   at: timestampSchema,
 });
 export type AgentStatus = z.infer<typeof statusSchema>;
