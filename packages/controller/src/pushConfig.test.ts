@@ -175,6 +175,19 @@ describe('push --default', () => {
     expect(own.received.map((r) => r.topic)).toEqual([topics.config('own-1')]);
   });
 
+  it('waits for an agent whose own config was cleared', async () => {
+    const a = await agent({ agentId: 'a-1' });
+    expect((await runCli(broker.url, ['push', '--agent', 'a-1', '--file', await file('own.json', config(1))])).code).toBe(0);
+    const clearer = await collector(topics.config('a-1'));
+    await clearer.client.publishAsync(topics.config('a-1'), '', { qos: 1, retain: true });
+
+    const run = await runCli(broker.url, ['push', '--default', '--file', await file('default.json', config(2))]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('a-1: applied revision 2');
+    expect(a.received.at(-1)).toMatchObject({ topic: topics.defaultConfig(), config: { revision: 2 } });
+  });
+
   it('reports each agent: one applies, one rejects', async () => {
     await agent({ agentId: 'a-1' });
     await agent({ agentId: 'b-1', answer: () => 'no space left' });

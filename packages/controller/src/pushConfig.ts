@@ -1,8 +1,9 @@
-import { assertAgentId, parseAgentConfig } from '@fso/common';
+import { agentConfigSchema, assertAgentId, parseAgentConfig } from '@fso/common';
 import type { AgentConfig, AgentStatus } from '@fso/common';
 import type { ConnectionOptions } from './connection.js';
 import { withConnection } from './connection.js';
 import { openInbox } from './inbox.js';
+import type { InboxMessage } from './inbox.js';
 import { RETAINED_SETTLE, decodeStatus, latestStatuses } from './statuses.js';
 
 /** Whom a config is for: one agent's own topic, or the default topic. */
@@ -41,6 +42,15 @@ export interface PushResult {
   ok: boolean;
 }
 
+/** Agents whose own config topic retains a valid config (the last message there wins; empty = cleared). */
+function agentsWithOwnConfig(messages: readonly InboxMessage[]): Set<string> {
+  const owns = new Map<string, boolean>();
+  for (const m of messages) {
+    if (m.parsed.kind === 'config') owns.set(m.parsed.agentId, agentConfigSchema.safeParse(m.json).success);
+  }
+  return new Set([...owns].filter(([, valid]) => valid).map(([id]) => id));
+}
+
 /** Default of {@link PushConfigOptions.timeoutMs}. */
 export const DEFAULT_PUSH_TIMEOUT_MS = 10_000;
 
@@ -51,9 +61,9 @@ export const DEFAULT_PUSH_TIMEOUT_MS = 10_000;
  *
  * For one agent, only a status published after the push counts (a retained
  * status of an earlier push of the same revision does not). For the default
- * topic, the targets are the agents online now whose config does not come
- * from their own topic; with none online the config stays retained for
- * agents that start later, and the push succeeds.
+ * topic, the targets are the agents online now that have no valid config
+ * retained on their own topic (so they run the default); with none the
+ * config stays retained for agents that start later, and the push succeeds.
  *
  * Throws common's `ConfigValidationError` (nothing published) for an invalid
  * config, `InvalidAgentIdError`, `BrokerConnectError`.
@@ -74,7 +84,8 @@ export async function pushConfig(options: PushConfigOptions): Promise<PushResult
   return withConnection(options, async (client, topics, log) => {
     const topic = agentId ? topics.config(agentId) : topics.defaultConfig();
     // Subscribe before publishing, so a quick answer cannot slip past.
-    const inbox = await openInbox(client, [agentId ? topics.status(agentId) : topics.allStatus()], topics.prefix, options.signal);
+    const filters = agentId ? [topics.status(agentId)] : [topics.allStatus(), topics.allConfigs()];
+    const inbox = await openInbox(client, filters, topics.prefix, options.signal);
     try {
       let targets: string[];
       let unaffected: string[] = [];
@@ -83,8 +94,12 @@ export async function pushConfig(options: PushConfigOptions): Promise<PushResult
       } else {
         await inbox.settle(RETAINED_SETTLE);
         const online = [...latestStatuses(inbox.messages, log).values()].filter((s) => s.state === 'online');
-        targets = online.filter((s) => s.config.source !== 'agent').map((s) => s.agentId);
-        unaffected = online.filter((s) => s.config.source === 'agent').map((s) => s.agentId);
+        // DESIGN.md: an agent uses its own config when a valid one is retained on its topic, else the default.
+        // This is what status `source: "agent"` reports, except after its own config was cleared or was
+        // never valid: `source` names the topic of the last offer, but such an agent does take the default.
+        const owners = agentsWithOwnConfig(inbox.messages);
+        targets = online.filter((s) => !owners.has(s.agentId)).map((s) => s.agentId);
+        unaffected = online.filter((s) => owners.has(s.agentId)).map((s) => s.agentId);
       }
 
       // Everything before this index predates the push (the answer can beat our PUBACK).

@@ -66,9 +66,14 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
   const received: FakeAgent['received'] = [];
   let hasOwn = false;
   client.on('message', (topic, payload) => {
-    const json = parseJson(payload);
-    if (payload.length === 0 || !json.ok) return;
     const own = topic === topics.config(agentId);
+    // An empty payload clears the retained config: the default applies again from the next offer.
+    if (payload.length === 0) {
+      if (own) hasOwn = false;
+      return;
+    }
+    const json = parseJson(payload);
+    if (!json.ok) return;
     if (!own && hasOwn) return; // its own config wins over the default
     hasOwn ||= own;
     let next: AgentConfig;
