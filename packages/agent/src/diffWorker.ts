@@ -1,0 +1,204 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@fso/common';
+import { createSilentLogger } from '@fso/common';
+
+/**
+ * jsdiff off the agent's event loop: one long-lived worker thread, one job
+ * at a time, a watchdog, and a fresh worker after a crash. A 100%-changed
+ * 10 MB file keeps jsdiff busy for its whole `timeout`; the agent's events
+ * keep flowing meanwhile.
+ */
+
+/** One diff to compute. Contents are UTF-8 text (the caller has ruled out binary). */
+export interface DiffJob {
+  oldName: string;
+  newName: string;
+  oldContent: Uint8Array;
+  newContent: Uint8Array;
+  /** Context lines around each change. */
+  context: number;
+  /** jsdiff's `timeout`: give up when the edit search takes longer. */
+  timeoutMs: number;
+  /** A patch larger than this (UTF-8 bytes) is not returned (`too-large`). */
+  maxPatchBytes: number;
+}
+
+/** What became of a {@link DiffJob}. `failed`: the worker crashed or hung, or jsdiff threw. */
+export type DiffJobResult =
+  | { outcome: 'patch'; patch: string; added: number; removed: number }
+  | { outcome: 'timeout' }
+  | { outcome: 'too-large' }
+  | { outcome: 'failed'; reason: string };
+
+/** Options of {@link createDiffWorker}. */
+export interface DiffWorkerOptions {
+  logger?: Logger;
+  /** Heap limit of the worker (MB); a job that needs more crashes the worker and is `failed`. Default 1024. */
+  memoryLimitMb?: number;
+  /**
+   * A job not answered within `2 × timeoutMs + watchdogGraceMs` is `failed`
+   * and its worker replaced (jsdiff's timeout does not cover splitting lines
+   * or formatting the patch). Default 10 000.
+   */
+  watchdogGraceMs?: number;
+}
+
+/** The worker side of {@link createDiffWorker}. */
+export interface DiffWorker {
+  /** Queues a job; resolves when it is done, rejects with {@link DifferClosedError} after close(). */
+  run(job: DiffJob): Promise<DiffJobResult>;
+  /** The live worker's thread id; null before the first job, after a crash and after close(). */
+  readonly threadId: number | null;
+  /** Rejects queued and running jobs, terminates the thread. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A diff asked of, or still running in, a closed differ. */
+export class DifferClosedError extends Error {
+  override readonly name = 'DifferClosedError';
+  constructor() {
+    super('differ is closed');
+  }
+}
+
+// Plain JS, run with `eval: true`: a worker file would have to be JS on disk,
+// which tests running the TypeScript sources do not have. jsdiff is loaded by
+// the absolute URL the main thread resolved.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const jsdiff = import(workerData.diffUrl);
+const decoder = new TextDecoder();
+function run(d, job) {
+  const patch = d.structuredPatch(job.oldName, job.newName, decoder.decode(job.oldContent), decoder.decode(job.newContent),
+    undefined, undefined, { context: job.context, timeout: job.timeoutMs });
+  if (!patch) return { outcome: 'timeout' };
+  let added = 0, removed = 0;
+  for (const hunk of patch.hunks) {
+    for (const line of hunk.lines) {
+      if (line[0] === '+') added++;
+      else if (line[0] === '-') removed++;
+    }
+  }
+  const text = d.formatPatch(patch, d.FILE_HEADERS_ONLY);
+  if (Buffer.byteLength(text) > job.maxPatchBytes) return { outcome: 'too-large' };
+  return { outcome: 'patch', patch: text, added, removed };
+}
+parentPort.on('message', (job) => {
+  jsdiff.then((d) => run(d, job)).then(
+    (result) => parentPort.postMessage({ id: job.id, result }),
+    (err) => parentPort.postMessage({ id: job.id, result: { outcome: 'failed', reason: String((err && err.message) || err) } }),
+  );
+});
+`;
+
+interface Pending {
+  id: number;
+  job: DiffJob;
+  resolve: (result: DiffJobResult) => void;
+  reject: (err: Error) => void;
+}
+
+function isAnswer(value: unknown): value is { id: number; result: DiffJobResult } {
+  return typeof value === 'object' && value !== null && 'id' in value && 'result' in value;
+}
+
+/**
+ * Starts nothing until the first job; then keeps one worker thread, which
+ * holds the process open only while a job runs.
+ *
+ * @example
+ * const worker = createDiffWorker({ logger });
+ * const result = await worker.run({ oldName: 'a/f', newName: 'b/f', oldContent, newContent, context: 3, timeoutMs: 1000, maxPatchBytes: 4 << 20 });
+ * await worker.close();
+ */
+export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
+  const log = (options.logger ?? createSilentLogger()).child({ component: 'diff-worker' });
+  const memoryLimitMb = options.memoryLimitMb ?? 1024;
+  const watchdogGraceMs = options.watchdogGraceMs ?? 10_000;
+  // Resolved here, where module resolution knows the agent's node_modules.
+  const diffUrl = import.meta.resolve('diff');
+  const queue: Pending[] = [];
+  let worker: Worker | null = null;
+  let current: Pending | null = null;
+  let watchdog: NodeJS.Timeout | undefined;
+  let nextId = 1;
+  let closing: Promise<void> | undefined;
+
+  function finish(result: DiffJobResult): void {
+    clearTimeout(watchdog);
+    const done = current;
+    current = null;
+    done?.resolve(result);
+    if (queue.length === 0) worker?.unref();
+    pump();
+  }
+
+  /** Forgets the current worker (its late events are ignored) and ends its thread. */
+  function discard(reason: string): void {
+    const dead = worker;
+    worker = null;
+    if (dead) {
+      log.warn({ reason, threadId: dead.threadId }, 'diff worker replaced');
+      dead.terminate().catch((err: unknown) => log.warn({ err }, 'diff worker did not terminate'));
+    }
+    if (current) finish({ outcome: 'failed', reason });
+  }
+
+  function spawn(): Worker {
+    const spawned = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { diffUrl },
+      resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
+    });
+    let lastError = 'exited';
+    spawned.on('message', (message: unknown) => {
+      if (spawned === worker && current && isAnswer(message) && message.id === current.id) finish(message.result);
+    });
+    spawned.on('error', (err) => {
+      lastError = err.message;
+      log.warn({ err }, 'diff worker failed');
+    });
+    spawned.on('exit', (code) => {
+      if (spawned === worker) discard(`diff worker ${lastError} (exit code ${code})`);
+    });
+    return spawned;
+  }
+
+  function pump(): void {
+    if (closing || current) return;
+    const next = queue.shift();
+    if (!next) return;
+    current = next;
+    worker ??= spawn();
+    worker.ref();
+    const { job } = next;
+    watchdog = setTimeout(() => discard(`no answer within ${2 * job.timeoutMs + watchdogGraceMs} ms`), 2 * job.timeoutMs + watchdogGraceMs);
+    watchdog.unref();
+    worker.postMessage({ id: next.id, ...job });
+  }
+
+  return {
+    run(job) {
+      if (closing) return Promise.reject(new DifferClosedError());
+      return new Promise<DiffJobResult>((resolve, reject) => {
+        queue.push({ id: nextId++, job, resolve, reject });
+        pump();
+      });
+    },
+    get threadId() {
+      return worker?.threadId ?? null;
+    },
+    close() {
+      closing ??= (async () => {
+        clearTimeout(watchdog);
+        const abandoned = [...(current ? [current] : []), ...queue.splice(0)];
+        current = null;
+        for (const pending of abandoned) pending.reject(new DifferClosedError());
+        const last = worker;
+        worker = null;
+        await last?.terminate();
+      })();
+      return closing;
+    },
+  };
+}

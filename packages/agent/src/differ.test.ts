@@ -1,0 +1,308 @@
+import { readdirSync } from 'node:fs';
+import { rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { applyPatch } from 'diff';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTempDir } from '../../../tests/helpers.js';
+import type { ContentStore } from './contentStore.js';
+import { createContentStore } from './contentStore.js';
+import { DifferClosedError, createDiffWorker } from './diffWorker.js';
+import { createDiffer } from './differ.js';
+import type { DiffRequest, Differ } from './differ.js';
+
+const OPTIONS = { maxFileBytes: 1024 * 1024, timeoutMs: 5000, context: 3 };
+
+/** `count` distinct lines tagged `tag`: two such texts share no line. */
+const lines = (tag: string, count: number): string =>
+  Array.from({ length: count }, (_, i) => `${tag} line ${i} ${'x'.repeat(40)}\n`).join('');
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: ContentStore;
+let differ: Differ;
+beforeEach(async () => {
+  ({ path: dir, cleanup } = await createTempDir('fso-differ-'));
+  store = await createContentStore(path.join(dir, 'state', 'content'));
+  differ = createDiffer({ store });
+});
+afterEach(async () => {
+  await differ.close();
+  await store.close();
+  await cleanup();
+});
+
+const file = (name: string): string => path.join(dir, name);
+const request = (p: string, change: DiffRequest['change'], options: Partial<typeof OPTIONS> = {}): DiffRequest => ({
+  path: p,
+  change,
+  options: { ...OPTIONS, ...options },
+});
+
+describe('differ: patches', () => {
+  it('diffs a create from empty, a modify from the last content, a delete to empty; patches apply', async () => {
+    const p = file('app.conf');
+    const v1 = 'a = 1\nb = 2\nc = 3\n';
+    const v2 = 'a = 1\nb = two\nc = 3\nd = 4\ne = 5\n';
+    await writeFile(p, v1);
+    const created = await differ.diff(request(p, 'create'));
+    expect(created).toMatchObject({ added: 3, removed: 0, skipped: null });
+    expect(created.patch?.startsWith(`--- a${p}\n+++ b${p}\n@@ -0,0 +1,3 @@\n`)).toBe(true);
+    expect(applyPatch('', created.patch ?? '')).toBe(v1);
+
+    await writeFile(p, v2);
+    const modified = await differ.diff(request(p, 'modify'));
+    expect(modified).toMatchObject({ added: 3, removed: 1, skipped: null });
+    expect(applyPatch(v1, modified.patch ?? '')).toBe(v2);
+
+    await rm(p);
+    const deleted = await differ.diff(request(p, 'delete'));
+    expect(deleted).toMatchObject({ added: 0, removed: 5, skipped: null });
+    expect(applyPatch(v2, deleted.patch ?? '')).toBe('');
+    expect(await store.has(p)).toBe(false);
+  });
+
+  it('uses the context option and counts only hunk lines, not headers or "no newline" markers', async () => {
+    const p = file('ctx.txt');
+    const v1 = lines('same', 20);
+    const v2 = v1.replace('same line 10 ', 'changed line 10 ') + 'tail without newline';
+    await writeFile(p, v1);
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    await writeFile(p, v2);
+    const result = await differ.diff(request(p, 'modify', { context: 1 }));
+    expect(result).toMatchObject({ added: 2, removed: 1, skipped: null });
+    expect(result.patch).toContain('\\ No newline at end of file');
+    expect(result.patch).not.toContain('same line 8 ');
+    expect(result.patch).toContain(' same line 9 ');
+    expect(applyPatch(v1, result.patch ?? '')).toBe(v2);
+  });
+
+  it('diffs a modify of a file never seen from empty', async () => {
+    const p = file('new.yml');
+    await writeFile(p, 'x: 1\n');
+    const result = await differ.diff(request(p, 'modify'));
+    expect(result).toMatchObject({ added: 1, removed: 0, skipped: null });
+  });
+
+  it('makes the first diff after a restart against the content stored before it', async () => {
+    const p = file('kept.conf');
+    await writeFile(p, 'before restart\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    await differ.close();
+    await store.close();
+    store = await createContentStore(path.join(dir, 'state', 'content'));
+    differ = createDiffer({ store });
+    await writeFile(p, 'after restart\n');
+    const result = await differ.diff(request(p, 'modify'));
+    expect(result).toMatchObject({ added: 1, removed: 1, skipped: null });
+    expect(applyPatch('before restart\n', result.patch ?? '')).toBe('after restart\n');
+  });
+
+  it('moves the last content with a rename', async () => {
+    const [from, to] = [file('from.conf'), file('to.conf')];
+    await writeFile(from, 'k = v\n');
+    await differ.remember(from, OPTIONS.maxFileBytes);
+    await differ.rename(from, to);
+    await writeFile(to, 'k = w\n');
+    expect(await differ.diff(request(to, 'modify'))).toMatchObject({ added: 1, removed: 1, skipped: null });
+    await differ.forget(to);
+    expect(await store.has(to)).toBe(false);
+  });
+});
+
+describe('differ: skipped', () => {
+  it('skips identical content as nodiff', async () => {
+    const p = file('same');
+    await writeFile(p, 'same\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'nodiff' });
+  });
+
+  it('skips binary content (NUL byte, invalid UTF-8) but stores it so the next diff is right', async () => {
+    const p = file('blob');
+    await writeFile(p, Buffer.from([0x68, 0x69, 0x00, 0x0a]));
+    expect(await differ.diff(request(p, 'create'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'binary' });
+    const latin1 = Buffer.from('caf\xe9\n', 'latin1');
+    await writeFile(p, latin1);
+    expect((await differ.diff(request(p, 'modify'))).skipped).toBe('binary');
+    expect((await store.get(p))?.equals(latin1)).toBe(true);
+    await writeFile(p, 'text again\n');
+    expect((await differ.diff(request(p, 'modify'))).skipped).toBe('binary');
+    await writeFile(p, 'text now\n');
+    expect(await differ.diff(request(p, 'modify'))).toMatchObject({ added: 1, removed: 1, skipped: null });
+  });
+
+  it('skips a file over maxFileBytes as too-large and drops the stale stored content', async () => {
+    const p = file('big');
+    await writeFile(p, 'small\n');
+    await differ.remember(p, 100);
+    await writeFile(p, 'y'.repeat(101));
+    expect(await differ.diff(request(p, 'modify', { maxFileBytes: 100 }))).toEqual({
+      patch: null,
+      added: 0,
+      removed: 0,
+      skipped: 'too-large',
+    });
+    expect(await store.has(p)).toBe(false);
+  });
+
+  it('skips a patch larger than maxPatchBytes as too-large', async () => {
+    const small = createDiffer({ store, maxPatchBytes: 1000 });
+    try {
+      const p = file('wide');
+      await writeFile(p, lines('new', 100));
+      expect((await small.diff(request(p, 'create'))).skipped).toBe('too-large');
+      expect(await store.has(p)).toBe(true);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('skips a change jsdiff cannot finish within timeoutMs as timeout, and stores the new content', async () => {
+    const p = file('rewritten');
+    await writeFile(p, lines('old', 20_000));
+    await differ.remember(p, 4 * 1024 * 1024);
+    const v2 = lines('new', 20_000);
+    await writeFile(p, v2);
+    const result = await differ.diff(request(p, 'modify', { maxFileBytes: 4 * 1024 * 1024, timeoutMs: 1 }));
+    expect(result).toEqual({ patch: null, added: 0, removed: 0, skipped: 'timeout' });
+    expect((await store.get(p))?.toString()).toBe(v2);
+  });
+
+  it('reports a vanished file, a symlink and a directory as unreadable and leaves the store alone', async () => {
+    const p = file('gone');
+    await writeFile(p, 'kept\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    await rm(p);
+    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'unreadable' });
+    expect((await store.get(p))?.toString()).toBe('kept\n');
+    await symlink('/etc/hostname', file('link'));
+    expect((await differ.diff(request(file('link'), 'create'))).skipped).toBe('unreadable');
+    expect((await differ.diff(request(dir, 'modify'))).skipped).toBe('unreadable');
+  });
+});
+
+describe('differ: ordering and lifecycle', () => {
+  it('runs requests for one path in call order (create, delete, modify, rename, delete fired at once)', async () => {
+    const [p, q] = [file('p.conf'), file('q.conf')];
+    await writeFile(p, 'one\ntwo\n');
+    const results = await Promise.all([
+      differ.diff(request(p, 'create')),
+      differ.diff(request(p, 'delete')),
+      differ.diff(request(p, 'modify')),
+      differ.rename(p, q).then(() => null),
+      differ.diff(request(q, 'delete')),
+    ]);
+    expect(results.map((r) => r && [r.added, r.removed, r.skipped])).toEqual([
+      [2, 0, null],
+      [0, 2, null],
+      [2, 0, null],
+      null,
+      [0, 2, null],
+    ]);
+  });
+
+  it('keeps the event loop responsive while a 2 MB 100%-changed diff runs', async () => {
+    const p = file('huge');
+    await writeFile(p, lines('old', 40_000));
+    await differ.remember(p, 4 * 1024 * 1024);
+    await writeFile(p, lines('new', 40_000));
+    let last = performance.now();
+    let maxLag = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxLag = Math.max(maxLag, now - last - 10);
+      last = now;
+      ticks++;
+    }, 10);
+    const started = performance.now();
+    const result = await differ.diff(request(p, 'modify', { maxFileBytes: 4 * 1024 * 1024, timeoutMs: 1000 }));
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    // jsdiff really worked for its whole timeout (O(N·D) on 80,000 changed lines)…
+    expect(result.skipped).toBe('timeout');
+    expect(elapsed).toBeGreaterThan(900);
+    // …while this thread kept ticking.
+    expect(ticks).toBeGreaterThan(elapsed / 10 / 2);
+    expect(maxLag).toBeLessThan(200);
+  });
+
+  it('close() ends the worker thread, rejects diffs in flight and later calls, and is idempotent', async () => {
+    const p = file('c');
+    await writeFile(p, lines('old', 20_000));
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const big = { maxFileBytes: 4 * 1024 * 1024, timeoutMs: 30_000 };
+    const before = threads();
+    expect(await differ.diff(request(p, 'create', big))).toMatchObject({ added: 20_000, skipped: null });
+    const withWorker = threads();
+    expect(withWorker).toBeGreaterThan(before);
+    await writeFile(p, lines('new', 20_000));
+    const inFlight = expect(differ.diff(request(p, 'modify', big))).rejects.toBeInstanceOf(DifferClosedError);
+    const closed = differ.close();
+    expect(differ.close()).toBe(closed);
+    await closed;
+    await inFlight;
+    await expect(differ.diff(request(p, 'modify'))).rejects.toBeInstanceOf(DifferClosedError);
+    expect(threads()).toBeLessThan(withWorker);
+  });
+});
+
+describe('diff worker', () => {
+  const job = (oldText: string, newText: string, timeoutMs = 5000) => ({
+    oldName: 'a/f',
+    newName: 'b/f',
+    oldContent: Buffer.from(oldText),
+    newContent: Buffer.from(newText),
+    context: 3,
+    timeoutMs,
+    maxPatchBytes: 64 * 1024 * 1024,
+  });
+
+  it('starts its thread on the first job and ends it on close', async () => {
+    const worker = createDiffWorker();
+    expect(worker.threadId).toBeNull();
+    expect(await worker.run(job('a\n', 'b\n'))).toMatchObject({ outcome: 'patch', added: 1, removed: 1 });
+    expect(worker.threadId).toEqual(expect.any(Number));
+    await worker.close();
+    expect(worker.threadId).toBeNull();
+  });
+
+  it('rejects the running and the queued jobs on close', async () => {
+    const worker = createDiffWorker();
+    const running = worker.run(job(lines('old', 20_000), lines('new', 20_000), 30_000));
+    const queued = worker.run(job('a\n', 'b\n'));
+    expect(worker.threadId).toEqual(expect.any(Number));
+    const rejected = Promise.all([
+      expect(running).rejects.toBeInstanceOf(DifferClosedError),
+      expect(queued).rejects.toBeInstanceOf(DifferClosedError),
+    ]);
+    await worker.close();
+    await rejected;
+    await expect(worker.run(job('a\n', 'b\n'))).rejects.toBeInstanceOf(DifferClosedError);
+  });
+
+  it('answers a job whose worker crashed (out of memory) as failed, and runs the next on a new worker', async () => {
+    const worker = createDiffWorker({ memoryLimitMb: 16 });
+    try {
+      expect(await worker.run(job('a\n', 'b\n'))).toMatchObject({ outcome: 'patch' });
+      const first = worker.threadId;
+      const crashed = await worker.run(job('', lines('new', 150_000)));
+      expect(crashed).toMatchObject({ outcome: 'failed', reason: expect.stringMatching(/memory/i) });
+      expect(await worker.run(job('a\n', 'c\n'))).toMatchObject({ outcome: 'patch', added: 1, removed: 1 });
+      expect(worker.threadId).not.toBe(first);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('replaces a worker that does not answer within 2 × timeout + grace (watchdog)', async () => {
+    const worker = createDiffWorker({ watchdogGraceMs: 0 });
+    try {
+      // 2 ms is less than a thread takes to start: the watchdog fires first.
+      expect(await worker.run(job('a\n', 'b\n', 1))).toMatchObject({ outcome: 'failed', reason: expect.stringMatching(/no answer/) });
+      expect(await worker.run(job('a\n', 'b\n', 60_000))).toMatchObject({ outcome: 'patch' });
+    } finally {
+      await worker.close();
+    }
+  });
+});

@@ -1,0 +1,205 @@
+import { MAX_PAYLOAD_BYTES, createSilentLogger, toError } from '@fso/common';
+import type { DiffOptions, DiffSkipReason, EventType, Logger } from '@fso/common';
+import { isBinary } from './binary.js';
+import type { ContentStore } from './contentStore.js';
+import { DifferClosedError, createDiffWorker } from './diffWorker.js';
+import type { DiffJobResult } from './diffWorker.js';
+import { readRegularFile } from './hash.js';
+
+export { DifferClosedError } from './diffWorker.js';
+
+/** The changes a diff is made for (a rename moves the stored content instead: {@link Differ.rename}). */
+export type DiffChange = Exclude<EventType, 'rename'>;
+
+/** One diff to make: `path` changed as `change` says. */
+export interface DiffRequest {
+  path: string;
+  change: DiffChange;
+  options: DiffOptions;
+}
+
+/** A diff message's content fields (DESIGN.md): a patch, or why there is none. */
+export interface DiffResult {
+  /** Unified diff `--- a/path` / `+++ b/path`; null when `skipped`. */
+  patch: string | null;
+  /** `+` lines in the hunks. */
+  added: number;
+  /** `-` lines in the hunks. */
+  removed: number;
+  skipped: DiffSkipReason | null;
+}
+
+/** Options of {@link createDiffer}. */
+export interface DifferOptions {
+  /** Where the last seen content lives; the caller opens and closes it. */
+  store: ContentStore;
+  logger?: Logger;
+  /**
+   * A larger patch is skipped as `too-large`: it must fit an MQTT message the
+   * recorder accepts once JSON-escaped. Default MAX_PAYLOAD_BYTES / 4.
+   */
+  maxPatchBytes?: number;
+  /** Heap limit of the diff worker thread (MB); default 1024. */
+  workerMemoryLimitMb?: number;
+}
+
+/** Diffs important files against the content last seen of them. */
+export interface Differ {
+  /**
+   * Diffs the file as it is now against what was last seen: a create diffs
+   * from empty, a delete to empty. Requests for one path run in call order.
+   * Rejects only with {@link DifferClosedError} or an unexpected I/O error
+   * (a {@link DiffError}); every expected problem is a `skipped` result.
+   */
+  diff(request: DiffRequest): Promise<DiffResult>;
+  /** Stores the current content without a diff (a file first seen at start). */
+  remember(path: string, maxFileBytes: number): Promise<void>;
+  /** The file moved: its last seen content moves with it. */
+  rename(oldPath: string, newPath: string): Promise<void>;
+  /** Drops what is stored of `path`. */
+  forget(path: string): Promise<void>;
+  /** Ends the worker thread (diffs in flight reject with {@link DifferClosedError}); waits for store writes. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A diff that failed for an unexpected reason (an I/O error other than the expected ones). */
+export class DiffError extends Error {
+  override readonly name = 'DiffError';
+  readonly path: string;
+  constructor(path: string, options?: ErrorOptions) {
+    super(`cannot diff ${path}: ${toError(options?.cause).message}`, options);
+    this.path = path;
+  }
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+function skippedResult(skipped: DiffSkipReason): DiffResult {
+  return { patch: null, added: 0, removed: 0, skipped };
+}
+
+function fromJob(result: DiffJobResult): DiffResult {
+  switch (result.outcome) {
+    case 'patch':
+      return { patch: result.patch, added: result.added, removed: result.removed, skipped: null };
+    case 'too-large':
+      return skippedResult('too-large');
+    default:
+      // A jsdiff timeout, or a worker that crashed or hung on this input.
+      return skippedResult('timeout');
+  }
+}
+
+/**
+ * Creates the differ; its worker thread starts with the first diff.
+ *
+ * @example
+ * const differ = createDiffer({ store, logger });
+ * const { patch, added, removed, skipped } = await differ.diff({ path: '/srv/app/app.conf', change: 'modify', options: config.diff });
+ * await differ.close();
+ * await store.close();
+ */
+export function createDiffer(options: DifferOptions): Differ {
+  const { store } = options;
+  const log = (options.logger ?? createSilentLogger()).child({ component: 'differ' });
+  const maxPatchBytes = options.maxPatchBytes ?? MAX_PAYLOAD_BYTES / 4;
+  const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb });
+  const tails = new Map<string, Promise<void>>();
+  let closing: Promise<void> | undefined;
+
+  /** Runs `task` after every earlier task on any of `paths`: one promise chain per path. */
+  function serialize<T>(paths: readonly string[], task: () => Promise<T>): Promise<T> {
+    if (closing) return Promise.reject(new DifferClosedError());
+    const earlier = paths.map((p) => tails.get(p));
+    const run = Promise.allSettled(earlier).then(() => {
+      if (closing) throw new DifferClosedError();
+      return task();
+    });
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const p of paths) tails.set(p, tail);
+    void tail.then(() => {
+      for (const p of paths) if (tails.get(p) === tail) tails.delete(p);
+    });
+    return run;
+  }
+
+  /** The store is a cache of what was seen: a failing store costs a later diff, never this one. */
+  async function updateStore(path: string, content: Buffer | null): Promise<void> {
+    try {
+      if (content) await store.put(path, content);
+      else await store.delete(path);
+    } catch (err) {
+      log.error({ err, path }, 'cannot update the content store; the next diff of this file may be wrong');
+    }
+  }
+
+  async function makeDiff({ path, change, options: diffOptions }: DiffRequest): Promise<DiffResult> {
+    const { maxFileBytes } = diffOptions;
+    let current: Buffer = EMPTY;
+    if (change !== 'delete') {
+      const read = await readRegularFile(path, maxFileBytes);
+      if (read.skipped === 'too-large') {
+        // The stored content is no longer the last seen one: drop it rather
+        // than diff a later version against it.
+        await updateStore(path, null);
+        return skippedResult('too-large');
+      }
+      if (read.skipped) {
+        log.info({ path, reason: read.skipped }, 'cannot read file to diff');
+        return skippedResult('unreadable');
+      }
+      current = read.content;
+    }
+    const previous = change === 'create' ? EMPTY : ((await store.get(path)) ?? EMPTY);
+    const keep = change === 'delete' ? null : current;
+    let result: DiffResult;
+    if (previous.length > maxFileBytes) result = skippedResult('too-large');
+    else if (isBinary(previous) || isBinary(current)) result = skippedResult('binary');
+    else if (previous.equals(current)) result = skippedResult('nodiff');
+    else {
+      const job = await worker.run({
+        oldName: `a${path}`,
+        newName: `b${path}`,
+        oldContent: previous,
+        newContent: current,
+        context: diffOptions.context,
+        timeoutMs: diffOptions.timeoutMs,
+        maxPatchBytes,
+      });
+      if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'diff failed, reported as timeout');
+      result = fromJob(job);
+    }
+    await updateStore(path, keep);
+    return result;
+  }
+
+  async function rememberNow(path: string, maxFileBytes: number): Promise<void> {
+    const read = await readRegularFile(path, maxFileBytes);
+    if (read.content) await updateStore(path, read.content);
+    else if (read.skipped === 'too-large') await updateStore(path, null);
+    else log.info({ path, reason: read.skipped }, 'cannot read file to remember');
+  }
+
+  const wrap =
+    (path: string) =>
+    (err: unknown): never => {
+      throw err instanceof DifferClosedError ? err : new DiffError(path, { cause: err });
+    };
+
+  return {
+    diff: (request) => serialize([request.path], () => makeDiff(request).catch(wrap(request.path))),
+    remember: (path, maxFileBytes) => serialize([path], () => rememberNow(path, maxFileBytes).catch(wrap(path))),
+    rename: (oldPath, newPath) => serialize([oldPath, newPath], () => store.rename(oldPath, newPath).catch(wrap(oldPath))),
+    forget: (path) => serialize([path], () => store.delete(path).catch(wrap(path))),
+    close() {
+      closing ??= (async () => {
+        await worker.close();
+        await Promise.allSettled([...tails.values()]);
+      })();
+      return closing;
+    },
+  };
+}
