@@ -1,33 +1,23 @@
 import { connect as netConnect } from 'node:net';
 import { Writable } from 'node:stream';
-import mqtt from 'mqtt';
-import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@fso/common';
+import type { Logger } from '@fso/common';
 import { waitFor } from '../../../tests/helpers.js';
 import { startBroker } from './broker.js';
-import type { Broker } from './broker.js';
 import { BrokerListenError } from './errors.js';
+import { createTestBrokers } from './testing/brokers.js';
+import { createTestClients, received } from './testing/clients.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-const clients: MqttClient[] = [];
+const brokers = createTestBrokers();
+const start = brokers.start;
+const clients = createTestClients();
+const connect = clients.connect;
 
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-  await Promise.all(open.splice(0).map((b) => b.close()));
+  await clients.endAll();
+  await brokers.closeAll();
 });
-
-async function start(options: Parameters<typeof startBroker>[0] = {}): Promise<Broker> {
-  const broker = await startBroker({ port: 0, ...options });
-  open.push(broker);
-  return broker;
-}
-
-async function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, ...options });
-  clients.push(client);
-  return client;
-}
 
 /** Resolves with the error of a TCP connect to `port`, or fails when the connect succeeds. */
 function connectError(port: number): Promise<NodeJS.ErrnoException> {
@@ -39,6 +29,22 @@ function connectError(port: number): Promise<NodeJS.ErrnoException> {
     });
     socket.once('error', resolve);
   });
+}
+
+/** A JSON logger at debug level whose records the test can read. */
+function captureLog(): { logger: Logger; records: () => Array<Record<string, unknown>>; text: () => string } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  return {
+    logger: createLogger({ name: 'test', level: 'debug', format: 'json', destination }),
+    records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    text: () => lines.join('\n'),
+  };
 }
 
 /** `promise`, or a failure naming `what` after `ms`. */
@@ -62,15 +68,14 @@ describe('startBroker', () => {
     expect(broker.wsUrl).toBeUndefined();
 
     const subscriber = await connect(broker.url);
-    const received: Array<{ topic: string; payload: string; qos: number }> = [];
-    subscriber.on('message', (topic, payload, packet) => received.push({ topic, payload: payload.toString(), qos: packet.qos }));
+    const messages = received(subscriber);
     await subscriber.subscribeAsync('fso/agents/+/events/#', { qos: 1 });
 
     const publisher = await connect(broker.url);
     await publisher.publishAsync('fso/agents/web-01/events/create', '{"seq":1}', { qos: 1 });
 
-    const message = await waitFor(() => received[0], 'the QoS 1 message at the subscriber');
-    expect(message).toEqual({ topic: 'fso/agents/web-01/events/create', payload: '{"seq":1}', qos: 1 });
+    const message = await waitFor(() => messages[0], 'the QoS 1 message at the subscriber');
+    expect(message).toEqual({ topic: 'fso/agents/web-01/events/create', payload: '{"seq":1}', qos: 1, retain: false });
   });
 
   it('serves MQTT over WebSocket: a WebSocket client gets what a TCP client publishes', async () => {
@@ -78,13 +83,12 @@ describe('startBroker', () => {
     expect(broker.wsUrl).toBe(`ws://127.0.0.1:${broker.wsPort}`);
 
     const wsClient = await connect(broker.wsUrl as string);
-    const received: string[] = [];
-    wsClient.on('message', (_topic, payload) => received.push(payload.toString()));
+    const messages = received(wsClient);
     await wsClient.subscribeAsync('fso/#', { qos: 1 });
 
     const tcpClient = await connect(broker.url);
     await tcpClient.publishAsync('fso/agents/a1/status', 'over tcp', { qos: 1 });
-    await waitFor(() => received.includes('over tcp'), 'the TCP message at the WebSocket client');
+    await waitFor(() => messages.find((m) => m.payload === 'over tcp'), 'the TCP message at the WebSocket client');
   });
 
   it('answers a plain HTTP request on the WebSocket port instead of leaving it hanging', async () => {
@@ -95,14 +99,7 @@ describe('startBroker', () => {
   });
 
   it('logs connects and disconnects with client id and address, never a password or a payload', async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        callback();
-      },
-    });
-    const logger = createLogger({ name: 'test', level: 'debug', format: 'json', destination });
+    const { logger, records, text } = captureLog();
     const broker = await start({ logger, wsPort: 0 });
 
     const client = await connect(broker.url, { clientId: 'log-probe', username: 'u', password: 'secret-password-42' });
@@ -111,7 +108,6 @@ describe('startBroker', () => {
     await client.endAsync();
     await viaWs.endAsync();
 
-    const records = (): Array<Record<string, unknown>> => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const connected = await waitFor(
       () => records().find((r) => r.msg === 'client connected' && r.clientId === 'log-probe'),
       'the connect log line',
@@ -126,31 +122,27 @@ describe('startBroker', () => {
       () => records().find((r) => r.msg === 'client disconnected' && r.clientId === 'log-probe'),
       'the disconnect log line',
     );
-    const all = lines.join('\n');
-    expect(all).not.toContain('secret-password-42');
-    expect(all).not.toContain('payload-marker-17');
+    expect(text()).not.toContain('secret-password-42');
+    expect(text()).not.toContain('payload-marker-17');
   });
 
   it('refuses a client publish under $SYS/ and logs the refusal', async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(chunk.toString('utf8'));
-        callback();
-      },
-    });
-    const broker = await start({ logger: createLogger({ name: 'test', format: 'json', destination }) });
+    const { logger, records } = captureLog();
+    const broker = await start({ logger });
     const spy = await connect(broker.url);
-    const received: string[] = [];
-    spy.on('message', (topic) => received.push(topic));
+    const messages = received(spy);
     await spy.subscribeAsync('$SYS/fake/#');
 
     const forger = await connect(broker.url, { clientId: 'forger' });
     const closed = new Promise<void>((resolve) => forger.once('close', () => resolve()));
     forger.publish('$SYS/fake/state', 'x', { qos: 0 });
     await closed; // aedes drops the connection of a refused publish (MQTT-3.3.5-2)
-    await waitFor(() => lines.some((l) => l.includes('publish refused') && l.includes('forger')), 'the refusal log line');
-    expect(received).toEqual([]);
+    const refusal = await waitFor(
+      () => records().find((r) => String(r.msg).startsWith('publish refused') && r.clientId === 'forger'),
+      'the refusal log line',
+    );
+    expect(refusal).toMatchObject({ topic: '$SYS/fake/state' });
+    expect(messages).toEqual([]);
   });
 
   it('rejects an invalid port before opening anything', async () => {
@@ -164,6 +156,8 @@ describe('Broker.close', () => {
     const broker = await startBroker({ port: 0, wsPort: 0 });
     const client = await connect(broker.url);
     const clientClosed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const wsClient = await connect(broker.wsUrl as string);
+    const wsClientClosed = new Promise<void>((resolve) => wsClient.once('close', () => resolve()));
     // A socket that never sends CONNECT: aedes does not know it, close() must still end it.
     const raw = netConnect(broker.port, '127.0.0.1');
     await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
@@ -172,7 +166,7 @@ describe('Broker.close', () => {
     const first = broker.close();
     expect(broker.close()).toBe(first);
     // aedes itself would drop the silent socket only after its 30 s connect timeout.
-    await within(Promise.all([first, clientClosed, rawClosed]), 5000, 'close() and every connection to end');
+    await within(Promise.all([first, clientClosed, wsClientClosed, rawClosed]), 5000, 'close() and every connection to end');
 
     expect((await connectError(broker.port)).code).toBe('ECONNREFUSED');
     expect((await connectError(broker.wsPort as number)).code).toBe('ECONNREFUSED');

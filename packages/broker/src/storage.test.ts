@@ -1,17 +1,19 @@
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import mqtt from 'mqtt';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { IClientOptions } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { startBroker } from './broker.js';
 import type { Broker } from './broker.js';
 import { BrokerStorageError } from './errors.js';
+import { createTestBrokers } from './testing/brokers.js';
+import { createTestClients, received } from './testing/clients.js';
 
 let temp: { path: string; cleanup: () => Promise<void> };
 let dataDir: string;
-const open: Broker[] = [];
-const clients: MqttClient[] = [];
+const brokers = createTestBrokers();
+const clients = createTestClients();
+const connect = clients.connect;
 
 beforeEach(async () => {
   temp = await createTempDir('fso-broker-test-');
@@ -19,22 +21,13 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-  await Promise.all(open.splice(0).map((b) => b.close()));
+  await clients.endAll();
+  await brokers.closeAll();
   await temp.cleanup();
 });
 
-async function start(dir = dataDir): Promise<Broker> {
-  const broker = await startBroker({ port: 0, dataDir: dir });
-  open.push(broker);
-  return broker;
-}
-
-async function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, ...options });
-  clients.push(client);
-  return client;
-}
+/** A broker keeping its state in this test's `dataDir`. */
+const start = (): Promise<Broker> => brokers.start({ dataDir });
 
 describe('startBroker with dataDir', () => {
   it('creates a missing data dir with mode 0700', async () => {
@@ -53,11 +46,10 @@ describe('startBroker with dataDir', () => {
 
     const second = await start();
     const reader = await connect(second.url);
-    const received: Array<{ topic: string; payload: string; retain: boolean }> = [];
-    reader.on('message', (topic, payload, packet) => received.push({ topic, payload: payload.toString(), retain: packet.retain }));
+    const messages = received(reader);
     await reader.subscribeAsync('fso/agents/+/config', { qos: 1 });
-    const message = await waitFor(() => received[0], 'the retained config after the restart');
-    expect(message).toEqual({ topic: 'fso/agents/web-01/config', payload: '{"revision":7}', retain: true });
+    const message = await waitFor(() => messages[0], 'the retained config after the restart');
+    expect(message).toEqual({ topic: 'fso/agents/web-01/config', payload: '{"revision":7}', qos: 1, retain: true });
   });
 
   it('delivers to an offline persistent session the QoS 1 messages published before and after a restart', async () => {
@@ -79,17 +71,15 @@ describe('startBroker with dataDir', () => {
     await publisher2.publishAsync('fso/agents/a/events/delete', 'three', { qos: 1 });
     await publisher2.endAsync();
 
-    const received: string[] = [];
-    const returning = mqtt.connect(second.url, { protocolVersion: 4, reconnectPeriod: 0, ...session });
-    clients.push(returning);
-    returning.on('message', (_topic, payload) => received.push(payload.toString()));
+    const returning = clients.connectLater(second.url, session);
+    const messages = received(returning);
     const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
       returning.once('connect', resolve);
       returning.once('error', reject);
     });
     expect(connack.sessionPresent).toBe(true);
-    await waitFor(() => received.length >= 3, `3 queued messages (got ${received.length})`);
-    expect(received).toEqual(['one', 'two', 'three']);
+    await waitFor(() => messages.length >= 3, '3 queued messages');
+    expect(messages.map((m) => m.payload)).toEqual(['one', 'two', 'three']);
   });
 
   it('keeps the last will a client left when the broker closed: retained, and queued for an offline session', async () => {
@@ -107,38 +97,29 @@ describe('startBroker with dataDir', () => {
     await first.close();
 
     const second = await start();
-    const queued: string[] = [];
-    const returning = mqtt.connect(second.url, { protocolVersion: 4, reconnectPeriod: 0, ...recorder });
-    clients.push(returning);
-    returning.on('message', (_topic, payload) => queued.push(payload.toString()));
-    await waitFor(() => queued.includes('offline'), 'the will queued for the offline session');
+    const queued = received(clients.connectLater(second.url, recorder));
+    await waitFor(() => queued.find((m) => m.payload === 'offline'), 'the will queued for the offline session');
 
     const reader = await connect(second.url);
-    const retained: string[] = [];
-    reader.on('message', (_topic, payload, packet) => {
-      if (packet.retain) retained.push(payload.toString());
-    });
+    const messages = received(reader);
     await reader.subscribeAsync('fso/agents/+/status', { qos: 1 });
-    await waitFor(() => retained.includes('offline'), 'the retained will after the restart');
+    await waitFor(() => messages.find((m) => m.payload === 'offline' && m.retain), 'the retained will after the restart');
   });
 
   it('forgets retained messages without a dataDir', async () => {
-    const first = await startBroker({ port: 0 });
-    open.push(first);
+    const first = await brokers.start();
     const publisher = await connect(first.url);
     await publisher.publishAsync('fso/config/default', 'x', { qos: 1, retain: true });
     await first.close();
 
-    const second = await startBroker({ port: 0 });
-    open.push(second);
+    const second = await brokers.start();
     const reader = await connect(second.url);
-    const received: string[] = [];
-    reader.on('message', (topic) => received.push(topic));
+    const messages = received(reader);
     await reader.subscribeAsync('fso/#', { qos: 1 });
     // The control: a fresh message arrives, and it is the only one.
     await connect(second.url).then((c) => c.publishAsync('fso/probe', 'p', { qos: 1 }));
-    await waitFor(() => received.includes('fso/probe'), 'the probe message');
-    expect(received).toEqual(['fso/probe']);
+    await waitFor(() => messages.find((m) => m.topic === 'fso/probe'), 'the probe message');
+    expect(messages.map((m) => m.topic)).toEqual(['fso/probe']);
   });
 });
 
@@ -163,8 +144,7 @@ describe('unusable data dirs', () => {
   });
 
   it('closes the database when a listener fails, so the dir can be used at once', async () => {
-    const taken = await startBroker({ port: 0 });
-    open.push(taken);
+    const taken = await brokers.start();
     await expect(startBroker({ port: taken.port, dataDir })).rejects.toThrow(/already in use/);
     await start();
   });
