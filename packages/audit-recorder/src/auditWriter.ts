@@ -1,0 +1,281 @@
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { errorCode, gapRecordSchema } from '@fso/common';
+import type { Logger } from '@fso/common';
+import { auditFileName, dayOf } from './auditFiles.js';
+import type { AuditFileKind } from './auditFiles.js';
+import { sealLine } from './chain.js';
+import type { GapEntry, Inbound, RecordEntry } from './classify.js';
+import { AuditWriteError } from './errors.js';
+import { canonicalFields } from './ledger.js';
+import type { AckMark, AuditLedger } from './ledger.js';
+
+/** Options of {@link AuditWriter}. */
+export interface AuditWriterOptions {
+  dir: string;
+  ledger: AuditLedger;
+  log: Logger;
+  /** How long the first queued message waits for company before a commit. */
+  commitIntervalMs: number;
+  /** Most entries in one commit. */
+  maxBatch: number;
+  /** Called after each commit is on disk (written and fsync'd), with the acks it allows. */
+  onCommit: (acks: AckMark[]) => void;
+  /** Called once when a write or fsync fails; the writer accepts nothing after. */
+  onFail: (error: AuditWriteError) => void;
+}
+
+// O_NOFOLLOW: the recorder appends only to its own regular files, never through a planted symlink.
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/**
+ * The group-commit writer. Handlers only {@link enqueue}; one loop takes
+ * everything queued, dedupes it against the ledger, appends it with one write
+ * per file, fsyncs every touched file, and only then reports the acks. An
+ * fsync per message would cap the recorder at disk-sync speed (MQTT.js
+ * handles incoming packets one at a time).
+ */
+export class AuditWriter {
+  readonly #options: AuditWriterOptions;
+  readonly #queue: Inbound[] = [];
+  readonly #handles = new Map<AuditFileKind, { name: string; handle: FileHandle }>();
+  readonly #lastAck = new Map<string, string>();
+  #timer: NodeJS.Timeout | undefined;
+  #loop: Promise<void> | undefined;
+  #failed: AuditWriteError | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: AuditWriterOptions) {
+    this.#options = options;
+  }
+
+  /** The error that stopped the writer, if any. */
+  get failed(): AuditWriteError | undefined {
+    return this.#failed;
+  }
+
+  /** Queues an entry; false when the writer has failed or closed and takes nothing more. */
+  enqueue(entry: Inbound): boolean {
+    if (this.#failed || this.#closed) return false;
+    this.#queue.push(entry);
+    if (this.#queue.length >= this.#options.maxBatch) this.#kick();
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#options.commitIntervalMs);
+    return true;
+  }
+
+  /**
+   * Queues a `gap` record for the part of `fromSeq..toSeq` of (agentId, epoch)
+   * that is neither recorded nor already covered by a gap, even beyond the
+   * highest seq seen so far. For gaps an agent announces (issue 3, item 1: an
+   * outbox overflow).
+   */
+  recordGap(gap: Omit<GapEntry, 'type' | 'announced'>): boolean {
+    return this.enqueue({ type: 'gap', ...gap, announced: true });
+  }
+
+  /**
+   * Queues `gap` records (reason `epoch-changed`) for every seq an epoch the
+   * agent has left still lacks: up to the highest seq seen or announced by its status.
+   */
+  closeEpoch(agentId: string, epoch: string, topic: string, receivedAt: string): boolean {
+    return this.enqueue({
+      type: 'gap',
+      agentId,
+      epoch,
+      fromSeq: 1,
+      toSeq: Number.MAX_SAFE_INTEGER,
+      reason: 'epoch-changed',
+      topic,
+      receivedAt,
+      announced: false,
+    });
+  }
+
+  /** Commits everything queued now; resolves when it is on disk (or the writer failed). */
+  async flush(): Promise<void> {
+    while (this.#loop || (this.#queue.length > 0 && !this.#failed)) {
+      if (!this.#loop) this.#kick();
+      await this.#loop;
+    }
+  }
+
+  /** Commits what is queued, then closes every file. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.flush();
+      clearTimeout(this.#timer);
+      const handles = [...this.#handles.values()];
+      this.#handles.clear();
+      await Promise.allSettled(handles.map(({ handle }) => handle.close()));
+    })();
+    return this.#closed;
+  }
+
+  #kick(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#loop) return;
+    this.#loop = this.#drain().finally(() => {
+      this.#loop = undefined;
+      if (this.#queue.length > 0 && !this.#failed) this.#kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#failed) {
+      const batch = this.#queue.splice(0, this.#options.maxBatch);
+      try {
+        this.#options.onCommit(await this.#commit(batch));
+      } catch (err) {
+        const error = err instanceof AuditWriteError ? err : new AuditWriteError(this.#options.dir, 'write', { cause: err });
+        this.#failed = error;
+        this.#queue.length = 0;
+        this.#options.onFail(error);
+      }
+    }
+  }
+
+  /** Writes one batch; returns the acks it allows. Throws {@link AuditWriteError}. */
+  async #commit(batch: Inbound[]): Promise<AckMark[]> {
+    const { ledger } = this.#options;
+    const files = new Map<string, { kind: AuditFileKind; name: string; lines: string[] }>();
+    const touched = new Map<string, { duplicate: boolean }>();
+    const append = (kind: AuditFileKind, record: Record<string, unknown>): void => {
+      const sealed = sealLine(record, ledger.chainTail[kind]);
+      ledger.chainTail[kind] = sealed.hash;
+      ledger.apply(kind, record);
+      const name = auditFileName(kind, dayOf(String(record.receivedAt)));
+      let file = files.get(name);
+      if (!file) files.set(name, (file = { kind, name, lines: [] }));
+      file.lines.push(sealed.text);
+    };
+    const touch = (agentId: string, duplicate = false): void => {
+      touched.set(agentId, { duplicate: duplicate || (touched.get(agentId)?.duplicate ?? false) });
+    };
+    const appendGaps = (gap: Omit<GapEntry, 'type' | 'announced'>): void => {
+      for (const range of ledger.missing(gap.agentId, gap.epoch)) {
+        const fromSeq = Math.max(range.from, gap.fromSeq);
+        const toSeq = Math.min(range.to, gap.toSeq);
+        if (fromSeq > toSeq) continue;
+        append('events', gapRecordSchema.parse({ record: 'gap', ...gap, fromSeq, toSeq }));
+        touch(gap.agentId);
+      }
+    };
+    for (const entry of batch) {
+      if (entry.type === 'rejected') {
+        const { topic, reason, payload, payloadBytes, retained, receivedAt } = entry;
+        if (retained && ledger.sameAsLastRejected(topic, payload, payloadBytes)) continue;
+        append('rejected', { topic, reason, payload, payloadBytes, retained, receivedAt });
+      } else if (entry.type === 'gap') {
+        const { type: _type, announced, ...gap } = entry;
+        // An announced gap may lie beyond what the ledger has seen (an outbox overflow).
+        if (announced) ledger.expect(gap.agentId, gap.epoch, gap.toSeq, gap.receivedAt);
+        appendGaps(gap);
+      } else {
+        this.#appendRecord(entry, append, appendGaps, touch);
+      }
+    }
+    await this.#write([...files.values()]);
+    return this.#acks(touched);
+  }
+
+  #appendRecord(
+    entry: RecordEntry,
+    append: (kind: AuditFileKind, record: Record<string, unknown>) => void,
+    appendGaps: (gap: Omit<GapEntry, 'type' | 'announced'>) => void,
+    touch: (agentId: string, duplicate?: boolean) => void,
+  ): void {
+    const { ledger, log } = this.#options;
+    const { agentId, epoch, seq, topic, receivedAt } = entry;
+    if (agentId !== undefined && epoch !== undefined) {
+      const current = ledger.currentEpoch(agentId);
+      if (current !== undefined && current !== epoch && !ledger.knowsEpoch(agentId, epoch)) {
+        // A new epoch means the agent's state (and outbox) is gone: what the old one still lacks can never come.
+        appendGaps({ agentId, epoch: current, fromSeq: 1, toSeq: Number.MAX_SAFE_INTEGER, reason: 'epoch-changed', topic, receivedAt });
+        log.warn({ agentId, oldEpoch: current, epoch }, 'agent started a new epoch');
+      }
+    }
+    if (seq !== undefined && agentId !== undefined && epoch !== undefined) {
+      if (ledger.isRecorded(agentId, epoch, seq)) {
+        touch(agentId, true);
+        log.debug({ agentId, epoch, seq, topic }, 'duplicate dropped');
+        return;
+      }
+      touch(agentId);
+    } else if (entry.retained && ledger.sameAsLastRetained(topic, canonicalFields(entry.fields))) {
+      log.debug({ topic }, 'retained message already recorded');
+      return;
+    }
+    append(entry.file, { ...entry.fields, record: entry.record, topic, receivedAt });
+  }
+
+  /** One write per file, then an fsync of every touched file. */
+  async #write(files: Array<{ kind: AuditFileKind; name: string; lines: string[] }>): Promise<void> {
+    const synced = new Map<string, FileHandle>();
+    for (const file of files) {
+      const handle = await this.#handleFor(file.kind, file.name);
+      const filePath = path.join(this.#options.dir, file.name);
+      await handle.appendFile(`${file.lines.join('\n')}\n`).catch((err: unknown) => {
+        throw new AuditWriteError(filePath, 'write', { cause: err });
+      });
+      synced.set(filePath, handle);
+    }
+    await Promise.all(
+      [...synced].map(([filePath, handle]) =>
+        handle.sync().catch((err: unknown) => {
+          throw new AuditWriteError(filePath, 'fsync', { cause: err });
+        }),
+      ),
+    );
+  }
+
+  /** The open handle of a file, opening it (and closing the kind's previous day) as needed. */
+  async #handleFor(kind: AuditFileKind, name: string): Promise<FileHandle> {
+    const open_ = this.#handles.get(kind);
+    if (open_?.name === name) return open_.handle;
+    if (open_) {
+      this.#handles.delete(kind);
+      await open_.handle.close().catch((err: unknown) => this.#options.log.warn({ err, file: open_.name }, 'closing audit file failed'));
+    }
+    const filePath = path.join(this.#options.dir, name);
+    let handle: FileHandle;
+    let created = true;
+    try {
+      handle = await open(filePath, APPEND_FLAGS | constants.O_EXCL, 0o600).catch(async (err: unknown) => {
+        if (errorCode(err) !== 'EEXIST') throw err;
+        created = false;
+        return open(filePath, APPEND_FLAGS, 0o600);
+      });
+      // A new file's directory entry must be durable too, or an fsync'd record could vanish with it.
+      if (created) await syncDir(this.#options.dir);
+    } catch (err) {
+      throw new AuditWriteError(filePath, 'open', { cause: err });
+    }
+    this.#handles.set(kind, { name, handle });
+    return handle;
+  }
+
+  #acks(touched: Map<string, { duplicate: boolean }>): AckMark[] {
+    const acks: AckMark[] = [];
+    for (const [agentId, { duplicate }] of touched) {
+      const mark = this.#options.ledger.ackMark(agentId);
+      if (!mark || mark.seq === 0) continue;
+      const key = `${mark.epoch}:${mark.seq}`;
+      // A duplicate means the agent missed an ack (e.g. the recorder died between fsync and ack): send it again.
+      if (duplicate || this.#lastAck.get(agentId) !== key) acks.push(mark);
+      this.#lastAck.set(agentId, key);
+    }
+    return acks;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

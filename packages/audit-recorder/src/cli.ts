@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { DEFAULT_TOPIC_PREFIX, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl } from '@fso/common';
+import type { Logger } from '@fso/common';
+import { Command, CommanderError } from 'commander';
+import { TailFilterError } from './errors.js';
+import { formatRecord } from './format.js';
+import { startRecorder } from './recorder.js';
+import { followAuditRecords, parseSince, readAuditRecords } from './tail.js';
+import type { AuditRecordFilter } from './tail.js';
+import { verifyAuditDir } from './verify.js';
+
+/** Where {@link main} reads its signal from and writes to; defaults to the process's. */
+export interface CliIo {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Stops `record` and `tail -f` when aborted; without it, SIGINT/SIGTERM do. */
+  signal?: AbortSignal;
+}
+
+/** Exit codes of `fso-audit`. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface TailFlags {
+  dir: string;
+  follow?: boolean;
+  agent?: string;
+  type?: string;
+  path?: string;
+  since?: string;
+  json?: boolean;
+}
+
+/**
+ * The `fso-audit` command line: `record`, `tail` and `verify`. Resolves to
+ * the exit code: 0 on success, 1 when the recorder fails or verify finds
+ * tampering, 2 for usage errors.
+ *
+ * @example
+ * process.exitCode = await main(['verify', '--dir', './audit']);
+ */
+export async function main(argv: readonly string[] = process.argv.slice(2), io: CliIo = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const log = createLogger({ name: 'fso-audit', destination: io.stderr });
+  let code: number = EXIT.ok;
+  const program = new Command('fso-audit')
+    .description('FSO audit trail: record every message to JSONL, follow it, verify its hash chains')
+    .version(FSO_VERSION)
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('record')
+    .description('subscribe to everything under the prefix and append it to DIR/*.jsonl')
+    .requiredOption('--dir <dir>', 'audit directory (created 0700)')
+    .option('--broker <url>', 'broker URL (default FSO_BROKER_URL, else mqtt://127.0.0.1:1883)')
+    .option('--topic-prefix <prefix>', 'topic prefix', DEFAULT_TOPIC_PREFIX)
+    .option('--client-id <id>', 'MQTT client id, stable across restarts (default fso-audit-<hostname>)')
+    .option('--username <name>', 'broker user name (default FSO_USERNAME)')
+    .option('--password-file <file>', 'file holding the broker password (default FSO_PASSWORD)')
+    .action(async (flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string }) => {
+      code = await record(flags, io, log);
+    });
+
+  program
+    .command('tail')
+    .description('print audit records (events and diffs), oldest first')
+    .requiredOption('--dir <dir>', 'audit directory')
+    .option('-f, --follow', 'keep printing new records, across day files, until Ctrl-C')
+    .option('--agent <id>', 'only this agent')
+    .option('--type <type>', 'create, modify, delete, rename, or a record kind: event, diff, status, config, gap')
+    .option('--path <glob>', 'only records whose path or oldPath matches this glob')
+    .option('--since <time>', 'only records received since an ISO time or a duration ago (10m, 24h)')
+    .option('--json', 'print the raw JSONL lines')
+    .action(async (flags: TailFlags) => {
+      code = await tail(flags, io, log);
+    });
+
+  program
+    .command('verify')
+    .description("check every audit file's hash chain; exit 1 naming the first broken line")
+    .requiredOption('--dir <dir>', 'audit directory')
+    .action(async (flags: { dir: string }) => {
+      await assertDir(flags.dir);
+      const result = await verifyAuditDir(flags.dir);
+      if (result.ok) {
+        stdout.write(`audit trail intact: ${result.files} files, ${result.lines} lines\n`);
+      } else {
+        const f = result.failure;
+        stderr.write(`audit trail broken: ${f?.file} line ${f?.line}: ${f?.reason} (${result.lines} lines intact before it)\n`);
+        code = EXIT.failed;
+      }
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    stderr.write(`fso-audit: ${err instanceof Error ? err.message : String(err)}\n`);
+    return err instanceof TailFilterError ? EXIT.usage : EXIT.failed;
+  }
+}
+
+async function record(
+  flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string },
+  io: CliIo,
+  log: Logger,
+): Promise<number> {
+  const recorder = await startRecorder({
+    brokerUrl: resolveBrokerUrl(flags.broker),
+    dir: flags.dir,
+    topicPrefix: flags.topicPrefix,
+    clientId: flags.clientId,
+    username: flags.username,
+    passwordFile: flags.passwordFile,
+    logger: log,
+  });
+  const stopped = new Promise<void>((resolve) => {
+    if (io.signal) io.signal.addEventListener('abort', () => resolve(), { once: true });
+    else onShutdown(() => recorder.close(), log);
+  });
+  const failure = await Promise.race([recorder.failed, stopped.then(() => undefined)]);
+  await recorder.close();
+  // A failed recorder never lies: it stopped acking, and the exit code says so.
+  return failure ? EXIT.failed : EXIT.ok;
+}
+
+async function tail(flags: TailFlags, io: CliIo, log: Logger): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  await assertDir(flags.dir);
+  const filter: AuditRecordFilter = {
+    agent: flags.agent,
+    type: flags.type,
+    path: flags.path,
+    since: flags.since === undefined ? undefined : parseSince(flags.since),
+  };
+  let signal = io.signal;
+  if (flags.follow && !signal) {
+    const controller = new AbortController();
+    onShutdown(async () => controller.abort(), log);
+    signal = controller.signal;
+  }
+  const records = flags.follow ? followAuditRecords(flags.dir, filter, { signal }) : readAuditRecords(flags.dir, filter);
+  for await (const { text, record: r } of records) {
+    stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
+  }
+  return EXIT.ok;
+}
+
+async function assertDir(dir: string): Promise<void> {
+  const stats = await stat(dir).catch((err: unknown) => {
+    throw new Error(errorCode(err) === 'ENOENT' ? `no audit directory at ${dir}` : `cannot read ${dir}: ${String(err)}`);
+  });
+  if (!stats.isDirectory()) throw new Error(`${dir} is not a directory`);
+}
+
+function invokedDirectly(): boolean {
+  try {
+    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main().then(
+    (exitCode) => {
+      process.exitCode = exitCode;
+    },
+    (err: unknown) => {
+      process.stderr.write(`fso-audit: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

@@ -1,0 +1,69 @@
+import type { AgentConfigInput, AgentStatus, FsoDiff, FsoEvent } from '@fso/common';
+
+const at = (ms = Date.now()): string => new Date(ms).toISOString();
+
+/** A valid event message. */
+export function makeEvent(agentId: string, epoch: string, seq: number, overrides: Partial<FsoEvent> = {}): FsoEvent {
+  return {
+    schema: 'fso.event/1',
+    id: `${epoch}-${seq}`,
+    agentId,
+    epoch,
+    seq,
+    type: 'modify',
+    path: `/srv/app/file-${seq}.conf`,
+    root: '/srv/app',
+    kind: 'file',
+    size: 2048,
+    mtime: at(),
+    sha256: '3f2a'.padEnd(64, '0'),
+    important: true,
+    origin: 'live',
+    observedAt: at(),
+    emittedAt: at(),
+    ...overrides,
+  };
+}
+
+/** A valid diff message. */
+export function makeDiff(agentId: string, epoch: string, seq: number, overrides: Partial<FsoDiff> = {}): FsoDiff {
+  return {
+    schema: 'fso.diff/1',
+    id: `${epoch}-${seq}`,
+    agentId,
+    epoch,
+    seq,
+    eventId: `${epoch}-${seq - 1}`,
+    path: '/srv/app/x.conf',
+    format: 'unified',
+    patch: '--- a/x.conf\n+++ b/x.conf\n@@ -1 +1 @@\n-a\n+b\n',
+    added: 1,
+    removed: 1,
+    skipped: null,
+    observedAt: at(),
+    emittedAt: at(),
+    ...overrides,
+  };
+}
+
+/** A valid status message. */
+export function makeStatus(agentId: string, epoch: string, lastSeq: number, overrides: Partial<AgentStatus> = {}): AgentStatus {
+  return {
+    schema: 'fso.status/1',
+    agentId,
+    state: 'online',
+    hostname: 'host-1',
+    version: '0.1.0',
+    epoch,
+    lastSeq,
+    config: { revision: 7, state: 'applied', error: null },
+    watching: [{ path: '/srv/app', ready: true, entries: 3 }],
+    at: at(),
+    ...overrides,
+  };
+}
+
+/** A valid agent config. */
+export function makeConfig(revision: number): AgentConfigInput {
+  return { schema: 'fso.config/1', revision, watch: [{ path: '/srv/app', important: ['**/*.conf'] }] };
+}
