@@ -1,0 +1,34 @@
+# FSO: one image with every bin (fso-broker, fso-agent, fso-audit,
+# fso-controller); docker-compose.yml picks the command per service.
+#   docker build -t fso .
+#   docker run --rm -p 127.0.0.1:1883:1883 fso
+FROM node:20-bookworm-slim
+
+# corepack's signature check fails behind some proxies; npm's global install works.
+RUN npm install -g pnpm@10
+ENV TURBO_TELEMETRY_DISABLED=1
+
+WORKDIR /app
+
+# Manifests first, so a source change does not redo the install layer.
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY packages/common/package.json packages/common/
+COPY packages/broker/package.json packages/broker/
+COPY packages/agent/package.json packages/agent/
+COPY packages/audit-recorder/package.json packages/audit-recorder/
+COPY packages/controller/package.json packages/controller/
+RUN pnpm install --frozen-lockfile
+
+COPY . .
+# The second install only links the bins: pnpm skips a bin whose dist/cli.js
+# does not exist yet, and nothing is built before `pnpm build`.
+RUN pnpm build && pnpm install --frozen-lockfile --offline
+
+ENV PATH=/app/node_modules/.bin:$PATH
+# Docker copies these directories' ownership into fresh named volumes, so the
+# daemons can run as the unprivileged `node` user.
+RUN mkdir -p /data /audit /state /watched && chown node:node /data /audit /state /watched
+USER node
+
+EXPOSE 1883
+CMD ["fso-broker", "--host", "0.0.0.0", "--data-dir", "/data"]
