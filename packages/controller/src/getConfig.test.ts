@@ -4,7 +4,7 @@ import { startBroker } from '@fso/broker';
 import type { Broker } from '@fso/broker';
 import { agentConfigSchema, createTopics } from '@fso/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { getConfig, listAgents } from './index.js';
 import { startFakeAgent } from './testing/fakeAgent.js';
 import type { FakeAgent, FakeAgentOptions } from './testing/fakeAgent.js';
@@ -86,6 +86,7 @@ describe('get --agent', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('agent ghost has never reported a status');
     expect(run.stdout).toBe('');
+    await waitFor(() => broker.aedes.connectedClients === 0, 'the controller to disconnect after the failure', 2_000);
   });
 
   it('exits 2 for an invalid agent id', async () => {
@@ -113,6 +114,7 @@ describe('agents', () => {
       { agentId: 'b-2', state: 'online', hostname: 'b-2.test', configRevision: 6, configState: 'applied', configSource: 'agent' },
     ]);
     for (const a of listed) expect(Date.now() - Date.parse(a.lastSeen)).toBeLessThan(60_000);
+    await waitFor(() => broker.aedes.connectedClients === 1, 'the controller to disconnect (b-2 stays)', 2_000);
   });
 
   it('prints a table by default', async () => {

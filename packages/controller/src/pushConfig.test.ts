@@ -4,7 +4,7 @@ import { startBroker } from '@fso/broker';
 import type { Broker } from '@fso/broker';
 import { agentConfigSchema, createTopics } from '@fso/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCollector, createTempDir } from '../../../tests/helpers.js';
+import { createCollector, createTempDir, waitFor } from '../../../tests/helpers.js';
 import type { MessageCollector } from '../../../tests/helpers.js';
 import { pushConfig } from './index.js';
 import { startFakeAgent } from './testing/fakeAgent.js';
@@ -95,6 +95,8 @@ describe('push --agent', () => {
     expect(run.code).toBe(3);
     expect(run.stdout).toContain('web-01: no answer for revision 1 within 0.5 s');
     expect(run.ms).toBeLessThan(3_000);
+    // The controller's own connection is gone: only the agent is left.
+    await waitFor(() => broker.aedes.connectedClients === 1, 'the controller to disconnect', 2_000);
   });
 
   it('does not take a retained status of an earlier push of the same revision for an answer', async () => {
@@ -201,6 +203,7 @@ describe('push --default', () => {
     const run = await runCli(broker.url, ['push', '--default', '--file', await file('default.json', config(1))]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('stored retained for agents that start later');
+    await waitFor(() => broker.aedes.connectedClients === 0, 'the controller to disconnect', 2_000);
     const late = await agent({ agentId: 'late-1' });
     await expect.poll(() => late.received.map((r) => r.config.revision)).toEqual([1]);
   });
@@ -210,9 +213,12 @@ describe('pushConfig', () => {
   it('uses a client it is given and leaves it connected', async () => {
     await agent({ agentId: 'web-01' });
     const mine = await collector(topics.status('web-01'));
+    const listeners = mine.client.listenerCount('message');
     const result = await pushConfig({ client: mine.client, target: { agentId: 'web-01' }, config: config(1) });
     expect(result.ok).toBe(true);
     expect(result.outcomes).toMatchObject([{ agentId: 'web-01', outcome: 'applied' }]);
+    expect(result.config).toEqual(agentConfigSchema.parse(config(1)));
     expect(mine.client.connected).toBe(true);
+    expect(mine.client.listenerCount('message')).toBe(listeners);
   });
 });
