@@ -1,4 +1,5 @@
-import { lstat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { errorCode } from '@fso/common';
 import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
@@ -37,6 +38,8 @@ export interface ReconcilerOptions {
    * being renamed over an existing file (an editor's atomic save), in ms.
    */
   pairWindowMs: number;
+  /** Paths the watch's patterns leave out (hints may name them). */
+  ignores?: (path: string, isDirectory: boolean) => boolean;
   /** Called in order, one change at a time. */
   onChange: (change: Change) => void;
   /** A path was renamed (files below a renamed directory too): the differ moves its saved content. */
@@ -208,6 +211,7 @@ export class Reconciler {
     }
     const { stats } = found;
     const kind = kindOf(stats);
+    if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
     this.#pendingDeletes.delete(p);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
       if (pendingCreate) pendingCreate.gone = false;
@@ -218,6 +222,7 @@ export class Reconciler {
       this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
+    if (kind === 'directory' && !prev) await this.#checkDirectoryReadable(p);
     const source = await this.#findSource(p, stats);
     if (prev) {
       // The path now holds another inode: something was renamed over it, or it was replaced.
@@ -379,6 +384,20 @@ export class Reconciler {
       });
     };
     this.#emitChain = this.#emitChain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+  }
+
+  /** Logs (once per name) a path that can never be observed: a name that is not valid UTF-8. */
+  warnUnobservable(name: string): void {
+    this.#warnOnce(name, {}, 'a name that is not valid UTF-8 cannot be observed by path; no event for it');
+  }
+
+  /** A directory the agent cannot list is a blind spot: say so. */
+  async #checkDirectoryReadable(p: string): Promise<void> {
+    try {
+      await access(p, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      this.#warnOnce(p, { code: errorCode(err) }, 'cannot read directory; changes inside it are not seen');
+    }
   }
 
   #warnOnce(p: string, fields: Record<string, unknown>, message: string): void {

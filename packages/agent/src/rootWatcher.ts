@@ -71,6 +71,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   const reconciler = new Reconciler({
     root, log, baseline, quiet: firstStart || options.quiet === true, scanning: true,
     hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs,
+    ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
     onChange: (change) => {
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
         options.onChange(change, filter);
@@ -148,7 +149,10 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       // chokidar's atomic mode hides editor temp files (*.swp, *~); an audit reports them.
       atomic: false,
       alwaysStat: false,
-      ignorePermissionErrors: false,
+      // With `false`, chokidar silently drops every file without the owner-read bit
+      // (mode 000 files like /etc/gshadow, even for root): the reconciler reports
+      // unreadable paths itself.
+      ignorePermissionErrors: true,
       depth: options.spec.recursive ? undefined : 0,
       ignored: (p: string, stats?: { isDirectory(): boolean }) => filter.ignores(p, stats ? stats.isDirectory() : undefined),
     });
@@ -161,6 +165,24 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
         return;
       }
       reconciler.touch(p, now);
+    });
+    w.on('raw', (_event: string, name: unknown, details: unknown) => {
+      if (typeof name !== 'string' || name === '') return;
+      // fs.watch decodes names as UTF-8; a name that is not valid UTF-8 cannot be opened by that string.
+      if (name.includes('\uFFFD')) {
+        reconciler.warnUnobservable(name);
+        return;
+      }
+      // chokidar learns of a file's changes from a watch on the file itself, which fails
+      // (silently) where the agent may not read it; the directory's own watch still
+      // names the child, so that hint is used too. Repeated hints of one path coalesce.
+      const watchedPath = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (typeof watchedPath !== 'string') return;
+      const isDir = watchedPath === root || baseline.get(watchedPath)?.kind === 'directory';
+      const candidate = isDir ? path.join(watchedPath, name) : watchedPath;
+      if (candidate === root || !candidate.startsWith(`${root}/`)) return;
+      if (!options.spec.recursive && path.dirname(candidate) !== root) return;
+      if (!filter.ignores(candidate, undefined)) reconciler.touch(candidate);
     });
     w.on('error', (err: unknown) => {
       const code = errorCode(err);

@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, chown, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startAgent } from '@fso/agent';
+import type { Agent } from '@fso/agent';
+import { startBroker } from '@fso/broker';
+import type { Broker } from '@fso/broker';
+import { createLogger, diffSchema, eventSchema, parseAgentConfig } from '@fso/common';
+import type { FsoEvent } from '@fso/common';
+import { createCollector, createTempDir, waitFor } from './helpers.js';
+import type { MessageCollector } from './helpers.js';
+
+const EMPTY_SHA = createHash('sha256').update('').digest('hex');
+const agentCli = fileURLToPath(new URL('../packages/agent/dist/cli.js', import.meta.url));
+
+describe('bad input never crashes or hangs the agent (real broker, real files)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let broker: Broker;
+  let agent: Agent | undefined;
+  let watched: string;
+  let sub: MessageCollector;
+  let logLines: Array<Record<string, unknown>>;
+
+  // Parsed once each: a 10,000-event burst must not be re-validated on every poll.
+  const parsed: FsoEvent[] = [];
+  let parsedUpTo = 0;
+  const events = (): FsoEvent[] => {
+    for (; parsedUpTo < sub.messages.length; parsedUpTo += 1) {
+      const m = sub.messages[parsedUpTo]!;
+      if (m.topic.includes('/events/')) parsed.push(eventSchema.parse(m.json));
+    }
+    return parsed;
+  };
+  const waitEvent = (pred: (e: FsoEvent) => boolean, what: string, timeoutMs = 10_000): Promise<FsoEvent> =>
+    waitFor(() => events().find(pred), what, timeoutMs);
+  const launch = async (extra: Record<string, unknown> = {}): Promise<Agent> => {
+    const logger = createLogger({
+      name: 'fso-agent', format: 'json', level: 'debug',
+      destination: new Writable({
+        write(chunk: Buffer, _enc, done) {
+          for (const line of chunk.toString().split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      }),
+    });
+    const initialConfig = parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched, important: ['**/*.conf'] }], ...extra }, 'test');
+    agent = await startAgent({ agentId: 'edge', brokerUrl: broker.url, stateDir: path.join(tmp.path, 'state'), initialConfig, logger, pairWindowMs: 100 });
+    await agent.ready();
+    return agent;
+  };
+
+  beforeEach(async () => {
+    tmp = await createTempDir();
+    watched = path.join(tmp.path, 'watched');
+    await mkdir(watched);
+    broker = await startBroker({ port: 0 });
+    sub = await createCollector(broker.url, ['fso/agents/+/events/#', 'fso/agents/+/diffs']);
+    logLines = [];
+    parsed.length = 0;
+    parsedUpTo = 0;
+  });
+  afterEach(async () => {
+    await agent?.close();
+    agent = undefined;
+    await sub.close();
+    await broker.close();
+    await tmp.cleanup();
+  });
+
+  it('0-byte, binary and 50 MB files: right hash, size and diff outcome', async () => {
+    await launch({ diff: { maxFileBytes: 1024 * 1024 } });
+    await writeFile(path.join(watched, 'empty.conf'), '');
+    await writeFile(path.join(watched, 'bin.conf'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1]));
+    const big = Buffer.alloc(50 * 1024 * 1024, 'a');
+    await writeFile(path.join(watched, 'big.conf'), big);
+    const empty = await waitEvent((e) => e.path.endsWith('empty.conf'), 'the 0-byte file');
+    expect(empty).toMatchObject({ type: 'create', size: 0, sha256: EMPTY_SHA });
+    const large = await waitEvent((e) => e.path.endsWith('big.conf'), 'the 50 MB file', 30_000);
+    expect(large).toMatchObject({ size: big.length, sha256: createHash('sha256').update(big).digest('hex') });
+    const diffs = (await sub.waitForCount((m) => m.topic.endsWith('/diffs'), 3, 'three diffs', 30_000)).map((m) => diffSchema.parse(m.json));
+    const byName = new Map(diffs.map((d) => [path.basename(d.path), d]));
+    expect(byName.get('empty.conf')).toMatchObject({ skipped: null, added: 0, removed: 0 });
+    expect(byName.get('bin.conf')?.skipped).toBe('binary');
+    expect(byName.get('big.conf')?.skipped).toBe('too-large');
+  });
+
+  it('a file larger than the hash limit is reported with hashSkipped too-large', async () => {
+    await launch({ hash: { maxFileBytes: 1000 } });
+    await writeFile(path.join(watched, 'over.bin'), Buffer.alloc(5000, 1));
+    const e = await waitEvent((x) => x.path.endsWith('over.bin'), 'the oversized file');
+    expect(e).toMatchObject({ size: 5000, sha256: null, hashSkipped: 'too-large' });
+  });
+
+  it('10,000 files created at once in one directory: every create, once', async () => {
+    await launch();
+    const dir = path.join(watched, 'burst');
+    await mkdir(dir);
+    const n = 10_000;
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => writeFile(path.join(dir, `f${i + j}.txt`), `${i + j}`)));
+    }
+    const inBurst = (): FsoEvent[] => events().filter((e) => e.path.startsWith(`${dir}/`));
+    await waitFor(() => new Set(inBurst().map((e) => e.path)).size >= n, `${n} create events`, 120_000, 100);
+    // Without a recorder nothing is acknowledged, so the agent may resend: a resend is the same id.
+    const idsByPath = new Map<string, Set<string>>();
+    for (const e of inBurst()) idsByPath.set(e.path, (idsByPath.get(e.path) ?? new Set()).add(e.id));
+    expect(idsByPath.size).toBe(n);
+    expect([...idsByPath.values()].every((ids) => ids.size === 1)).toBe(true);
+    expect(inBurst().every((e) => e.type === 'create')).toBe(true);
+  }, 180_000);
+
+  it('symlinks are reported, never followed, and a symlink loop does not hang', async () => {
+    await launch();
+    await symlink('.', path.join(watched, 'loop'));
+    await symlink('/etc', path.join(watched, 'outside'));
+    await waitEvent((e) => e.path.endsWith('/loop'), 'the loop symlink');
+    await waitEvent((e) => e.path.endsWith('/outside'), 'the outside symlink');
+    await writeFile(path.join(watched, 'after.txt'), 'still alive');
+    await waitEvent((e) => e.path.endsWith('after.txt'), 'an event after the symlinks');
+    expect(events().filter((e) => e.kind === 'symlink').map((e) => e.sha256)).toEqual([null, null]);
+    expect(events().some((e) => e.path.includes('/loop/') || e.path.includes('/outside/'))).toBe(false);
+  });
+
+  it('names with spaces and newlines are reported exactly; a non-UTF-8 name gets a clear log line', async () => {
+    await launch();
+    const spaced = path.join(watched, 'a name with spaces.txt');
+    const newline = path.join(watched, 'line\nbreak.txt');
+    await writeFile(spaced, 's');
+    await writeFile(newline, 'n');
+    await waitEvent((e) => e.path === spaced, 'the spaced name');
+    await waitEvent((e) => e.path === newline, 'the name with a newline');
+    const raw = Buffer.concat([Buffer.from(`${watched}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
+    await writeFile(raw, 'x');
+    await waitFor(() => logLines.find((l) => String(l.msg).includes('not valid UTF-8')), 'a log line about the non-UTF-8 name');
+    await writeFile(path.join(watched, 'after.txt'), 'alive');
+    await waitEvent((e) => e.path.endsWith('after.txt'), 'an event after the bad name');
+  });
+
+  it('a file that vanishes right after it appears: no crash, the agent keeps reporting', async () => {
+    await launch();
+    for (let i = 0; i < 50; i += 1) {
+      const f = path.join(watched, `flash${i}.txt`);
+      await writeFile(f, 'x');
+      await rm(f);
+    }
+    await writeFile(path.join(watched, 'after.txt'), 'alive');
+    await waitEvent((e) => e.path.endsWith('after.txt'), 'an event after the flashes');
+    // Whatever of the flashes was seen is reported as a create followed by a delete, never half.
+    const flashes = events().filter((e) => e.path.includes('flash'));
+    for (const name of new Set(flashes.map((e) => e.path))) {
+      expect(flashes.filter((e) => e.path === name).map((e) => e.type)).toEqual(['create', 'delete']);
+    }
+  });
+
+  it('an unreadable file (EACCES) is reported without a hash, with a reason', async () => {
+    // As root every file is readable, so the agent runs as `nobody` in its own process.
+    const asRoot = process.getuid?.() === 0;
+    const state = path.join(tmp.path, 'nobody-state');
+    await mkdir(state);
+    if (asRoot) {
+      await chown(state, 65534, 65534);
+      await chmod(tmp.path, 0o755);
+    }
+    const secret = path.join(watched, 'secret.conf');
+    await writeFile(secret, 'root only');
+    await chmod(secret, 0o000);
+    const child = spawn(process.execPath, [agentCli, '--id', 'nobody', '--watch', watched, '--important', '**/*.conf', '--state-dir', state, '--broker', broker.url], {
+      stdio: ['ignore', 'ignore', 'pipe'], ...(asRoot ? { uid: 65534, gid: 65534 } : {}), env: { ...process.env, FSO_LOG_FORMAT: 'json' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await waitFor(() => stderr.includes('"msg":"watching"'), 'the agent process to be watching', 15_000);
+      await writeFile(secret, 'changed');
+      await chmod(secret, 0o000);
+      const e = await waitEvent((x) => x.agentId === 'nobody' && x.path === secret, 'the event of the unreadable file');
+      expect(e).toMatchObject({ type: 'modify', sha256: null, hashSkipped: 'unreadable' });
+      const diff = await sub.waitFor((m) => m.topic === 'fso/agents/nobody/diffs', 'the diff outcome');
+      expect(diffSchema.parse(diff.json).skipped).toBe('unreadable');
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+});
