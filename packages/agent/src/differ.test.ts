@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { rm, symlink, writeFile } from 'node:fs/promises';
+import { rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyPatch } from 'diff';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -97,6 +98,20 @@ describe('differ: patches', () => {
     expect(applyPatch('before restart\n', result.patch ?? '')).toBe('after restart\n');
   });
 
+  it('remember stores the content, and does not rewrite content that is already stored', async () => {
+    const p = file('seen.conf');
+    const stored = path.join(dir, 'state', 'content', createHash('sha256').update(p).digest('hex'));
+    await writeFile(p, 'v1\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    const first = await stat(stored);
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    expect((await stat(stored)).ino).toBe(first.ino);
+    await writeFile(p, 'v2\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    expect((await store.get(p))?.toString()).toBe('v2\n');
+    expect((await stat(stored)).ino).not.toBe(first.ino);
+  });
+
   it('moves the last content with a rename', async () => {
     const [from, to] = [file('from.conf'), file('to.conf')];
     await writeFile(from, 'k = v\n');
@@ -110,11 +125,18 @@ describe('differ: patches', () => {
 });
 
 describe('differ: skipped', () => {
-  it('skips identical content as nodiff', async () => {
+  it('skips a modify that changed no byte as nodiff; an empty create or delete is a patch without hunks', async () => {
     const p = file('same');
     await writeFile(p, 'same\n');
     await differ.remember(p, OPTIONS.maxFileBytes);
     expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'nodiff' });
+    const empty = file('empty.conf');
+    await writeFile(empty, '');
+    const headersOnly = `--- a${empty}\n+++ b${empty}\n`;
+    expect(await differ.diff(request(empty, 'create'))).toEqual({ patch: headersOnly, added: 0, removed: 0, skipped: null });
+    expect(await differ.diff(request(empty, 'modify'))).toMatchObject({ skipped: 'nodiff' });
+    await rm(empty);
+    expect(await differ.diff(request(empty, 'delete'))).toEqual({ patch: headersOnly, added: 0, removed: 0, skipped: null });
   });
 
   it('skips binary content (NUL byte, invalid UTF-8) but stores it so the next diff is right', async () => {

@@ -33,6 +33,7 @@ export interface DiffResult {
 export interface DifferOptions {
   /** Where the last seen content lives; the caller opens and closes it. */
   store: ContentStore;
+  /** Used as given: bind `component` in the caller (`log.child({ component: 'differ' })`). */
   logger?: Logger;
   /**
    * A larger patch is skipped as `too-large`: it must fit an MQTT message the
@@ -101,7 +102,7 @@ function fromJob(result: DiffJobResult): DiffResult {
  */
 export function createDiffer(options: DifferOptions): Differ {
   const { store } = options;
-  const log = (options.logger ?? createSilentLogger()).child({ component: 'differ' });
+  const log = options.logger ?? createSilentLogger();
   const maxPatchBytes = options.maxPatchBytes ?? MAX_PAYLOAD_BYTES / 4;
   const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb });
   const tails = new Map<string, Promise<void>>();
@@ -158,7 +159,9 @@ export function createDiffer(options: DifferOptions): Differ {
     let result: DiffResult;
     if (previous.length > maxFileBytes) result = skippedResult('too-large');
     else if (isBinary(previous) || isBinary(current)) result = skippedResult('binary');
-    else if (previous.equals(current)) result = skippedResult('nodiff');
+    // nodiff: a modify that changed no byte (touch, chmod, rewrite of the same
+    // content). A create or delete of an empty file is a patch without hunks.
+    else if (change === 'modify' && previous.equals(current)) result = skippedResult('nodiff');
     else {
       const job = await worker.run({
         oldName: `a${path}`,
@@ -172,13 +175,17 @@ export function createDiffer(options: DifferOptions): Differ {
       if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'diff failed, reported as timeout');
       result = fromJob(job);
     }
-    await updateStore(path, keep);
+    // A modify with nothing new leaves the store as it is: no write, no fsync.
+    if (!(change === 'modify' && result.skipped === 'nodiff')) await updateStore(path, keep);
     return result;
   }
 
   async function rememberNow(path: string, maxFileBytes: number): Promise<void> {
     const read = await readRegularFile(path, maxFileBytes);
-    if (read.content) await updateStore(path, read.content);
+    // At start most files are as stored: compare first, no rewrite and fsync for each.
+    if (read.content) {
+      if (!(await store.get(path))?.equals(read.content)) await updateStore(path, read.content);
+    }
     else if (read.skipped === 'too-large') await updateStore(path, null);
     else log.info({ path, reason: read.skipped }, 'cannot read file to remember');
   }
