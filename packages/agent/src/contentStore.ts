@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
+import { writeFileAtomic } from './stateDir.js';
 
 /**
  * The last content the agent saw of each important file, kept on disk in the
@@ -43,6 +44,7 @@ export class ContentStoreClosedError extends Error {
   }
 }
 
+// writeFileAtomic's temp files end so; one left by a crash is removed at open.
 const TEMP_SUFFIX = '.tmp';
 
 /** The file name of `filePath`'s content: SHA-256 of the path, lower-case hex. */
@@ -82,7 +84,6 @@ export async function createContentStore(dir: string): Promise<ContentStore> {
   await prepareDir(dir);
   const inFlight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
-  let tempCounter = 0;
   const fileOf = (filePath: string): string => path.join(dir, keyOf(filePath));
 
   function track<T>(operation: () => Promise<T>): Promise<T> {
@@ -92,26 +93,6 @@ export async function createContentStore(dir: string): Promise<ContentStore> {
     const untrack = (): void => void inFlight.delete(promise);
     promise.then(untrack, untrack);
     return promise;
-  }
-
-  async function writeAtomically(target: string, content: Buffer): Promise<void> {
-    const temp = `${target}.${process.pid}.${++tempCounter}${TEMP_SUFFIX}`;
-    try {
-      // 'wx': never write through something already at the temp name.
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(content);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      // The directory is not fsync'd: after a power cut the worst case is
-      // the previous content, and one diff against it.
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
   }
 
   return {
@@ -124,7 +105,10 @@ export async function createContentStore(dir: string): Promise<ContentStore> {
           throw err;
         }
       }),
-    put: (filePath, content) => track(() => writeAtomically(fileOf(filePath), content)),
+    // Temp file, fsync, rename (the agent's one atomic write). The directory
+    // is not fsync'd: after a power cut the worst case is the previous
+    // content, and one diff against it.
+    put: (filePath, content) => track(() => writeFileAtomic(fileOf(filePath), content)),
     delete: (filePath) => track(() => rm(fileOf(filePath), { force: true })),
     rename: (oldPath, newPath) =>
       track(async () => {

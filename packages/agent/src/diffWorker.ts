@@ -112,7 +112,7 @@ function isAnswer(value: unknown): value is { id: number; result: DiffJobResult 
  * await worker.close();
  */
 export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
-  const log = (options.logger ?? createSilentLogger()).child({ component: 'diff-worker' });
+  const log = options.logger ?? createSilentLogger();
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const watchdogGraceMs = options.watchdogGraceMs ?? 10_000;
   // Resolved here, where module resolution knows the agent's node_modules.
