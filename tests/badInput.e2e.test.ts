@@ -89,7 +89,7 @@ describe('bad input never crashes or hangs the agent (real broker, real files)',
   });
 
   it('a file larger than the hash limit is reported with hashSkipped too-large', async () => {
-    await launch({ hash: { maxFileBytes: 1000 } });
+    await launch({ hashing: { maxFileBytes: 1000 } });
     await writeFile(path.join(watched, 'over.bin'), Buffer.alloc(5000, 1));
     const e = await waitEvent((x) => x.path.endsWith('over.bin'), 'the oversized file');
     expect(e).toMatchObject({ size: 5000, sha256: null, hashSkipped: 'too-large' });

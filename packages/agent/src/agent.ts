@@ -184,7 +184,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const root = path.resolve(spec.path);
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline,
-      hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hash.maxFileBytes ?? 256 * 1024 * 1024,
+      hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 200,
       onChange: (change, filter) => emitChange(change, filter, root),
       onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),

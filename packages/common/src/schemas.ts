@@ -117,7 +117,7 @@ export const agentConfigSchema = z
     revision: z.number().int().min(0),
     watch: z.array(watchSpecSchema).max(256),
     diff: diffOptionsSchema.default(() => diffOptionsSchema.parse({})),
-    hash: hashOptionsSchema.default(() => hashOptionsSchema.parse({})),
+    hashing: hashOptionsSchema.default(() => hashOptionsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();
