@@ -38,6 +38,8 @@ export interface ReconcilerOptions {
    * being renamed over an existing file (an editor's atomic save), in ms.
    */
   pairWindowMs: number;
+  /** How long live hints collect before they are looked at (ms); default 30. */
+  settleMs?: number;
   /** Paths the watch's patterns leave out (hints may name them). */
   ignores?: (path: string, isDirectory: boolean) => boolean;
   /** Called in order, one change at a time. */
@@ -120,10 +122,13 @@ export class Reconciler {
     if (!this.#dirty.has(p)) this.#dirty.set(p, observedAtMs);
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
-      setImmediate(() => {
+      const drain = (): void => {
         this.#drainScheduled = false;
         void this.#enqueue(() => this.#drain());
-      });
+      };
+      // Live hints wait a moment so one write (truncate, then write) reads as one modify.
+      if (this.#o.scanning) setImmediate(drain);
+      else setTimeout(drain, this.#o.settleMs ?? 30);
     }
   }
 
