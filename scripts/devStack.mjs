@@ -21,6 +21,9 @@ let stopping = false;
 function run(name, pkg, args) {
   const child = spawn(process.execPath, [path.join(repo, 'packages', pkg, 'dist', 'cli.js'), ...args], {
     env, stdio: ['ignore', 'inherit', 'inherit'],
+    // Its own process group: Ctrl-C reaches this script only, which stops the
+    // parts in order (agent, recorder, broker) so nothing in flight is lost.
+    detached: true,
   });
   child.on('exit', (code, signal) => {
     if (!stopping) {
@@ -61,6 +64,9 @@ async function stop(code) {
   }
   process.exit(code);
 }
+process.on('exit', () => {
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
