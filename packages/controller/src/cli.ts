@@ -17,7 +17,7 @@ import { EXIT, formatAgentsTable, formatConfigSource, formatPushResult, pushExit
 import { readConfigFile } from './configFile.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 import type { ConnectionOptions } from './connection.js';
-import { ConfigFileError, OperationAbortedError } from './errors.js';
+import { BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';
 import { getConfig } from './getConfig.js';
 import { listAgents } from './listAgents.js';
 import { DEFAULT_PUSH_TIMEOUT_MS, pushConfig } from './pushConfig.js';
@@ -151,7 +151,7 @@ function reportError(err: unknown, stderr: NodeJS.WritableStream): number {
   const message = err instanceof Error ? err.message : String(err);
   stderr.write(`error: ${message}\n`);
   if (err instanceof ConfigFileError || err instanceof InvalidAgentIdError) return EXIT.usage;
-  if (err instanceof BrokerConnectError) return EXIT.unreachable;
+  if (err instanceof BrokerConnectError || err instanceof BrokerTimeoutError) return EXIT.unreachable;
   if (err instanceof OperationAbortedError) return EXIT.interrupted;
   // AgentNotFoundError and anything unexpected.
   return EXIT.failed;

@@ -11,7 +11,7 @@ export const EXIT = {
   usage: 2,
   /** No status for the pushed revision within `--timeout`. */
   timeout: 3,
-  /** The broker could not be reached. */
+  /** The broker could not be reached, or stopped answering. */
   unreachable: 4,
   /** Interrupted (SIGINT/SIGTERM). */
   interrupted: 130,

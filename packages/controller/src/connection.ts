@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connectMqtt, createSilentLogger, createTopics, endMqtt, resolveBrokerUrl } from '@fso/common';
 import type { Logger, Topics } from '@fso/common';
 import type { MqttClient } from 'mqtt';
+import { BrokerTimeoutError } from './errors.js';
 
 /** How every controller operation reaches the broker. */
 export interface ConnectionOptions {
@@ -11,7 +12,7 @@ export interface ConnectionOptions {
   brokerUrl?: string;
   /** Topic prefix; default `fso`. */
   topicPrefix?: string;
-  /** How long connecting may take before `BrokerConnectError`; default 5 s. */
+  /** How long connecting, and each SUBSCRIBE/PUBLISH acknowledgement, may take; default 5 s. */
   connectTimeoutMs?: number;
   /** Where warnings (malformed retained payloads) go; default silent. */
   logger?: Logger;
@@ -21,6 +22,28 @@ export interface ConnectionOptions {
 
 /** Default of {@link ConnectionOptions.connectTimeoutMs}: a one-shot CLI should not hang on a dead broker. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** The inbox options that follow from connection options. */
+export function inboxOptions(options: ConnectionOptions): { signal?: AbortSignal; ackTimeoutMs: number } {
+  return { signal: options.signal, ackTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS };
+}
+
+/**
+ * `promise`, or {@link BrokerTimeoutError} when it takes longer than
+ * `timeoutMs`: MQTT.js queues packets while it reconnects, so without a
+ * bound a broker that vanished after the connect would hang the command.
+ */
+export async function acknowledged<T>(promise: Promise<T>, timeoutMs: number, operation: string, topic: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerTimeoutError(operation, topic, timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Runs `fn` with a connected client and the prefix's topics; a client this
@@ -38,9 +61,14 @@ export async function withConnection<T>(
     clientId: `fso-controller-${randomBytes(6).toString('hex')}`,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   });
+  let failed = true;
   try {
-    return await fn(client, topics, log);
+    const result = await fn(client, topics, log);
+    failed = false;
+    return result;
   } finally {
-    await endMqtt(client);
+    // A graceful end waits for in-flight packets, which a broker that is gone never acks:
+    // after a failure, force it. After success every packet was acknowledged already.
+    await endMqtt(client, failed);
   }
 }

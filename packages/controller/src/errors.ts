@@ -24,6 +24,20 @@ export class AgentNotFoundError extends Error {
   }
 }
 
+/** The broker did not acknowledge a SUBSCRIBE, PUBLISH or UNSUBSCRIBE in time (it went away after the connect). */
+export class BrokerTimeoutError extends Error {
+  override readonly name = 'BrokerTimeoutError';
+  /** `SUBSCRIBE`, `PUBLISH` or `UNSUBSCRIBE`. */
+  readonly operation: string;
+  /** The topic or topic filters concerned. */
+  readonly topic: string;
+  constructor(operation: string, topic: string, timeoutMs: number) {
+    super(`the broker did not acknowledge ${operation} ${topic} within ${timeoutMs} ms`);
+    this.operation = operation;
+    this.topic = topic;
+  }
+}
+
 /** An operation stopped by its AbortSignal (Ctrl-C in the CLI). */
 export class OperationAbortedError extends Error {
   override readonly name = 'OperationAbortedError';

@@ -147,6 +147,25 @@ describe('agents', () => {
 });
 
 describe('broker unreachable', () => {
+  it('exits 4 when the broker stops acknowledging after the connect', async () => {
+    // A real broker that accepts the connection, then never answers a SUBSCRIBE.
+    broker.aedes.authorizeSubscribe = () => {};
+    const run = await runCli(broker.url, ['agents', '--connect-timeout', '0.5']);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain(`the broker did not acknowledge SUBSCRIBE ${topics.allStatus()} within 500 ms`);
+    await waitFor(() => broker.aedes.connectedClients === 0, 'the controller to disconnect', 2_000);
+  });
+
+  it('exits 4 when the broker never acknowledges the config PUBLISH', async () => {
+    broker.aedes.authorizePublish = () => {};
+    const file = path.join(dir.path, 'cfg.json');
+    await writeFile(file, JSON.stringify(config(1)));
+    const run = await runCli(broker.url, ['push', '--agent', 'web-01', '--file', file, '--connect-timeout', '0.5']);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain(`the broker did not acknowledge PUBLISH ${topics.config('web-01')} within 500 ms`);
+    await waitFor(() => broker.aedes.connectedClients === 0, 'the controller to disconnect', 2_000);
+  });
+
   it('exits 4 with a clear message', async () => {
     const url = broker.url;
     await broker.close();

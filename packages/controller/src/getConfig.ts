@@ -1,7 +1,7 @@
 import { assertAgentId } from '@fso/common';
 import type { AgentStatus } from '@fso/common';
 import type { ConnectionOptions } from './connection.js';
-import { withConnection } from './connection.js';
+import { inboxOptions, withConnection } from './connection.js';
 import { AgentNotFoundError } from './errors.js';
 import type { InboxMessage } from './inbox.js';
 import { openInbox } from './inbox.js';
@@ -48,7 +48,7 @@ export async function getConfig(options: GetConfigOptions): Promise<ConfigInForc
     const statusTopic = topics.status(agentId);
     const ownTopic = topics.config(agentId);
     const defaultTopic = topics.defaultConfig();
-    const inbox = await openInbox(client, [statusTopic, ownTopic, defaultTopic], topics.prefix, options.signal);
+    const inbox = await openInbox(client, [statusTopic, ownTopic, defaultTopic], topics.prefix, inboxOptions(options));
     try {
       // Each topic holds at most one retained message: stop as soon as all three came.
       const seen = (): Set<string> => new Set(inbox.messages.map((m) => m.topic));

@@ -1,6 +1,7 @@
 import { parseJson, parseTopic } from '@fso/common';
 import type { ParsedTopic } from '@fso/common';
 import type { MqttClient } from 'mqtt';
+import { DEFAULT_CONNECT_TIMEOUT_MS, acknowledged } from './connection.js';
 import { OperationAbortedError } from './errors.js';
 
 /** One message an {@link Inbox} received. */
@@ -44,11 +45,20 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
+/** Options of {@link openInbox}. */
+export interface InboxOptions {
+  /** Makes every wait reject with `OperationAbortedError`. */
+  signal?: AbortSignal;
+  /** How long SUBSCRIBE and UNSUBSCRIBE may wait for the broker; default 5 s. */
+  ackTimeoutMs?: number;
+}
+
 /**
  * Subscribes `client` (QoS 1) to `filters` and keeps what arrives. The
  * listener is attached before SUBSCRIBE, so no retained message is missed.
  */
-export async function openInbox(client: MqttClient, filters: string[], prefix: string, signal?: AbortSignal): Promise<Inbox> {
+export async function openInbox(client: MqttClient, filters: string[], prefix: string, options: InboxOptions = {}): Promise<Inbox> {
+  const { signal, ackTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS } = options;
   const messages: InboxMessage[] = [];
   const wakers = new Set<() => void>();
   const onMessage = (topic: string, payload: Buffer, packet: { retain: boolean }): void => {
@@ -66,7 +76,7 @@ export async function openInbox(client: MqttClient, filters: string[], prefix: s
   };
   client.on('message', onMessage);
   try {
-    await client.subscribeAsync(filters, { qos: 1 });
+    await acknowledged(client.subscribeAsync(filters, { qos: 1 }), ackTimeoutMs, 'SUBSCRIBE', filters.join(', '));
   } catch (err) {
     client.off('message', onMessage);
     throw err;
@@ -143,7 +153,9 @@ export async function openInbox(client: MqttClient, filters: string[], prefix: s
         client.off('message', onMessage);
         wakers.clear();
         // A client that is gone has no subscription left to undo.
-        if (client.connected) await client.unsubscribeAsync(filters).catch(() => undefined);
+        if (client.connected) {
+          await acknowledged(client.unsubscribeAsync(filters), ackTimeoutMs, 'UNSUBSCRIBE', filters.join(', ')).catch(() => undefined);
+        }
       })();
       return closing;
     },

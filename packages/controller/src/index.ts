@@ -13,4 +13,4 @@ export { readConfigFile } from './configFile.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
 export { EXIT, formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
-export { AgentNotFoundError, ConfigFileError, OperationAbortedError } from './errors.js';
+export { AgentNotFoundError, BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';

@@ -1,6 +1,6 @@
 import type { AgentStatus, ConfigState } from '@fso/common';
 import type { ConnectionOptions } from './connection.js';
-import { withConnection } from './connection.js';
+import { inboxOptions, withConnection } from './connection.js';
 import type { ConfigSource } from './getConfig.js';
 import { openInbox } from './inbox.js';
 import { RETAINED_SETTLE, latestStatuses } from './statuses.js';
@@ -32,7 +32,7 @@ export interface AgentSummary {
  */
 export async function listAgents(options: ConnectionOptions = {}): Promise<AgentSummary[]> {
   return withConnection(options, async (client, topics, log) => {
-    const inbox = await openInbox(client, [topics.allStatus()], topics.prefix, options.signal);
+    const inbox = await openInbox(client, [topics.allStatus()], topics.prefix, inboxOptions(options));
     try {
       await inbox.settle(RETAINED_SETTLE);
       return [...latestStatuses(inbox.messages, log).values()]

@@ -1,7 +1,7 @@
 import { agentConfigSchema, assertAgentId, parseAgentConfig } from '@fso/common';
 import type { AgentConfig, AgentStatus } from '@fso/common';
 import type { ConnectionOptions } from './connection.js';
-import { withConnection } from './connection.js';
+import { acknowledged, inboxOptions, withConnection } from './connection.js';
 import { openInbox } from './inbox.js';
 import type { InboxMessage } from './inbox.js';
 import { RETAINED_SETTLE, decodeStatus, latestStatuses } from './statuses.js';
@@ -85,7 +85,7 @@ export async function pushConfig(options: PushConfigOptions): Promise<PushResult
     const topic = agentId ? topics.config(agentId) : topics.defaultConfig();
     // Subscribe before publishing, so a quick answer cannot slip past.
     const filters = agentId ? [topics.status(agentId)] : [topics.allStatus(), topics.allConfigs()];
-    const inbox = await openInbox(client, filters, topics.prefix, options.signal);
+    const inbox = await openInbox(client, filters, topics.prefix, inboxOptions(options));
     try {
       let targets: string[];
       let unaffected: string[] = [];
@@ -104,7 +104,12 @@ export async function pushConfig(options: PushConfigOptions): Promise<PushResult
 
       // Everything before this index predates the push (the answer can beat our PUBACK).
       let cursor = inbox.messages.length;
-      await client.publishAsync(topic, JSON.stringify(config), { qos: 1, retain: true });
+      await acknowledged(
+        client.publishAsync(topic, JSON.stringify(config), { qos: 1, retain: true }),
+        inboxOptions(options).ackTimeoutMs,
+        'PUBLISH',
+        topic,
+      );
 
       const answers = new Map<string, AgentStatus>();
       const absorb = (): true | undefined => {
