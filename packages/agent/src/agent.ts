@@ -43,6 +43,8 @@ export interface AgentOptions {
   pairWindowMs?: number;
   /** Resend unacknowledged messages after this long without ack progress (ms); default 30 s. */
   resendIntervalMs?: number;
+  /** Compare every watched tree with its baseline this often (ms), catching what the OS dropped; default off. */
+  rescanIntervalMs?: number;
   /** Status heartbeat (ms); default 30 s. */
   statusIntervalMs?: number;
 }
@@ -143,6 +145,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   };
   const heartbeat = setInterval(publishStatus, options.statusIntervalMs ?? 30_000);
   heartbeat.unref();
+  const rescanTimer = options.rescanIntervalMs
+    ? setInterval(() => {
+        for (const watcher of watchers.values()) void watcher.rescan();
+      }, options.rescanIntervalMs)
+    : undefined;
+  rescanTimer?.unref();
 
   const emitChange = (change: Change, filter: WatchFilter, root: string): void => {
     const important = filter.isImportant(change.path) || (change.oldPath !== undefined && filter.isImportant(change.oldPath));
@@ -265,6 +273,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     close() {
       closing ??= (async () => {
         clearInterval(heartbeat);
+        if (rescanTimer) clearInterval(rescanTimer);
         if (statusTimer) clearTimeout(statusTimer);
         for (const watcher of watchers.values()) await watcher.close();
         await Promise.all([...diffsInFlight]);

@@ -14,6 +14,7 @@ import {
   createLogger,
   onShutdown,
   parseAgentConfig,
+  parseDuration,
   resolveBrokerUrl,
 } from '@fso/common';
 import type { AgentConfig } from '@fso/common';
@@ -32,6 +33,9 @@ interface AgentFlags {
   topicPrefix: string;
   username?: string;
   passwordFile?: string;
+  resendAfter: string;
+  pairWindow: string;
+  rescanInterval?: string;
 }
 
 /** The config the flags describe (revision 0), or the `--config` file's. */
@@ -88,6 +92,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--topic-prefix <prefix>', 'MQTT topic prefix', DEFAULT_TOPIC_PREFIX)
     .option('--username <name>', 'MQTT username (or FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the MQTT password or token (or FSO_PASSWORD)')
+    .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '30s')
+    .option('--pair-window <duration>', 'how long a vanished path waits for its rename partner', '200ms')
+    .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -97,7 +104,13 @@ export async function main(argv: string[]): Promise<number> {
   const flags = program.opts<AgentFlags>();
   const log = createLogger({ name: 'fso-agent' });
   let config: AgentConfig | undefined;
+  let durations: { resendIntervalMs: number; pairWindowMs: number; rescanIntervalMs?: number };
   try {
+    durations = {
+      resendIntervalMs: parseDuration(flags.resendAfter),
+      pairWindowMs: parseDuration(flags.pairWindow),
+      ...(flags.rescanInterval ? { rescanIntervalMs: parseDuration(flags.rescanInterval) } : {}),
+    };
     assertAgentId(flags.id);
     config = await initialConfig(flags);
   } catch (err) {
@@ -110,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     agent = await startAgent({
       agentId: flags.id, brokerUrl: resolveBrokerUrl(flags.broker), stateDir, topicPrefix: flags.topicPrefix,
-      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile,
+      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, ...durations,
     });
   } catch (err) {
     log.error({ err }, 'cannot start');
