@@ -19,6 +19,8 @@ import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
 import type { WatchFilter } from './filters.js';
+import { JOURNAL_FILE, foldJournal } from './journal.js';
+import type { BaselineOp } from './journal.js';
 import { openOutbox } from './outbox.js';
 import { createPublisher } from './publisher.js';
 import type { Unstamped } from './publisher.js';
@@ -76,7 +78,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const log = (options.logger ?? createSilentLogger()).child({ agentId });
   const topics = createTopics(options.topicPrefix);
   const state = await openStateDir(options.stateDir, log);
-  const outbox = await openOutbox({ file: state.resolve('outbox.jsonl'), log: log.child({ component: 'outbox' }) });
+  // The baseline is as far as the published events, no further: fold the journal first.
+  await foldJournal(state.dir, log.child({ component: 'journal' }));
+  const outbox = await openOutbox({
+    file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),
+  });
   const store = await createContentStore(state.resolve('contents'));
   const differ = createDiffer({ store, logger: log.child({ component: 'differ' }) });
   const hostname = os.hostname();
@@ -170,7 +176,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       origin: change.origin,
       observedAt,
     };
-    const eventId = publisher.publish(topics.event(agentId, change.type), event);
+    const eventId = publisher.publish(topics.event(agentId, change.type), event, journalLines(root, change.ops));
     if (!important || change.kind !== 'file' || change.type === 'rename') return;
     const diffOptions = (configs?.current?.config ?? pendingConfig)?.diff;
     if (!diffOptions) return;
@@ -188,15 +194,19 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     diffsInFlight.add(running);
   };
 
+  const journalLines = (root: string, ops: readonly BaselineOp[]): string[] => ops.map((op) => JSON.stringify([root, ...op]));
+
   const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
     const root = path.resolve(spec.path);
     return startRootWatcher({
-      spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline,
+      spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 200,
       onChange: (change, filter) => emitChange(change, filter, root),
       onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
+      onUnreported: (ops) => publisher.journal(journalLines(root, ops)),
       onRecorded: (p, entry, filter) => {
+        publisher.journal(journalLines(root, [['set', p, entry]]));
         const maxFileBytes = (pendingConfig ?? configs?.current?.config)?.diff.maxFileBytes ?? 0;
         if (entry.kind === 'file' && filter.isImportant(p)) {
           differ.remember(p, maxFileBytes).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));

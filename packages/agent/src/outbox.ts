@@ -20,8 +20,11 @@ export interface Outbox {
   readonly ackedSeq: number;
   /** Entries not yet acknowledged, in seq order. */
   pending(): readonly OutboxEntry[];
-  /** Appends and fsyncs; resolves only when the entries are on disk. */
-  append(entries: readonly OutboxEntry[]): Promise<void>;
+  /**
+   * Appends the entries, and the baseline journal lines that go with them, and
+   * fsyncs both; resolves only when everything is on disk.
+   */
+  append(entries: readonly OutboxEntry[], journal?: readonly string[]): Promise<void>;
   /** The recorder has every seq ≤ `seq` on its disk. */
   acknowledge(seq: number): void;
   close(): Promise<void>;
@@ -30,6 +33,8 @@ export interface Outbox {
 /** Options of {@link openOutbox}. */
 export interface OutboxOptions {
   file: string;
+  /** The baseline journal written in the same group (see journal.ts). */
+  journalFile: string;
   log: Logger;
   /** Rewrite the file once it holds this many bytes of acknowledged entries. */
   compactBytes?: number;
@@ -76,6 +81,12 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   let ackedSeq = meta.ackedSeq;
   entries = entries.filter((e) => e.seq > ackedSeq);
   let handle: FileHandle;
+  let journal: FileHandle;
+  try {
+    journal = await open(options.journalFile, 'a', 0o600);
+  } catch (err) {
+    throw new OutboxError(options.journalFile, 'cannot open the baseline journal', { cause: err });
+  }
   try {
     handle = await open(file, 'a+', 0o600);
     const size = (await stat(file)).size;
@@ -115,14 +126,15 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
       return ackedSeq;
     },
     pending: () => entries,
-    append(batch) {
+    append(batch, journalLines = []) {
       if (closed) return Promise.reject(new OutboxError(file, 'closed'));
       for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
       return serial(async () => {
         const text = batch.map((e) => `${JSON.stringify(e)}\n`).join('');
         try {
-          await handle.appendFile(text);
-          await handle.datasync();
+          if (journalLines.length > 0) await journal.appendFile(`${journalLines.join('\n')}\n`);
+          if (text.length > 0) await handle.appendFile(text);
+          await Promise.all([journalLines.length > 0 ? journal.datasync() : undefined, text.length > 0 ? handle.datasync() : undefined]);
         } catch (err) {
           throw new OutboxError(file, `cannot append: ${(err as Error).message}`, { cause: err });
         }
@@ -143,6 +155,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
       closed ??= serial(async () => {
         await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq } satisfies Meta));
         await handle.close();
+        await journal.close();
       });
       return closed;
     },

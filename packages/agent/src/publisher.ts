@@ -23,8 +23,13 @@ export interface PublisherOptions {
 export interface Publisher {
   /** The last seq handed out. */
   readonly lastSeq: number;
-  /** Stamps id/seq/epoch and queues the message; returns its id at once. */
-  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>): string;
+  /**
+   * Stamps id/seq/epoch and queues the message; returns its id at once.
+   * `journal` (baseline journal lines) is made durable in the same fsync.
+   */
+  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>, journal?: readonly string[]): string;
+  /** Queues baseline journal lines that go with no message (a silent first-start record). */
+  journal(lines: readonly string[]): void;
   /** The recorder acknowledged everything up to `seq`. */
   acknowledge(seq: number): void;
   /** Resends everything unacknowledged (after a reconnect). */
@@ -43,6 +48,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const { client, outbox, agentId, epoch, log } = options;
   let seq = outbox.lastSeq;
   let queue: Array<{ seq: number; topic: string; message: Record<string, unknown> }> = [];
+  let journalQueue: string[] = [];
   let flushing: Promise<void> = Promise.resolve();
   let flushScheduled = false;
   let inFlight = 0;
@@ -62,11 +68,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   const flushQueue = async (): Promise<void> => {
     const batch = queue;
+    const journal = journalQueue;
     queue = [];
-    if (batch.length === 0) return;
+    journalQueue = [];
+    if (batch.length === 0 && journal.length === 0) return;
     const emittedAt = isoNow();
     const entries = batch.map((b) => ({ seq: b.seq, topic: b.topic, payload: JSON.stringify({ ...b.message, emittedAt }) }));
-    await outbox.append(entries);
+    await outbox.append(entries, journal);
     for (const entry of entries) send(entry);
   };
 
@@ -96,8 +104,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
     get lastSeq() {
       return seq;
     },
-    publish(topic, message) {
+    publish(topic, message, journal) {
       if (closed) throw new Error('publisher is closed');
+      if (journal) journalQueue.push(...journal);
       seq += 1;
       const id = `${epoch}-${seq}`;
       // DESIGN.md's field order: schema, id, agentId, epoch, seq, then the rest.
@@ -105,6 +114,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
       queue.push({ seq, topic, message: { schema, id, agentId, epoch, seq, ...rest } });
       schedule();
       return id;
+    },
+    journal(lines) {
+      if (closed || lines.length === 0) return;
+      journalQueue.push(...lines);
+      schedule();
     },
     acknowledge(ackSeq) {
       outbox.acknowledge(ackSeq);

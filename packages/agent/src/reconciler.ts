@@ -6,6 +6,7 @@ import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
 import { Baseline, entryFromStats, kindOf } from './baseline.js';
 import type { Entry } from './baseline.js';
 import { hashFile } from './hash.js';
+import type { BaselineOp } from './journal.js';
 import { createLimiter } from './limiter.js';
 
 /** One change the reconciler decided on, ready to become an event message. */
@@ -21,6 +22,8 @@ export interface Change {
   origin: 'live' | 'scan';
   /** When the agent first saw the change (the watcher's event), epoch ms. */
   observedAtMs: number;
+  /** What the change did to the baseline, to be journaled with the event. */
+  ops: BaselineOp[];
 }
 
 /** Options of {@link Reconciler}. */
@@ -346,7 +349,7 @@ export class Reconciler {
     this.#o.baseline.delete(p);
     const change: Change = {
       type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
-      hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs,
+      hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
     };
     this.#emitChain = this.#emitChain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
   }
@@ -378,14 +381,17 @@ export class Reconciler {
         skipped = sha256 === null ? 'unreadable' : null;
       }
       const current = this.#o.baseline.get(d.path);
-      if (current && sameInode(current, d.stats)) this.#o.baseline.set(d.path, { ...current, sha256 });
+      const settled = current && sameInode(current, d.stats) ? { ...current, sha256 } : undefined;
+      if (settled) this.#o.baseline.set(d.path, settled);
+      const ops: BaselineOp[] = d.type === 'rename' && d.oldPath ? [['mv', d.oldPath, d.path]] : [];
+      if (settled) ops.push(['set', d.path, settled]);
       if (d.quiet) {
-        if (current) this.#o.onRecorded?.(d.path, { ...current, sha256 });
+        if (settled) this.#o.onRecorded?.(d.path, settled);
         return;
       }
       this.#o.onChange({
         type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs: d.stats.mtimeMs,
-        sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs,
+        sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });
     };
     this.#emitChain = this.#emitChain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));

@@ -6,6 +6,7 @@ import { errorCode } from '@fso/common';
 import type { Logger, WatchSpec, WatchState } from '@fso/common';
 import { Baseline, baselineFileName } from './baseline.js';
 import type { Entry } from './baseline.js';
+import type { BaselineOp } from './journal.js';
 import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
 import { Reconciler } from './reconciler.js';
@@ -23,9 +24,17 @@ export interface RootWatcherOptions {
   quiet?: boolean;
   /** A baseline handed over from the previous watcher of the same root. */
   baseline?: Baseline;
+  /**
+   * Save the baseline snapshot itself (at ready, every 30 s, at close). The
+   * agent says no: it journals every baseline change with its event instead,
+   * so the snapshot is never ahead of what was published. Default true.
+   */
+  saveSnapshots?: boolean;
   onChange: (change: Change, filter: WatchFilter) => void;
   onMove?: (oldPath: string, newPath: string) => void;
   onRecorded?: (path: string, entry: Entry, filter: WatchFilter) => void;
+  /** Baseline changes of changes that are not reported (filtered out): journaled all the same. */
+  onUnreported?: (ops: BaselineOp[]) => void;
   /** Ready, error or entry count changed. */
   onState?: () => void;
 }
@@ -75,6 +84,8 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     onChange: (change) => {
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
         options.onChange(change, filter);
+      } else if (change.ops.length > 0) {
+        options.onUnreported?.(change.ops);
       }
     },
     onMove: options.onMove,
@@ -88,8 +99,12 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   let pollTimer: NodeJS.Timeout | undefined;
   let resolveReady!: () => void;
   const readyPromise = new Promise<void>((resolve) => (resolveReady = resolve));
+  const saveSnapshot = async (): Promise<void> => {
+    if (options.saveSnapshots === false) return;
+    await baseline.save(baselineFile).catch((err: unknown) => log.error({ err }, 'cannot save baseline'));
+  };
   const saveTimer = setInterval(() => {
-    if (baseline.dirty) baseline.save(baselineFile).catch((err: unknown) => log.error({ err }, 'cannot save baseline'));
+    if (baseline.dirty) void saveSnapshot();
   }, BASELINE_SAVE_MS);
   saveTimer.unref();
 
@@ -198,7 +213,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
         scanning = false;
         seen.clear();
         await reconciler.idle();
-        await baseline.save(baselineFile).catch((err: unknown) => log.error({ err }, 'cannot save baseline'));
+        await saveSnapshot();
         log.info({ entries: baseline.size }, 'watching');
         setState(true, null);
         resolveReady();
@@ -242,7 +257,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
         watcher = undefined;
         await w?.close();
         await reconciler.close();
-        await baseline.save(baselineFile).catch((err: unknown) => log.error({ err }, 'cannot save baseline'));
+        await saveSnapshot();
       })();
       return closing;
     },
