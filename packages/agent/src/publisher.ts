@@ -17,6 +17,8 @@ export interface PublisherOptions {
   resendIntervalMs?: number;
   /** At most this many messages are resent in one round. */
   resendBatch?: number;
+  /** At most this many publishes await their PUBACK at once; default 1000. */
+  window?: number;
 }
 
 /** Numbers, keeps and publishes every event and diff message (DESIGN.md guarantee 1). */
@@ -56,14 +58,36 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const drained: Array<() => void> = [];
   let lastAckSeen = outbox.ackedSeq;
 
+  // A bounded window of publishes awaiting PUBACK; the rest wait (already durable)
+  // in `waiting`, so a burst never piles up unbounded in MQTT.js's memory.
+  const windowSize = options.window ?? 1000;
+  const waiting: OutboxEntry[] = [];
+  const waitingSeqs = new Set<number>();
+  // A reconnect starts a new generation: PUBACKs of the old connection no longer count.
+  let generation = 0;
+
+  const pump = (): void => {
+    while (inFlight < windowSize && waiting.length > 0 && client.connected) {
+      const entry = waiting.shift() as OutboxEntry;
+      waitingSeqs.delete(entry.seq);
+      if (entry.seq <= outbox.ackedSeq) continue; // the recorder has it already
+      const sentIn = generation;
+      inFlight += 1;
+      client.publish(entry.topic, entry.payload, { qos: 1 }, (err) => {
+        if (sentIn !== generation) return;
+        inFlight -= 1;
+        if (err) log.warn({ err: err.message, seq: entry.seq }, 'publish failed; it stays in the outbox');
+        pump();
+        if (inFlight === 0 && waiting.length === 0) drained.splice(0).forEach((resolve) => resolve());
+      });
+    }
+  };
+
   const send = (entry: OutboxEntry): void => {
-    if (!client.connected) return; // resent on the next connect
-    inFlight += 1;
-    client.publish(entry.topic, entry.payload, { qos: 1 }, (err) => {
-      inFlight -= 1;
-      if (err) log.warn({ err, seq: entry.seq }, 'publish failed; it stays in the outbox');
-      if (inFlight === 0) drained.splice(0).forEach((resolve) => resolve());
-    });
+    if (waitingSeqs.has(entry.seq)) return;
+    waiting.push(entry);
+    waitingSeqs.add(entry.seq);
+    pump();
   };
 
   const flushQueue = async (): Promise<void> => {
@@ -124,6 +148,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
       outbox.acknowledge(ackSeq);
     },
     resendPending() {
+      generation += 1;
+      inFlight = 0;
+      waiting.length = 0;
+      waitingSeqs.clear();
       const pending = outbox.pending();
       if (pending.length > 0) log.info({ pending: pending.length }, 'resending unacknowledged messages');
       for (const entry of pending) send(entry);
@@ -131,7 +159,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     async flush(timeoutMs = 5000) {
       await new Promise((resolve) => setImmediate(resolve));
       await flushing;
-      if (inFlight === 0) return;
+      if (inFlight === 0 && (waiting.length === 0 || !client.connected)) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         drained.push(() => {
