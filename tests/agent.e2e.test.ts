@@ -197,6 +197,26 @@ describe('agent end to end (real broker on port 0, real agent, real temp dirs)',
     expect(summary.slice(3)).toEqual(['create marker.txt live']);
   });
 
+  it('says loudly when its outbox is full: the lost seqs are announced in its status, never dropped silently', async () => {
+    agent = await startAgent({
+      agentId: 'web-01', brokerUrl: broker.url, stateDir, pairWindowMs: 100, outboxMaxBytes: 2000,
+      initialConfig: config(0, [{ path: watched }]),
+    });
+    await agent.ready();
+    for (let i = 0; i < 20; i += 1) await writeFile(path.join(watched, `f${i}.txt`), `${i}`);
+    await waitFor(() => latestStatus()?.outbox?.full && (latestStatus()?.outbox?.lost?.length ?? 0) > 0, 'a status announcing lost seqs');
+    await waitFor(() => agent!.status().outbox!.lost!.reduce((n, r) => n + r.toSeq - r.fromSeq + 1, 0) + sub.messages.filter(isEvent).length >= 20, 'every change either published or announced lost');
+    const status = agent.status();
+    const published = new Set(sub.messages.filter(isEvent).map((m) => eventOf(m).seq));
+    const lost = status.outbox!.lost!.flatMap((r) => Array.from({ length: r.toSeq - r.fromSeq + 1 }, (_, k) => r.fromSeq + k));
+    // Every seq is accounted for exactly once: published, or announced lost.
+    expect(lost.filter((q) => published.has(q))).toEqual([]);
+    expect([...published, ...lost].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, k) => k + 1));
+    // An ack past the lost range frees the outbox and clears the announcement.
+    await sub.client.publishAsync(topics.ack('web-01'), JSON.stringify({ schema: 'fso.ack/1', epoch: agent.epoch, seq: 20, at: new Date().toISOString() }), { qos: 1, retain: true });
+    await waitFor(() => agent!.status().outbox?.pending === 0 && agent!.status().outbox?.lost?.length === 0 && !agent!.status().outbox?.full, 'the outbox to be empty again');
+  });
+
   it('keeps unacknowledged messages in its outbox and resends them after a restart', async () => {
     const a = await launch();
     await writeFile(path.join(watched, 'one.txt'), '1');

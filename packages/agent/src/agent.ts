@@ -47,6 +47,8 @@ export interface AgentOptions {
   resendIntervalMs?: number;
   /** Compare every watched tree with its baseline this often (ms), catching what the OS dropped; default off. */
   rescanIntervalMs?: number;
+  /** Most bytes of unacknowledged messages the outbox keeps; default 256 MiB. Past it, changes are lost loudly (status `outbox.lost`, gap records). */
+  outboxMaxBytes?: number;
   /** Status heartbeat (ms); default 30 s. */
   statusIntervalMs?: number;
 }
@@ -82,6 +84,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   await foldJournal(state.dir, log.child({ component: 'journal' }));
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),
+    maxBytes: options.outboxMaxBytes,
   });
   const store = await createContentStore(state.resolve('contents'));
   const differ = createDiffer({ store, logger: log.child({ component: 'differ' }) });
@@ -105,6 +108,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const publisher = createPublisher({
     client, outbox, agentId, epoch: state.epoch, log: log.child({ component: 'publisher' }),
     resendIntervalMs: options.resendIntervalMs,
+    onOverflow: () => publishStatusSoon(),
   });
 
   function buildStatus(): AgentStatus {
@@ -125,7 +129,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         appliedRevision: outcome?.appliedRevision ?? null,
       },
       watching: [...watchers.values()].map((w) => w.state()),
-      outbox: { pending: outbox.pending().length, ackedSeq: outbox.ackedSeq },
+      outbox: {
+        pending: outbox.pending().length, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
+        lost: outbox.lost().map((r) => ({ ...r })),
+      },
       at: isoNow(),
     };
   }

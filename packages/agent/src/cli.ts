@@ -36,6 +36,15 @@ interface AgentFlags {
   resendAfter: string;
   pairWindow: string;
   rescanInterval?: string;
+  outboxMax: string;
+}
+
+/** `512k`, `256m`, `1g` or plain bytes. */
+function parseBytes(text: string): number {
+  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  if (!match) throw new TypeError(`invalid size ${JSON.stringify(text)}: use e.g. 512k, 256m, 1g`);
+  const factor = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? '').toLowerCase()] ?? 1;
+  return Number(match[1]) * factor;
 }
 
 /** The config the flags describe (revision 0), or the `--config` file's. */
@@ -95,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '30s')
     .option('--pair-window <duration>', 'how long a vanished path waits for its rename partner', '200ms')
     .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
+    .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -104,9 +114,10 @@ export async function main(argv: string[]): Promise<number> {
   const flags = program.opts<AgentFlags>();
   const log = createLogger({ name: 'fso-agent' });
   let config: AgentConfig | undefined;
-  let durations: { resendIntervalMs: number; pairWindowMs: number; rescanIntervalMs?: number };
+  let durations: { resendIntervalMs: number; pairWindowMs: number; rescanIntervalMs?: number; outboxMaxBytes: number };
   try {
     durations = {
+      outboxMaxBytes: parseBytes(flags.outboxMax),
       resendIntervalMs: parseDuration(flags.resendAfter),
       pairWindowMs: parseDuration(flags.pairWindow),
       ...(flags.rescanInterval ? { rescanIntervalMs: parseDuration(flags.rescanInterval) } : {}),

@@ -18,6 +18,14 @@ export interface Outbox {
   readonly lastSeq: number;
   /** Highest seq the recorder acknowledged. */
   readonly ackedSeq: number;
+  /** Bytes of the entries not yet acknowledged. */
+  readonly pendingBytes: number;
+  /** True when pendingBytes reached the limit: new messages cannot be kept. */
+  readonly full: boolean;
+  /** Seqs given up because the outbox was full, until the recorder's ack passes them. */
+  lost(): readonly SeqRange[];
+  /** Gives up `seq` (the outbox is full): it is announced as lost, never silently dropped. */
+  markLost(seq: number): void;
   /** Entries not yet acknowledged, in seq order. */
   pending(): readonly OutboxEntry[];
   /**
@@ -38,11 +46,20 @@ export interface OutboxOptions {
   log: Logger;
   /** Rewrite the file once it holds this many bytes of acknowledged entries. */
   compactBytes?: number;
+  /** Most bytes of unacknowledged entries kept; default 256 MiB. */
+  maxBytes?: number;
 }
 
 interface Meta {
   ackedSeq: number;
   lastSeq: number;
+  lost?: SeqRange[];
+}
+
+/** A seq range the agent had to give up (the outbox was full), announced in its status. */
+export interface SeqRange {
+  fromSeq: number;
+  toSeq: number;
 }
 
 /** Opens the outbox in the state dir, recovering unacknowledged entries and the last seq. */
@@ -80,6 +97,10 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   let lastSeq = Math.max(meta.lastSeq, ...entries.map((e) => e.seq), 0);
   let ackedSeq = meta.ackedSeq;
   entries = entries.filter((e) => e.seq > ackedSeq);
+  const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+  const sizeOf = (e: OutboxEntry): number => e.payload.length + e.topic.length + 32;
+  let pendingBytes = entries.reduce((sum, e) => sum + sizeOf(e), 0);
+  let lost: SeqRange[] = (meta.lost ?? []).filter((r) => r.toSeq > ackedSeq);
   let handle: FileHandle;
   let journal: FileHandle;
   try {
@@ -109,7 +130,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
 
   const compact = async (): Promise<void> => {
     const text = entries.map((e) => `${JSON.stringify(e)}\n`).join('');
-    await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq } satisfies Meta));
+    await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta));
     await handle.close();
     await writeFileAtomic(file, text);
     handle = await open(file, 'a', 0o600);
@@ -125,7 +146,24 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     get ackedSeq() {
       return ackedSeq;
     },
+    get pendingBytes() {
+      return pendingBytes;
+    },
+    get full() {
+      return pendingBytes >= maxBytes;
+    },
     pending: () => entries,
+    lost: () => lost,
+    markLost(seq) {
+      lastSeq = Math.max(lastSeq, seq);
+      const last = lost[lost.length - 1];
+      if (last && last.toSeq === seq - 1) last.toSeq = seq;
+      else lost.push({ fromSeq: seq, toSeq: seq });
+      // Kept in the meta file so a restart still announces it.
+      serial(() => writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta))).catch((err: unknown) =>
+        log.error({ err, file: metaFile }, 'cannot record the lost range'),
+      );
+    },
     append(batch, journalLines = []) {
       if (closed) return Promise.reject(new OutboxError(file, 'closed'));
       for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
@@ -139,21 +177,25 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
           throw new OutboxError(file, `cannot append: ${(err as Error).message}`, { cause: err });
         }
         fileBytes += Buffer.byteLength(text);
-        entries.push(...batch.filter((e) => e.seq > ackedSeq));
+        const kept = batch.filter((e) => e.seq > ackedSeq);
+        entries.push(...kept);
+        for (const e of kept) pendingBytes += sizeOf(e);
       });
     },
     acknowledge(seq) {
       if (seq <= ackedSeq) return;
       ackedSeq = Math.min(seq, lastSeq);
       const firstKept = entries.findIndex((e) => e.seq > ackedSeq);
+      for (const e of firstKept === -1 ? entries : entries.slice(0, firstKept)) pendingBytes -= sizeOf(e);
       entries = firstKept === -1 ? [] : entries.slice(firstKept);
+      lost = lost.filter((r) => r.toSeq > ackedSeq);
       if (fileBytes > compactBytes && !closed) {
         serial(compact).catch((err: unknown) => log.error({ err, file }, 'outbox compaction failed'));
       }
     },
     close() {
       closed ??= serial(async () => {
-        await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq } satisfies Meta));
+        await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta));
         await handle.close();
         await journal.close();
       });

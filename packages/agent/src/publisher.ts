@@ -19,6 +19,8 @@ export interface PublisherOptions {
   resendBatch?: number;
   /** At most this many publishes await their PUBACK at once; default 1000. */
   window?: number;
+  /** The outbox is full and a message was given up (the status must say so). */
+  onOverflow?: () => void;
 }
 
 /** Numbers, keeps and publishes every event and diff message (DESIGN.md guarantee 1). */
@@ -57,6 +59,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let closed = false;
   const drained: Array<() => void> = [];
   let lastAckSeen = outbox.ackedSeq;
+  let overflowing = false;
 
   // A bounded window of publishes awaiting PUBACK; the rest wait (already durable)
   // in `waiting`, so a burst never piles up unbounded in MQTT.js's memory.
@@ -133,6 +136,22 @@ export function createPublisher(options: PublisherOptions): Publisher {
       if (journal) journalQueue.push(...journal);
       seq += 1;
       const id = `${epoch}-${seq}`;
+      if (outbox.full) {
+        // Nowhere to keep it: give the seq up loudly; the status announces the range and the
+        // recorder writes a gap record, so the trail shows what is missing.
+        if (outbox.lost().length === 0 || !overflowing) {
+          log.error({ pendingBytes: outbox.pendingBytes, seq }, 'outbox full: changes are being lost (is the recorder running?)');
+        }
+        overflowing = true;
+        outbox.markLost(seq);
+        options.onOverflow?.();
+        schedule();
+        return id;
+      }
+      if (overflowing) {
+        overflowing = false;
+        log.warn({ lost: outbox.lost() }, 'outbox has room again');
+      }
       // DESIGN.md's field order: schema, id, agentId, epoch, seq, then the rest.
       const { schema, ...rest } = message;
       queue.push({ seq, topic, message: { schema, id, agentId, epoch, seq, ...rest } });

@@ -162,7 +162,16 @@ export const statusSchema = z.object({
   }),
   watching: z.array(WATCH_STATE_SCHEMA),
   /** The durable outbox: messages not yet acknowledged by the recorder (an FSO addition). */
-  outbox: z.object({ pending: z.number().int().min(0), ackedSeq: z.number().int().min(0) }).optional(),
+  outbox: z
+    .object({
+      pending: z.number().int().min(0),
+      ackedSeq: z.number().int().min(0),
+      bytes: z.number().int().min(0).optional(),
+      full: z.boolean().optional(),
+      /** Seq ranges given up because the outbox was full: the recorder writes them as gap records. */
+      lost: z.array(z.object({ fromSeq: seqSchema, toSeq: seqSchema })).optional(),
+    })
+    .optional(),
   at: timestampSchema,
 });
 export type AgentStatus = z.infer<typeof statusSchema>;
