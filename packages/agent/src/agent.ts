@@ -41,6 +41,8 @@ export interface AgentOptions {
   logger?: Logger;
   username?: string;
   passwordFile?: string;
+  /** CA certificate (PEM file) for mqtts:// and wss:// brokers. */
+  caFile?: string;
   /** How long a vanished path waits for its rename partner (ms); default 200. */
   pairWindowMs?: number;
   /** Resend unacknowledged messages after this long without ack progress (ms); default 30 s. */
@@ -101,6 +103,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     clientId: agentId,
     username: options.username,
     passwordFile: options.passwordFile,
+    caFile: options.caFile,
     clean: true,
     resubscribe: false,
     will: { topic: topics.status(agentId), payload: Buffer.from(JSON.stringify(offlineStatusAtStart())), qos: 1, retain: true },

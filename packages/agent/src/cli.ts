@@ -33,6 +33,7 @@ interface AgentFlags {
   topicPrefix: string;
   username?: string;
   passwordFile?: string;
+  ca?: string;
   resendAfter: string;
   pairWindow: string;
   rescanInterval?: string;
@@ -101,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--topic-prefix <prefix>', 'MQTT topic prefix', DEFAULT_TOPIC_PREFIX)
     .option('--username <name>', 'MQTT username (or FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the MQTT password or token (or FSO_PASSWORD)')
+    .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (or FSO_CA_FILE)")
     .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '30s')
     .option('--pair-window <duration>', 'how long a vanished path waits for its rename partner', '200ms')
     .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
@@ -134,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     agent = await startAgent({
       agentId: flags.id, brokerUrl: resolveBrokerUrl(flags.broker), stateDir, topicPrefix: flags.topicPrefix,
-      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, ...durations,
+      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, caFile: flags.ca, ...durations,
     });
   } catch (err) {
     log.error({ err }, 'cannot start');

@@ -28,6 +28,8 @@ export interface ConnectOptions {
   reconnectPeriodMs?: number;
   /** Let MQTT.js resubscribe after a reconnect; default true. */
   resubscribe?: boolean;
+  /** PEM file of the CA that signed the broker's certificate (mqtts://, wss://); default `FSO_CA_FILE`. */
+  caFile?: string;
 }
 
 /**
@@ -38,8 +40,11 @@ export interface ConnectOptions {
 export function createMqttClient(options: ConnectOptions): MqttClient {
   const password = (): string | undefined =>
     options.passwordFile ? readFileSync(options.passwordFile, 'utf8').trim() : (options.password ?? process.env.FSO_PASSWORD);
+  const caFile = options.caFile ?? process.env.FSO_CA_FILE;
   const client = mqtt.connect(options.url, {
     protocolVersion: 4,
+    ...(caFile ? { ca: readFileSync(caFile) } : {}),
+    rejectUnauthorized: true,
     clientId: options.clientId,
     username: options.username ?? process.env.FSO_USERNAME,
     password: password(),
