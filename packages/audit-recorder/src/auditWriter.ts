@@ -127,7 +127,10 @@ export class AuditWriter {
     while (this.#queue.length > 0 && !this.#failed) {
       const batch = this.#queue.splice(0, this.#options.maxBatch);
       try {
-        this.#options.onCommit(await this.#commit(batch));
+        const started = performance.now();
+        const acks = await this.#commit(batch);
+        this.#options.log.debug({ messages: batch.length, ms: Math.round(performance.now() - started) }, 'committed');
+        this.#options.onCommit(acks);
       } catch (err) {
         const error = err instanceof AuditWriteError ? err : new AuditWriteError(this.#options.dir, 'write', { cause: err });
         this.#failed = error;
@@ -175,6 +178,7 @@ export class AuditWriter {
         appendGaps(gap);
       } else {
         this.#appendRecord(entry, append, appendGaps, touch);
+        this.#appendLost(entry, appendGaps);
       }
     }
     await this.#write([...files.values()]);
@@ -209,6 +213,16 @@ export class AuditWriter {
       return;
     }
     append(entry.file, { ...entry.fields, record: entry.record, topic, receivedAt });
+  }
+
+  /** Gap records for the seqs a status says its agent gave up (outbox full); idempotent. */
+  #appendLost(entry: RecordEntry, appendGaps: (gap: Omit<GapEntry, 'type' | 'announced'>) => void): void {
+    const { agentId, epoch, lost, topic, receivedAt } = entry;
+    if (agentId === undefined || epoch === undefined) return;
+    for (const { fromSeq, toSeq } of lost ?? []) {
+      this.#options.ledger.expect(agentId, epoch, toSeq, receivedAt);
+      appendGaps({ agentId, epoch, fromSeq, toSeq, reason: 'outbox-full', topic, receivedAt });
+    }
   }
 
   /** One write per file, then an fsync of every touched file. */

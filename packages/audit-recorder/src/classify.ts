@@ -7,7 +7,7 @@ import {
   parseTopic,
   statusSchema,
 } from '@fso/common';
-import type { ParsedTopic } from '@fso/common';
+import type { AgentStatus, ParsedTopic } from '@fso/common';
 import { RECORDER_FIELDS } from './ledger.js';
 
 /** Longest payload text kept in a rejected record. */
@@ -26,6 +26,8 @@ export interface RecordEntry {
   agentId?: string;
   epoch?: string;
   seq?: number;
+  /** A status's `outbox.lost`: seq ranges its agent gave up (outbox full), to be written as gaps. */
+  lost?: ReadonlyArray<{ fromSeq: number; toSeq: number }>;
 }
 
 /** A message that failed validation, to be recorded in the rejected file. */
@@ -112,8 +114,11 @@ export function classifyMessage(message: IncomingMessage, prefix: string): Inbou
         epoch: fields.epoch as string,
         seq: fields.seq as number,
       };
-    case 'status':
-      return { ...base, file: 'events', record: 'status', fields, agentId: parsed.agentId, epoch: fields.epoch as string };
+    case 'status': {
+      // Validated by statusSchema above.
+      const { epoch, outbox } = fields as Pick<AgentStatus, 'epoch' | 'outbox'>;
+      return { ...base, file: 'events', record: 'status', fields, agentId: parsed.agentId, epoch, lost: outbox?.lost };
+    }
     default:
       return { ...base, file: 'events', record: 'config', fields };
   }

@@ -1,7 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { appendFile, readFile, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { ackSchema, createTopics, gapRecordSchema } from '@fso/common';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
@@ -13,6 +12,7 @@ import { startRecorder } from './recorder.js';
 import type { Recorder, RecorderOptions } from './recorder.js';
 import { readKind } from './testing/auditDir.js';
 import { makeConfig, makeDiff, makeEvent, makeStatus } from './testing/messages.js';
+import { captureOutput } from './testing/output.js';
 import { startTestBroker } from './testing/testBroker.js';
 import type { TestBroker } from './testing/testBroker.js';
 import { verifyAuditDir } from './verify.js';
@@ -216,6 +216,19 @@ describe('startRecorder', () => {
     expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, lines: 2 });
   });
 
+  it('writes the seqs a status announces lost (outbox full) as gap records, once, and acks past them', async () => {
+    const acks = await collect(topics.ack('web-01'));
+    await record();
+    for (const seq of [1, 2, 5]) await publishEvent('web-01', 'e1', seq);
+    await acks.waitFor((m) => (m.json as { seq?: number })?.seq === 2, 'ack of seq 2');
+    const full = makeStatus('web-01', 'e1', 5, { outbox: { pending: 1, ackedSeq: 2, full: true, lost: [{ fromSeq: 3, toSeq: 4 }] } });
+    await publish(topics.status('web-01'), full, true);
+    await acks.waitFor((m) => (m.json as { seq?: number })?.seq === 5, 'ack of seq 5, past the lost range');
+    await publish(topics.status('web-01'), { ...full, at: new Date().toISOString() }, true);
+    const events = await waitForRecords('events', 2, 'both statuses', (r) => r.record === 'status');
+    expect(events.filter((r) => r.record === 'gap')).toMatchObject([{ epoch: 'e1', fromSeq: 3, toSeq: 4, reason: 'outbox-full' }]);
+  });
+
   it('writes gap records for what an old epoch can never send once the agent starts a new one', async () => {
     const acks = await collect(topics.ack('web-01'));
     const first = await record();
@@ -247,7 +260,7 @@ describe('startRecorder', () => {
 describe('fso-audit record', () => {
   it('runs until stopped and exits 0', async () => {
     const controller = new AbortController();
-    const exit = main(['record', '--dir', dir, '--broker', broker.url, '--client-id', 'cli-test'], { signal: controller.signal, stderr: new PassThrough() });
+    const exit = main(['record', '--dir', dir, '--broker', broker.url, '--client-id', 'cli-test'], { signal: controller.signal, stderr: captureOutput().stream });
     await waitFor(async () => {
       await publishEvent('web-01', 'e1', 1);
       return (await readKind(dir, 'events')).length > 0;
@@ -258,10 +271,8 @@ describe('fso-audit record', () => {
 
   it('stops acking and exits 1 when an audit file cannot be written', async () => {
     const acks = await collect(topics.ack('web-01'));
-    const stderr = new PassThrough();
-    let logged = '';
-    stderr.on('data', (chunk: Buffer) => (logged += chunk.toString('utf8')));
-    const exit = main(['record', '--dir', dir, '--broker', broker.url, '--client-id', 'cli-fail'], { signal: new AbortController().signal, stderr });
+    const stderr = captureOutput();
+    const exit = main(['record', '--dir', dir, '--broker', broker.url, '--client-id', 'cli-fail'], { signal: new AbortController().signal, stderr: stderr.stream });
     const [config] = await waitFor(async () => {
       await publish(topics.defaultConfig(), makeConfig(1), true);
       const records = await readKind(dir, 'events');
@@ -271,7 +282,7 @@ describe('fso-audit record', () => {
     await symlink('/dev/full', path.join(dir, `diffs-${String(config?.receivedAt).slice(0, 10)}.jsonl`));
     await publish(topics.diffs('web-01'), makeDiff('web-01', 'e1', 1));
     expect(await exit).toBe(1);
-    expect(logged).toContain('audit write failed');
+    expect(stderr.text()).toContain('audit write failed');
     expect(acks.messages).toHaveLength(0);
   });
 });

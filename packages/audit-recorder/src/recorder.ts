@@ -76,9 +76,11 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   let closing: Promise<void> | undefined;
 
   const publishAcks = (acks: AckMark[]): void => {
+    // After close began the client is ending; unacked records are resent by their agents and acked then.
+    if (!client || client.disconnecting) return;
     for (const mark of acks) {
       const ack = ackSchema.parse({ schema: 'fso.ack/1', epoch: mark.epoch, seq: mark.seq, at: isoFromMs(Date.now()) });
-      client?.publish(topics.ack(mark.agentId), JSON.stringify(ack), { qos: 1, retain: true }, (err) => {
+      client.publish(topics.ack(mark.agentId), JSON.stringify(ack), { qos: 1, retain: true }, (err) => {
         if (err) log.warn({ err, agentId: mark.agentId }, 'ack publish failed; the next commit or duplicate resends it');
       });
     }
@@ -140,7 +142,9 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     });
     client.on('offline', () => log.warn('broker connection lost; reconnecting'));
     client.on('reconnect', () => log.debug('reconnecting'));
-    client.on('error', (err) => log.warn({ err }, 'mqtt error'));
+    client.on('error', (err) => {
+      if (!closing) log.warn({ err }, 'mqtt error');
+    });
     const [grant] = await client.subscribeAsync(topics.all(), { qos: 1 });
     if (!grant || grant.qos === 128) throw new SubscribeError(topics.all(), clientId);
   } catch (err) {
