@@ -97,6 +97,8 @@ export class Reconciler {
   readonly #dirty = new Map<string, number>();
   readonly #pendingCreates = new Map<string, PendingCreate>();
   readonly #pendingDeletes = new Map<string, PendingDelete>();
+  /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
+  readonly #pendingByInode = new Map<string, string>();
   readonly #hashLimit = createLimiter(16);
   #lane: Promise<void> = Promise.resolve();
   #emitChain: Promise<void> = Promise.resolve();
@@ -235,22 +237,22 @@ export class Reconciler {
     if (prev) {
       // The path now holds another inode: something was renamed over it, or it was replaced.
       if (prev.kind !== kind) {
-        if (source?.pendingCreate) this.#pendingCreates.delete(source.path);
+        if (source?.pendingCreate) this.#dropPendingCreate(source.path);
         this.#emitDelete(p, prev, observedAtMs, origin);
         this.#emit({ type: 'create', path: p, stats, observedAtMs, origin });
       } else if (source && !source.pendingCreate) {
         this.#rename(source.path, p, stats, observedAtMs, origin);
       } else {
         // An editor's atomic save (temp file renamed over the target) is one modify.
-        if (source?.pendingCreate) this.#pendingCreates.delete(source.path);
+        if (source?.pendingCreate) this.#dropPendingCreate(source.path);
         this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       }
       return;
     }
     if (source?.pendingCreate) {
       // A new path renamed before its window ended: report it once, under its final name.
-      this.#pendingCreates.delete(source.path);
-      this.#pendingCreates.set(p, { ...source.pendingCreate, stats, gone: false });
+      this.#dropPendingCreate(source.path);
+      this.#addPendingCreate(p, { ...source.pendingCreate, stats, gone: false });
       return;
     }
     if (source) {
@@ -262,21 +264,21 @@ export class Reconciler {
       return;
     }
     if (pendingCreate) {
-      pendingCreate.stats = stats;
-      pendingCreate.gone = false;
+      this.#dropPendingCreate(p);
+      this.#addPendingCreate(p, { ...pendingCreate, stats, gone: false });
       return;
     }
-    this.#pendingCreates.set(p, { stats, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, gone: false });
+    this.#addPendingCreate(p, { stats, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, gone: false });
     this.#scheduleSweep();
   }
 
   /** Where the inode now at `p` was before: a pending new path, or a known path that no longer has it. */
   async #findSource(p: string, stats: Stats): Promise<{ path: string; pendingCreate?: PendingCreate } | undefined> {
-    for (const [q, pending] of this.#pendingCreates) {
-      if (q !== p && pending.stats.dev === stats.dev && pending.stats.ino === stats.ino && sameBirth(pending.stats.birthtimeMs, stats.birthtimeMs)) {
-        const now = await probe(q);
-        if (!('stats' in now) || now.stats.ino !== stats.ino) return { path: q, pendingCreate: pending };
-      }
+    const pendingPath = this.#pendingByInode.get(`${stats.dev}:${stats.ino}`);
+    const pending = pendingPath === undefined ? undefined : this.#pendingCreates.get(pendingPath);
+    if (pendingPath !== undefined && pendingPath !== p && pending && sameBirth(pending.stats.birthtimeMs, stats.birthtimeMs)) {
+      const now = await probe(pendingPath);
+      if (!('stats' in now) || now.stats.ino !== stats.ino) return { path: pendingPath, pendingCreate: pending };
     }
     const q = this.#o.baseline.pathOfInode(stats.dev, stats.ino);
     if (q === undefined || q === p) return undefined;
@@ -301,6 +303,19 @@ export class Reconciler {
     this.#emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });
   }
 
+  #addPendingCreate(p: string, pending: PendingCreate): void {
+    this.#pendingCreates.set(p, pending);
+    this.#pendingByInode.set(`${pending.stats.dev}:${pending.stats.ino}`, p);
+  }
+
+  #dropPendingCreate(p: string): void {
+    const pending = this.#pendingCreates.get(p);
+    if (!pending) return;
+    this.#pendingCreates.delete(p);
+    const key = `${pending.stats.dev}:${pending.stats.ino}`;
+    if (this.#pendingByInode.get(key) === p) this.#pendingByInode.delete(key);
+  }
+
   #scheduleSweep(): void {
     if (this.#sweepTimer || this.#closed) return;
     this.#sweepTimer = setTimeout(() => {
@@ -314,7 +329,7 @@ export class Reconciler {
   async #sweep(now: number): Promise<void> {
     for (const [p, pending] of [...this.#pendingCreates]) {
       if (pending.deadline > now) continue;
-      this.#pendingCreates.delete(p);
+      this.#dropPendingCreate(p);
       const found = await probe(p);
       if ('stats' in found) {
         this.#emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
