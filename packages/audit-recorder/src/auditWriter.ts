@@ -1,11 +1,9 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { errorCode, gapRecordSchema } from '@fso/common';
+import { gapRecordSchema } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { auditFileName, dayOf } from './auditFiles.js';
 import type { AuditFileKind } from './auditFiles.js';
+import { AuditFileSet } from './auditFileSet.js';
+import type { PendingLines } from './auditFileSet.js';
 import { sealLine } from './chain.js';
 import type { GapEntry, Inbound, RecordEntry } from './classify.js';
 import { AuditWriteError } from './errors.js';
@@ -27,9 +25,6 @@ export interface AuditWriterOptions {
   onFail: (error: AuditWriteError) => void;
 }
 
-// O_NOFOLLOW: the recorder appends only to its own regular files, never through a planted symlink.
-const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
-
 /**
  * The group-commit writer. Handlers only {@link enqueue}; one loop takes
  * everything queued, dedupes it against the ledger, appends it with one write
@@ -40,7 +35,7 @@ const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT
 export class AuditWriter {
   readonly #options: AuditWriterOptions;
   readonly #queue: Inbound[] = [];
-  readonly #handles = new Map<AuditFileKind, { name: string; handle: FileHandle }>();
+  readonly #files: AuditFileSet;
   readonly #lastAck = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
@@ -49,6 +44,7 @@ export class AuditWriter {
 
   constructor(options: AuditWriterOptions) {
     this.#options = options;
+    this.#files = new AuditFileSet(options.dir, options.log);
   }
 
   /** The error that stopped the writer, if any. */
@@ -106,9 +102,7 @@ export class AuditWriter {
     this.#closed ??= (async () => {
       await this.flush();
       clearTimeout(this.#timer);
-      const handles = [...this.#handles.values()];
-      this.#handles.clear();
-      await Promise.allSettled(handles.map(({ handle }) => handle.close()));
+      await this.#files.close();
     })();
     return this.#closed;
   }
@@ -143,7 +137,7 @@ export class AuditWriter {
   /** Writes one batch; returns the acks it allows. Throws {@link AuditWriteError}. */
   async #commit(batch: Inbound[]): Promise<AckMark[]> {
     const { ledger } = this.#options;
-    const files = new Map<string, { kind: AuditFileKind; name: string; lines: string[] }>();
+    const files = new Map<string, PendingLines>();
     const touched = new Map<string, { duplicate: boolean }>();
     const append = (kind: AuditFileKind, record: Record<string, unknown>): void => {
       const sealed = sealLine(record, ledger.chainTail[kind]);
@@ -181,7 +175,7 @@ export class AuditWriter {
         this.#appendLost(entry, appendGaps);
       }
     }
-    await this.#write([...files.values()]);
+    await this.#files.append([...files.values()]);
     return this.#acks(touched);
   }
 
@@ -225,52 +219,6 @@ export class AuditWriter {
     }
   }
 
-  /** One write per file, then an fsync of every touched file. */
-  async #write(files: Array<{ kind: AuditFileKind; name: string; lines: string[] }>): Promise<void> {
-    const synced = new Map<string, FileHandle>();
-    for (const file of files) {
-      const handle = await this.#handleFor(file.kind, file.name);
-      const filePath = path.join(this.#options.dir, file.name);
-      await handle.appendFile(`${file.lines.join('\n')}\n`).catch((err: unknown) => {
-        throw new AuditWriteError(filePath, 'write', { cause: err });
-      });
-      synced.set(filePath, handle);
-    }
-    await Promise.all(
-      [...synced].map(([filePath, handle]) =>
-        handle.sync().catch((err: unknown) => {
-          throw new AuditWriteError(filePath, 'fsync', { cause: err });
-        }),
-      ),
-    );
-  }
-
-  /** The open handle of a file, opening it (and closing the kind's previous day) as needed. */
-  async #handleFor(kind: AuditFileKind, name: string): Promise<FileHandle> {
-    const open_ = this.#handles.get(kind);
-    if (open_?.name === name) return open_.handle;
-    if (open_) {
-      this.#handles.delete(kind);
-      await open_.handle.close().catch((err: unknown) => this.#options.log.warn({ err, file: open_.name }, 'closing audit file failed'));
-    }
-    const filePath = path.join(this.#options.dir, name);
-    let handle: FileHandle;
-    let created = true;
-    try {
-      handle = await open(filePath, APPEND_FLAGS | constants.O_EXCL, 0o600).catch(async (err: unknown) => {
-        if (errorCode(err) !== 'EEXIST') throw err;
-        created = false;
-        return open(filePath, APPEND_FLAGS, 0o600);
-      });
-      // A new file's directory entry must be durable too, or an fsync'd record could vanish with it.
-      if (created) await syncDir(this.#options.dir);
-    } catch (err) {
-      throw new AuditWriteError(filePath, 'open', { cause: err });
-    }
-    this.#handles.set(kind, { name, handle });
-    return handle;
-  }
-
   #acks(touched: Map<string, { duplicate: boolean }>): AckMark[] {
     const acks: AckMark[] = [];
     for (const [agentId, { duplicate }] of touched) {
@@ -282,14 +230,5 @@ export class AuditWriter {
       this.#lastAck.set(agentId, key);
     }
     return acks;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -164,7 +164,9 @@ describe('startRecorder', () => {
     await waitForRecords('events', 1, 'the valid event after the bad ones', (r) => r.seq === 1);
     expect(await readKind(dir, 'events')).toHaveLength(1);
     expect(await verifyAuditDir(dir)).toMatchObject({ ok: true, lines: 8 });
-    await recorder.close();
+    const closing = recorder.close();
+    expect(recorder.close()).toBe(closing);
+    await closing;
   });
 
   it('never writes a record twice across a restart, and records what queued while it was down', async () => {
