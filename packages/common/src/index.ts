@@ -56,3 +56,18 @@ export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrok
 export type { ConnectOptions } from './mqtt.js';
 export { collect, onShutdown, parseDuration } from './process.js';
 export { FSO_VERSION } from './version.js';
+export {
+  DEFAULT_CLOCK_SKEW_SECONDS,
+  FSO_ROLES,
+  JWT_ALGORITHMS,
+  JwtError,
+  MAX_TOKEN_BYTES,
+  MIN_HS256_SECRET_BYTES,
+  createJwtKey,
+  fsoTokenClaimsSchema,
+  jwtAlgorithmOf,
+  parseFsoClaims,
+  signJwt,
+  verifyJwt,
+} from './jwt.js';
+export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtErrorReason, JwtKeyInput, VerifyJwtOptions } from './jwt.js';
