@@ -4,11 +4,13 @@
  */
 export {
   AGENT_ID_PATTERN,
+  DEFAULT_NODIFF,
   DIFF_SKIP_REASONS,
   ENTRY_KINDS,
   EVENT_TYPES,
   HASH_SKIP_REASONS,
   RECORD_KINDS,
+  REDACTION_KIND_PATTERN,
   ackSchema,
   agentConfigSchema,
   agentIdSchema,
@@ -21,6 +23,8 @@ export {
   eventTypeSchema,
   gapRecordSchema,
   hashOptionsSchema,
+  redactPatternSchema,
+  redactionSchema,
   statusSchema,
   timestampSchema,
   watchSpecSchema,
@@ -41,6 +45,8 @@ export type {
   HashOptions,
   HashSkipReason,
   RecordKind,
+  RedactPattern,
+  Redaction,
   WatchSpec,
   WatchState,
 } from './schemas.js';

@@ -60,6 +60,17 @@ export const DIFF_SKIP_REASONS = ['binary', 'too-large', 'timeout', 'unreadable'
 export const diffSkipReasonSchema = z.enum(DIFF_SKIP_REASONS);
 export type DiffSkipReason = z.infer<typeof diffSkipReasonSchema>;
 
+/**
+ * The kind named in a redaction marker `[REDACTED:<kind>:<hash>]`: a built-in
+ * kind (`private-key`, `password`…) or the name of a configured pattern.
+ */
+export const REDACTION_KIND_PATTERN = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const redactionKindSchema = z.string().regex(REDACTION_KIND_PATTERN, 'kind must match ^[a-z0-9][a-z0-9_-]{0,39}$');
+
+/** How many secrets of one kind a diff's patch had replaced. */
+export const redactionSchema = z.object({ kind: redactionKindSchema, count: z.number().int().min(1) });
+export type Redaction = z.infer<typeof redactionSchema>;
+
 /** The unified diff of an important file, published after its event. */
 export const diffSchema = z.object({
   schema: z.literal('fso.diff/1'),
@@ -74,6 +85,8 @@ export const diffSchema = z.object({
   added: z.number().int().min(0),
   removed: z.number().int().min(0),
   skipped: diffSkipReasonSchema.nullable(),
+  /** Secrets the agent replaced in `patch` by `[REDACTED:<kind>:<hash>]` markers (an FSO addition, see docs/protocol.md). */
+  redactions: z.array(redactionSchema).max(256).optional(),
   observedAt: timestampSchema,
   emittedAt: timestampSchema,
 });
@@ -97,10 +110,88 @@ export const watchSpecSchema = z.strictObject({
 });
 export type WatchSpec = z.infer<typeof watchSpecSchema>;
 
+/**
+ * Content of files matching these globs never leaves the host, whatever
+ * `diff.nodiff` says (it adds to them): the diff is `skipped: "nodiff"`, the
+ * event still carries the hash. Matched against the absolute path (dotfiles
+ * included); a glob without a slash matches the base name.
+ */
+export const DEFAULT_NODIFF = [
+  '**/*.key', '**/*.pem', '**/*.p12', '**/*.pfx', '**/*.jks', '**/*.keystore', '**/*.kdbx', '**/*.keytab',
+  '**/.env', '**/.env.*', '**/id_rsa*', '**/id_dsa*', '**/id_ecdsa*', '**/id_ed25519*',
+  '**/shadow', '**/shadow-', '**/gshadow', '**/gshadow-', '**/.netrc', '**/.pgpass', '**/.git-credentials',
+  '**/.htpasswd', '**/.aws/credentials', '**/.docker/config.json',
+] as const;
+
+const nodiffGlobSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((glob) => !glob.includes('/') || glob.startsWith('/') || glob.startsWith('**/'), {
+    message: 'a nodiff glob with a slash is matched against the absolute path: start it with / or **/',
+  });
+
+/**
+ * True when a regex source has a quantified group that itself repeats or
+ * alternates (`(a+)+`, `(a|ab)*`) or a backreference: the shapes that
+ * backtrack exponentially. A heuristic, not a proof of linear time.
+ */
+function backtracksBadly(source: string): boolean {
+  const groups: boolean[] = [];
+  let repeats = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      if (/[1-9k]/.test(source[i + 1] ?? '')) return true;
+      i++;
+    } else if (c === '[') {
+      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
+    } else if (c === '(') {
+      groups.push(repeats);
+      repeats = false;
+    } else if (c === ')') {
+      const inner = repeats;
+      repeats = groups.pop() ?? false;
+      if (inner && /^(?:[*+]|\{\d*,)/.test(source.slice(i + 1, i + 12))) return true;
+      repeats ||= inner;
+    } else if (c === '|' || c === '*' || c === '+' || (c === '{' && /^\{\d*,/.test(source.slice(i, i + 12)))) {
+      repeats = true;
+    }
+  }
+  return false;
+}
+
+/** An extra secret pattern for the agent's redactor: every match (or its `secret` named group) is replaced. */
+export const redactPatternSchema = z
+  .strictObject({
+    name: redactionKindSchema,
+    /** JavaScript regex source; the redactor adds the `g` and `d` flags. */
+    pattern: z.string().min(1).max(1024),
+    flags: z.string().regex(/^[imsuv]{0,4}$/, 'flags may only use i, m, s, u, v').optional(),
+  })
+  .superRefine(({ pattern, flags }, ctx) => {
+    let regex: RegExp;
+    try {
+      regex = new RegExp(pattern, flags);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: `not a valid regex: ${(err as Error).message}` });
+      return;
+    }
+    if (regex.test('')) ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'pattern must not match the empty string' });
+    if (backtracksBadly(pattern)) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'pattern may backtrack exponentially (a repeated group that repeats or alternates inside, or a backreference)' });
+    }
+  });
+export type RedactPattern = z.infer<typeof redactPatternSchema>;
+
 export const diffOptionsSchema = z.strictObject({
   maxFileBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024 * 1024),
   timeoutMs: z.number().int().min(1).max(60_000).default(1000),
   context: z.number().int().min(0).max(100).default(3),
+  /** More globs whose content never leaves the host (DEFAULT_NODIFF always applies). */
+  nodiff: z.array(nodiffGlobSchema).max(1000).default([]),
+  /** More secret patterns, redacted like the built-in ones. */
+  redact: z.array(redactPatternSchema).max(64).default([]),
 });
 export type DiffOptions = z.infer<typeof diffOptionsSchema>;
 
