@@ -150,7 +150,7 @@ function backtracksBadly(source: string): boolean {
       groups.push(repeats);
       repeats = false;
     } else if (c === ')') {
-      const inner = repeats;
+      const inner: boolean = repeats;
       repeats = groups.pop() ?? false;
       if (inner && /^(?:[*+]|\{\d*,)/.test(source.slice(i + 1, i + 12))) return true;
       repeats ||= inner;
