@@ -62,7 +62,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--client-id <id>', 'MQTT client id, stable across restarts (default fso-audit-<hostname>)')
     .option('--username <name>', 'broker user name (default FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the broker password (default FSO_PASSWORD)')
-    .action(async (flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string }) => {
+    .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (default FSO_CA_FILE)")
+    .action(async (flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string; ca?: string }) => {
       code = await record(flags, io, log);
     });
 
@@ -107,7 +108,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
 }
 
 async function record(
-  flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string },
+  flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string; ca?: string },
   io: CliIo,
   log: Logger,
 ): Promise<number> {
@@ -118,6 +119,7 @@ async function record(
     clientId: flags.clientId,
     username: flags.username,
     passwordFile: flags.passwordFile,
+    caFile: flags.ca,
     logger: log,
   });
   const stopped = new Promise<void>((resolve) => {

@@ -29,6 +29,8 @@ export interface RecorderOptions {
   username?: string;
   /** A file holding the broker password (re-read on reconnect). */
   passwordFile?: string;
+  /** CA certificate (PEM file) for mqtts:// and wss:// brokers. */
+  caFile?: string;
   /** How long the first connection may take; default 10 s. */
   connectTimeoutMs?: number;
 }
@@ -137,6 +139,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       clientId,
       username: options.username,
       passwordFile: options.passwordFile,
+      caFile: options.caFile,
       connectTimeoutMs: options.connectTimeoutMs,
       onMessage,
     });

@@ -1,4 +1,4 @@
-import { BrokerConnectError, createMqttClient } from '@fso/common';
+import { createMqttClient, waitForConnect } from '@fso/common';
 import type { MqttClient } from 'mqtt';
 
 /** Options of {@link connectSubscriber}. */
@@ -7,6 +7,7 @@ export interface SubscriberOptions {
   clientId: string;
   username?: string;
   passwordFile?: string;
+  caFile?: string;
   connectTimeoutMs?: number;
   /** Receives every message, from the very first packet after CONNACK. */
   onMessage: (topic: string, payload: Buffer, retained: boolean) => void;
@@ -15,7 +16,7 @@ export interface SubscriberOptions {
 /**
  * Connects a persistent-session (clean: false) MQTT 3.1.1 client with its
  * message handler attached before the connection starts, and resolves once
- * connected (or rejects with {@link BrokerConnectError} on time-out or a
+ * connected (or rejects with `BrokerConnectError` on time-out or a
  * refused CONNACK).
  *
  * Why not common's `connectMqtt`: with a resumed session the broker sends the
@@ -30,6 +31,7 @@ export async function connectSubscriber(options: SubscriberOptions): Promise<Mqt
     clientId: options.clientId,
     username: options.username,
     passwordFile: options.passwordFile,
+    caFile: options.caFile,
     // Keep the subscription and its QoS 1 queue while the recorder is down.
     clean: false,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -37,28 +39,4 @@ export async function connectSubscriber(options: SubscriberOptions): Promise<Mqt
   client.on('message', (topic, payload, packet) => options.onMessage(topic, payload, packet.retain));
   await waitForConnect(client, options.url, options.connectTimeoutMs ?? 10_000);
   return client;
-}
-
-/** Resolves on the first CONNACK; a refused one or a time-out ends the client. (Could move to common beside connectMqtt.) */
-function waitForConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let lastError = 'no answer';
-    const settle = (error?: BrokerConnectError): void => {
-      clearTimeout(timer);
-      client.off('connect', onConnect);
-      client.off('error', onError);
-      if (!error) return resolve();
-      client.end(true);
-      reject(error);
-    };
-    const timer = setTimeout(() => settle(new BrokerConnectError(url, `${lastError} after ${timeoutMs} ms`)), timeoutMs);
-    const onConnect = (): void => settle();
-    const onError = (err: Error): void => {
-      lastError = err.message;
-      // A refused CONNACK (bad credentials, not authorized) will not get better by retrying.
-      if ('code' in err && typeof err.code === 'number' && err.code !== 0) settle(new BrokerConnectError(url, err.message, { cause: err }));
-    };
-    client.on('connect', onConnect);
-    client.on('error', onError);
-  });
 }

@@ -58,7 +58,7 @@ export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, errorCo
 export { MAX_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
 export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
-export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl } from './mqtt.js';
+export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, waitForConnect } from './mqtt.js';
 export type { ConnectOptions } from './mqtt.js';
 export { collect, onShutdown, parseDuration } from './process.js';
 export { FSO_VERSION } from './version.js';

@@ -76,36 +76,37 @@ export function createMqttClient(options: ConnectOptions): MqttClient {
  */
 export async function connectMqtt(options: ConnectOptions): Promise<MqttClient> {
   const client = createMqttClient(options);
-  const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  await new Promise<void>((resolve, reject) => {
+  await waitForConnect(client, options.url, options.connectTimeoutMs ?? 10_000);
+  return client;
+}
+
+/**
+ * Resolves on the first CONNACK; a refused CONNACK or a time-out ends the
+ * client and rejects with {@link BrokerConnectError}. Attach message
+ * handlers before awaiting it: a resumed session's queued messages arrive
+ * right behind the CONNACK.
+ */
+export function waitForConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     let lastError = 'no answer';
-    const timer = setTimeout(() => {
-      cleanup();
-      client.end(true);
-      reject(new BrokerConnectError(options.url, `${lastError} after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onConnect = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error): void => {
-      lastError = err.message;
-      // A refused CONNACK (bad credentials, not authorized) will not get better by retrying.
-      if ('code' in err && typeof err.code === 'number' && err.code !== 0) {
-        cleanup();
-        client.end(true);
-        reject(new BrokerConnectError(options.url, err.message, { cause: err }));
-      }
-    };
-    const cleanup = (): void => {
+    const settle = (error?: BrokerConnectError): void => {
       clearTimeout(timer);
       client.off('connect', onConnect);
       client.off('error', onError);
+      if (!error) return resolve();
+      client.end(true);
+      reject(error);
+    };
+    const timer = setTimeout(() => settle(new BrokerConnectError(url, `${lastError} after ${timeoutMs} ms`)), timeoutMs);
+    const onConnect = (): void => settle();
+    const onError = (err: Error): void => {
+      lastError = err.message;
+      // A refused CONNACK (bad credentials, not authorized) will not get better by retrying.
+      if ('code' in err && typeof err.code === 'number' && err.code !== 0) settle(new BrokerConnectError(url, err.message, { cause: err }));
     };
     client.on('connect', onConnect);
     client.on('error', onError);
   });
-  return client;
 }
 
 /** Ends a client, waiting for in-flight packets; safe on an already ended client. */
