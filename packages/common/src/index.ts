@@ -72,6 +72,7 @@ export {
   createJwtKey,
   fsoTokenClaimsSchema,
   jwtAlgorithmOf,
+  jwtSecretFromFile,
   parseFsoClaims,
   signJwt,
   verifyJwt,

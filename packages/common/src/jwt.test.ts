@@ -1,6 +1,6 @@
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { JwtError, createJwtKey, jwtAlgorithmOf, parseFsoClaims, signJwt, verifyJwt } from './jwt.js';
+import { JwtError, createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, signJwt, verifyJwt } from './jwt.js';
 import type { JwtAlgorithm, JwtClaims, JwtErrorReason } from './jwt.js';
 
 const secret = randomBytes(32);
@@ -97,6 +97,13 @@ describe('keys', () => {
     expect(() => signJwt(claims, es256.publicKey, 'ES256')).toThrow(/private key/);
     expect(() => createJwtKey(secret, 'EdDSA', 'verify')).toThrow(TypeError);
     expect(() => createJwtKey(es256.privateKey, 'HS256', 'sign')).toThrow(/secret/);
+  });
+
+  it('reads a secret file less one final newline', () => {
+    expect(jwtSecretFromFile(Buffer.from('abc\n')).toString()).toBe('abc');
+    expect(jwtSecretFromFile(Buffer.from('abc\r\n')).toString()).toBe('abc');
+    expect(jwtSecretFromFile(Buffer.from('abc\n\n')).toString()).toBe('abc\n');
+    expect(jwtSecretFromFile(Buffer.from('abc\r')).toString()).toBe('abc\r');
   });
 
   it('names the algorithm of a key', () => {

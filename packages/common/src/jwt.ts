@@ -112,6 +112,18 @@ export function createJwtKey(input: JwtKeyInput, alg: JwtAlgorithm, use: 'sign' 
   return key;
 }
 
+/**
+ * The HS256 secret held in a file's `content`: its bytes, less one final
+ * newline (`\n` or `\r\n`), so `openssl rand -base64 48 > secret` and an
+ * editor's save give the same secret as the bytes alone.
+ */
+export function jwtSecretFromFile(content: Buffer): Buffer {
+  let end = content.length;
+  if (end > 0 && content[end - 1] === 0x0a) end -= 1;
+  if (end > 0 && content[end - 1] === 0x0d && end < content.length) end -= 1;
+  return content.subarray(0, end);
+}
+
 /** The algorithm an asymmetric key is for (ES256 for P-256, EdDSA for Ed25519), or undefined. */
 export function jwtAlgorithmOf(key: KeyObject): JwtAlgorithm | undefined {
   if (key.type === 'secret') return 'HS256';
