@@ -1,23 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { Aedes } from 'aedes';
-import { createSilentLogger } from '@fso/common';
+import { createSilentLogger, createTopics } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { attachBrokerLog, createAuthorizePublish } from './brokerLog.js';
-import { listenTcp, listenWebSocket } from './listeners.js';
-import type { Listener } from './listeners.js';
+import { createAccessControl } from './access.js';
+import type { AccessControl } from './access.js';
+import { loadAuthenticator } from './authenticator.js';
+import type { AuthOptions } from './authenticator.js';
+import { attachBrokerLog } from './brokerLog.js';
+import { createConnectionGate } from './connectionGate.js';
+import { BrokerInsecureError } from './errors.js';
+import { resolveLimits } from './limits.js';
+import type { BrokerLimits } from './limits.js';
+import { listenMqtt, listenWebSocket } from './listeners.js';
+import type { Listener, ListenerContext } from './listeners.js';
+import { isLoopback } from './loopback.js';
 import { openStorage } from './storage.js';
 import type { Storage } from './storage.js';
+import { loadTlsOptions } from './tls.js';
+import type { TlsFiles } from './tls.js';
 
 /** Default address: loopback only; pass `0.0.0.0` (or `::`) to serve other hosts. */
 export const DEFAULT_BROKER_HOST = '127.0.0.1';
 /** Default MQTT port (IANA's for MQTT without TLS). */
 export const DEFAULT_BROKER_PORT = 1883;
+/** Default port with TLS (IANA's for MQTT over TLS). */
+export const DEFAULT_BROKER_TLS_PORT = 8883;
 
 /** Options of {@link startBroker}. */
 export interface BrokerOptions {
-  /** Address to listen on (TCP and WebSocket); default {@link DEFAULT_BROKER_HOST}. */
+  /**
+   * Address to listen on (TCP and WebSocket); default {@link DEFAULT_BROKER_HOST}.
+   * Anything but loopback needs `auth` (or `insecure`).
+   */
   host?: string;
-  /** MQTT over TCP port; default {@link DEFAULT_BROKER_PORT}; 0 picks a free one. */
+  /** MQTT over TCP port; default {@link DEFAULT_BROKER_PORT} ({@link DEFAULT_BROKER_TLS_PORT} with `tls`); 0 picks a free one. */
   port?: number;
   /** MQTT over WebSocket port (0 picks a free one); no WebSocket listener when absent. */
   wsPort?: number;
@@ -29,6 +45,16 @@ export interface BrokerOptions {
   dataDir?: string;
   /** Where to log (child `{ component: 'broker' }`); silent when absent. */
   logger?: Logger;
+  /** The FSO topic prefix the access rules are written for; default `fso`. */
+  topicPrefix?: string;
+  /** Logins: an auth file and/or JWT. Without, the broker is open (every client may do anything but write `$SYS`). */
+  auth?: AuthOptions;
+  /** Serve mqtts and wss instead of mqtt and ws. */
+  tls?: TlsFiles;
+  /** Allow a non-loopback `host` without `auth`. */
+  insecure?: boolean;
+  /** Resource limits; each defaults to {@link DEFAULT_LIMITS}. */
+  limits?: Partial<BrokerLimits>;
 }
 
 /** A running broker, from {@link startBroker}. */
@@ -43,6 +69,16 @@ export interface Broker {
   readonly dataDir?: string;
   /** The Aedes instance, for in-process publishing and events. */
   readonly aedes: Aedes;
+  /** True when logins are checked (auth file or JWT). */
+  readonly authenticated: boolean;
+  /** The limits in force. */
+  readonly limits: BrokerLimits;
+  /**
+   * Re-reads the auth file, the JWT key and the TLS files (what SIGHUP does):
+   * new logins use them, clients whose auth file entry went away or changed
+   * are disconnected. On error nothing changes and the error is thrown.
+   */
+  reload(): Promise<void>;
   /**
    * Stops accepting connections, closes every client connection (publishing
    * their last wills as MQTT-3.1.2-8 requires), aedes and the database, so
@@ -63,9 +99,22 @@ export interface Broker {
  */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const host = options.host ?? DEFAULT_BROKER_HOST;
-  const port = checkPort(options.port ?? DEFAULT_BROKER_PORT, 'port');
+  const port = checkPort(options.port ?? (options.tls ? DEFAULT_BROKER_TLS_PORT : DEFAULT_BROKER_PORT), 'port');
   const wsPort = options.wsPort === undefined ? undefined : checkPort(options.wsPort, 'wsPort');
   const log = (options.logger ?? createSilentLogger()).child({ component: 'broker' });
+  const topics = createTopics(options.topicPrefix);
+  const limits = resolveLimits(options.limits, topics.prefix);
+  const authOptions = options.auth ?? {};
+  const wantsAuth = authOptions.authFile !== undefined || authOptions.jwt !== undefined;
+  if (!wantsAuth && !options.insecure && !isLoopback(host)) throw new BrokerInsecureError(host);
+
+  const authenticator = await loadAuthenticator(authOptions);
+  for (const warning of authenticator?.warnings ?? []) log.warn(warning);
+  const tls = options.tls ? await loadTlsOptions(options.tls) : undefined;
+  if (authenticator && !tls && !isLoopback(host)) {
+    log.warn({ host }, 'passwords and tokens cross the network in clear text: add --tls-cert and --tls-key');
+  }
+  const access = createAccessControl(topics, log, authenticator);
 
   const storage = options.dataDir === undefined ? undefined : await openStorage(options.dataDir, log);
   let aedes: Aedes;
@@ -74,20 +123,32 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       id: createBrokerId(),
       // undefined: aedes's in-memory persistence.
       persistence: storage?.persistence,
-      authorizePublish: createAuthorizePublish(log),
+      connectTimeout: limits.connectTimeoutMs,
+      maxTopicLevels: limits.maxTopicLevels,
+      ...access.hooks,
     });
   } catch (err) {
     await storage?.close();
     throw err;
   }
-  attachBrokerLog(aedes, log);
+  attachBrokerLog(aedes, log, access.identityOf);
+  access.attach(aedes);
 
+  const context: ListenerContext = {
+    aedes,
+    host,
+    tls,
+    limits,
+    gate: createConnectionGate(limits.maxConnections, log),
+    connectTimeoutMs: limits.connectTimeoutMs,
+    log,
+  };
   const listeners: Listener[] = [];
   try {
-    listeners.push(await listenTcp(aedes, host, port, log));
-    if (wsPort !== undefined) listeners.push(await listenWebSocket(aedes, host, wsPort, log));
+    listeners.push(await listenMqtt(context, port));
+    if (wsPort !== undefined) listeners.push(await listenWebSocket(context, wsPort));
   } catch (err) {
-    await shutdown(aedes, listeners, storage);
+    await shutdown(aedes, listeners, storage, access);
     throw err;
   }
   const tcp = listeners[0] as Listener;
@@ -95,16 +156,26 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
 
   let closing: Promise<void> | undefined;
   const broker: Broker = {
-    url: formatUrl('mqtt', host, tcp.port),
+    url: formatUrl(tls ? 'mqtts' : 'mqtt', host, tcp.port),
     port: tcp.port,
-    wsUrl: ws ? formatUrl('ws', host, ws.port) : undefined,
+    wsUrl: ws ? formatUrl(tls ? 'wss' : 'ws', host, ws.port) : undefined,
     wsPort: ws?.port,
     dataDir: storage?.dataDir,
     aedes,
+    authenticated: authenticator !== undefined,
+    limits,
+    reload: async () => {
+      const next = await loadAuthenticator(authOptions);
+      const nextTls = options.tls ? await loadTlsOptions(options.tls) : undefined;
+      if (next) access.replaceAuthenticator(next);
+      for (const warning of next?.warnings ?? []) log.warn(warning);
+      if (nextTls) for (const listener of listeners) listener.setSecureContext?.(nextTls);
+      log.info({ auth: next?.summary, tls: nextTls !== undefined }, 'reloaded auth and TLS files');
+    },
     close: () => {
       closing ??= (async () => {
         log.info('broker closing');
-        await shutdown(aedes, listeners, storage);
+        await shutdown(aedes, listeners, storage, access);
         log.info('broker closed');
       })();
       return closing;
@@ -112,14 +183,15 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   };
   const urls = [broker.url, broker.wsUrl].filter((u) => u !== undefined);
   log.info(
-    { url: broker.url, wsUrl: broker.wsUrl, storage: storage?.dataDir ?? 'memory' },
+    { url: broker.url, wsUrl: broker.wsUrl, storage: storage?.dataDir ?? 'memory', auth: authenticator?.summary ?? 'open', limits },
     `listening on ${urls.join(' and ')}`,
   );
   return broker;
 }
 
 /** Closes in the order that loses nothing: stop accepting, close clients (wills), drop leftovers, close storage. */
-async function shutdown(aedes: Aedes, listeners: readonly Listener[], storage: Storage | undefined): Promise<void> {
+async function shutdown(aedes: Aedes, listeners: readonly Listener[], storage: Storage | undefined, access: AccessControl): Promise<void> {
+  access.close();
   const stopped = listeners.map((listener) => listener.close());
   await new Promise<void>((resolve) => aedes.close(() => resolve()));
   for (const listener of listeners) listener.destroyConnections();
@@ -147,6 +219,6 @@ function checkPort(port: number, name: string): number {
 }
 
 /** `scheme://host:port`, with an IPv6 address in brackets. */
-function formatUrl(scheme: 'mqtt' | 'ws', host: string, port: number): string {
+function formatUrl(scheme: 'mqtt' | 'mqtts' | 'ws' | 'wss', host: string, port: number): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -3,19 +3,37 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_TOPIC_PREFIX, FSO_VERSION, createLogger, createTopics, onShutdown, toError } from '@fso/common';
-import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, startBroker } from './broker.js';
-import { BrokerListenError, BrokerStorageError } from './errors.js';
+import { DEFAULT_TOPIC_PREFIX, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError } from '@fso/common';
+import type { Logger } from '@fso/common';
+import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
+import type { Broker, BrokerOptions } from './broker.js';
+import { AuthFileError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError } from './errors.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { UserCommandError, addUserCommands } from './userCli.js';
+import type { UserCliIo } from './userCli.js';
 
 /** Exit codes of `fso-broker`. */
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 interface CliOptions {
   host: string;
-  port: number;
+  port?: number;
   wsPort?: number;
   dataDir?: string;
   topicPrefix: string;
+  auth?: string;
+  jwtSecretFile?: string;
+  jwtPublicKeyFile?: string;
+  jwtIssuer?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
+  maxPacketBytes: number;
+  maxConnections: number;
+  maxPublishRate: number;
+  maxTopicLevels: number;
+  connectTimeout: number;
 }
 
 function parsePort(text: string): number {
@@ -26,75 +44,179 @@ function parsePort(text: string): number {
   return port;
 }
 
-function createProgram(): Command {
-  return new Command('fso-broker')
-    .description('The FSO MQTT broker (Aedes): MQTT over TCP and, with --ws-port, over WebSocket.')
-    .version(FSO_VERSION)
-    .addOption(new Option('--host <address>', 'address to listen on').default(DEFAULT_BROKER_HOST))
-    .addOption(new Option('--port <port>', 'MQTT over TCP port (0: a free one)').default(DEFAULT_BROKER_PORT).argParser(parsePort))
-    .addOption(new Option('--ws-port <port>', 'also serve MQTT over WebSocket on this port').argParser(parsePort))
-    .addOption(
-      new Option('--data-dir <dir>', 'keep retained messages and persistent sessions in this dir (default: in memory)'),
-    )
-    .addOption(
-      new Option('--topic-prefix <prefix>', 'topic prefix the FSO clients use (shown at start; the broker carries any topic)').default(
-        DEFAULT_TOPIC_PREFIX,
-      ),
-    )
-    .exitOverride()
-    .showHelpAfterError('(run fso-broker --help for the options)');
+function parseCount(text: string): number {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError('use a whole number');
+  return Number(text);
 }
 
-/**
- * Runs `fso-broker` with `argv` (the arguments after the program name).
- * Resolves once the broker listens (0; SIGINT/SIGTERM then close it and exit)
- * or could not start: 1 when a port is taken or the data dir is unusable,
- * 2 on bad arguments.
- *
- * @example
- * process.exitCode = await main(['--port', '1883', '--ws-port', '9001', '--data-dir', '/var/lib/fso-broker']);
- */
-export async function main(argv: string[]): Promise<number> {
-  const program = createProgram();
+/** `16777216`, `64k`, `16MiB`: bytes, with binary k/M suffixes. */
+function parseBytes(text: string): number {
+  const match = /^(\d+)\s*(k|kb|kib|m|mb|mib)?$/i.exec(text.trim());
+  if (!match) throw new InvalidArgumentError('use a byte count like 16777216, 512k or 16MiB');
+  const unit = (match[2] ?? '').toLowerCase();
+  return Number(match[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+}
+
+/** `2000` or `2000/s`. */
+function parseRate(text: string): number {
+  const match = /^(\d+)(\/s)?$/.exec(text.trim());
+  if (!match) throw new InvalidArgumentError('use messages per second, like 2000 or 2000/s (0: no limit)');
+  return Number(match[1]);
+}
+
+function parseSeconds(text: string): number {
   try {
-    program.parse(argv, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    throw err;
+    const ms = parseDuration(text);
+    if (ms > 0) return ms;
+  } catch {
+    // Reported below in commander's words.
   }
-  const options = program.opts<CliOptions>();
+  throw new InvalidArgumentError('use a positive duration like 10, 10s or 500ms');
+}
+
+function createProgram(io: UserCliIo): Command {
+  const program = new Command('fso-broker')
+    .description(
+      'The FSO MQTT broker (Aedes): MQTT over TCP and, with --ws-port, over WebSocket; with --tls-cert, mqtts and wss.\n' +
+        'Logins (--auth and/or --jwt-*) get per-role access; without any, only loopback is served unless --insecure.',
+    )
+    .version(FSO_VERSION)
+    .enablePositionalOptions()
+    .addOption(new Option('--host <address>', 'address to listen on (beyond loopback needs --auth or --jwt-*)').default(DEFAULT_BROKER_HOST))
+    .addOption(
+      new Option('--port <port>', `MQTT port (default: ${DEFAULT_BROKER_PORT}, ${DEFAULT_BROKER_TLS_PORT} with TLS; 0: a free one)`).argParser(parsePort),
+    )
+    .addOption(new Option('--ws-port <port>', 'also serve MQTT over WebSocket on this port').argParser(parsePort))
+    .addOption(new Option('--data-dir <dir>', 'keep retained messages and persistent sessions in this dir (default: in memory)'))
+    .addOption(new Option('--topic-prefix <prefix>', 'topic prefix the access rules apply to').default(DEFAULT_TOPIC_PREFIX))
+    .addOption(new Option('--auth <file>', 'users file (fso-broker user add); re-read on SIGHUP'))
+    .addOption(new Option('--jwt-secret-file <file>', 'accept HS256 tokens signed with this secret as passwords').conflicts('jwtPublicKeyFile'))
+    .addOption(new Option('--jwt-public-key-file <file>', 'accept ES256/EdDSA tokens verified with this PEM public key'))
+    .addOption(new Option('--jwt-issuer <iss>', 'the iss every token must carry (required with --jwt-*)'))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate chain: serve mqtts (and wss)'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert'))
+    .addOption(new Option('--tls-ca <file>', 'PEM CA bundle: require client certificates signed by it (mutual TLS)'))
+    .addOption(new Option('--insecure', 'allow a non-loopback --host without authentication'))
+    .addOption(new Option('--max-packet-bytes <bytes>', 'largest MQTT packet, refused at its header').default(DEFAULT_LIMITS.maxPacketBytes, '16MiB + 64k').argParser(parseBytes))
+    .addOption(new Option('--max-connections <n>', 'open connections, all listeners together').default(DEFAULT_LIMITS.maxConnections).argParser(parseCount))
+    .addOption(new Option('--max-publish-rate <n>', 'PUBLISH packets per second per client; faster clients are slowed (0: off)').default(DEFAULT_LIMITS.maxPublishRate).argParser(parseRate))
+    .addOption(new Option('--max-topic-levels <n>', 'levels in a topic or filter').default(DEFAULT_LIMITS.maxTopicLevels).argParser(parseCount))
+    .addOption(
+      new Option('--connect-timeout <seconds>', 'close connections that have not sent CONNECT by then')
+        .default(DEFAULT_LIMITS.connectTimeoutMs, String(DEFAULT_LIMITS.connectTimeoutMs / 1000))
+        .argParser(parseSeconds),
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
+    .showHelpAfterError('(run fso-broker --help for the options)');
+  addUserCommands(program, io);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+    for (const sub of command.commands) sub.exitOverride().configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+  }
+  return program;
+}
+
+/** Broker options from the flags; throws {@link UserCommandError} for combinations that make no sense. */
+function brokerOptions(options: CliOptions, log: Logger): BrokerOptions {
+  const jwtFile = options.jwtSecretFile ?? options.jwtPublicKeyFile;
+  if (jwtFile !== undefined && options.jwtIssuer === undefined) throw new UserCommandError('--jwt-issuer is required with --jwt-secret-file or --jwt-public-key-file');
+  if (jwtFile === undefined && options.jwtIssuer !== undefined) throw new UserCommandError('--jwt-issuer needs --jwt-secret-file or --jwt-public-key-file');
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new UserCommandError('--tls-cert and --tls-key go together');
+  if (options.tlsCa !== undefined && options.tlsCert === undefined) throw new UserCommandError('--tls-ca needs --tls-cert and --tls-key');
+  return {
+    host: options.host,
+    port: options.port,
+    wsPort: options.wsPort,
+    dataDir: options.dataDir === undefined ? undefined : path.resolve(options.dataDir),
+    logger: log,
+    topicPrefix: options.topicPrefix,
+    insecure: options.insecure,
+    auth: {
+      authFile: options.auth,
+      jwt: jwtFile === undefined ? undefined : { secretFile: options.jwtSecretFile, publicKeyFile: options.jwtPublicKeyFile, issuer: options.jwtIssuer as string },
+    },
+    tls: options.tlsCert === undefined ? undefined : { certFile: options.tlsCert, keyFile: options.tlsKey as string, caFile: options.tlsCa },
+    limits: {
+      maxPacketBytes: options.maxPacketBytes,
+      maxConnections: options.maxConnections,
+      maxPublishRate: options.maxPublishRate,
+      maxTopicLevels: options.maxTopicLevels,
+      connectTimeoutMs: options.connectTimeout,
+    },
+  };
+}
+
+/** Starts the broker from the flags; resolves an exit code once it listens (0) or could not start. */
+async function serve(options: CliOptions, io: UserCliIo): Promise<number> {
   let topics;
   try {
     topics = createTopics(options.topicPrefix);
   } catch (err) {
-    process.stderr.write(`fso-broker: ${toError(err).message}\n`);
+    io.stderr.write(`fso-broker: ${toError(err).message}\n`);
     return EXIT.usage;
   }
-
   const log = createLogger({ name: 'fso-broker' });
-  let broker;
+  let broker: Broker;
   try {
-    broker = await startBroker({
-      host: options.host,
-      port: options.port,
-      wsPort: options.wsPort,
-      dataDir: options.dataDir === undefined ? undefined : path.resolve(options.dataDir),
-      logger: log,
-    });
+    broker = await startBroker(brokerOptions(options, log));
   } catch (err) {
-    if (err instanceof BrokerListenError || err instanceof BrokerStorageError) {
-      process.stderr.write(`fso-broker: ${err.message}\n`);
+    if (err instanceof UserCommandError || err instanceof BrokerInsecureError || err instanceof RangeError) {
+      io.stderr.write(`fso-broker: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof BrokerListenError || err instanceof BrokerStorageError || err instanceof AuthFileError || err instanceof KeyFileError) {
+      io.stderr.write(`fso-broker: ${err.message}\n`);
       return EXIT.failed;
     }
     log.fatal({ err }, 'broker failed to start');
     return EXIT.failed;
   }
   onShutdown(() => broker.close(), log);
+  process.on('SIGHUP', () => {
+    broker.reload().catch((err: unknown) => log.error({ reason: toError(err).message }, 'reload failed: keeping the previous auth and TLS files'));
+  });
+  const host = options.host;
   log.info(
     { topicPrefix: topics.prefix },
-    `FSO topics under ${topics.all()} (try: mosquitto_sub -h ${options.host} -p ${broker.port} -t '${topics.all()}' -v)`,
+    `FSO topics under ${topics.all()} (try: mosquitto_sub -h ${host} -p ${broker.port} -t '${topics.all()}' -v)`,
   );
   return EXIT.ok;
+}
+
+/**
+ * Runs `fso-broker` with `argv` (the arguments after the program name).
+ * Without a subcommand it starts the broker and resolves once it listens (0;
+ * SIGINT/SIGTERM then close it, SIGHUP reloads the auth and TLS files) or
+ * could not start: 1 when a port is taken or a data dir, auth, key or
+ * certificate file is unusable, 2 on bad arguments (including a non-loopback
+ * --host without authentication). `user add|remove|list` edit an auth file.
+ *
+ * @example
+ * process.exitCode = await main(['--host', '0.0.0.0', '--auth', '/etc/fso/auth.json', '--tls-cert', 'c.pem', '--tls-key', 'k.pem']);
+ */
+export async function main(argv: string[], io: Partial<UserCliIo> = {}): Promise<number> {
+  const streams: UserCliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, ...io };
+  const program = createProgram(streams);
+  let code: number = EXIT.ok;
+  program.action(async (options: CliOptions) => {
+    code = await serve(options, streams);
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof UserCommandError) {
+      streams.stderr.write(`fso-broker: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof AuthFileError) {
+      streams.stderr.write(`fso-broker: ${err.message}\n`);
+      return EXIT.failed;
+    }
+    throw err;
+  }
 }
 
 /** True when this file is the program node was started with (not imported by a test). */

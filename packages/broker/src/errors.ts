@@ -15,17 +15,20 @@ function listenReason(cause: unknown): string {
   }
 }
 
+/** How a listener speaks MQTT: over TCP, TCP + TLS, WebSocket, WebSocket + TLS. */
+export type Transport = 'mqtt' | 'mqtts' | 'ws' | 'wss';
+
 /** A TCP or WebSocket listener that could not be opened (port taken, bad address, no permission). */
 export class BrokerListenError extends Error {
   override readonly name = 'BrokerListenError';
   /** The address the listener was asked for. */
   readonly host: string;
   readonly port: number;
-  /** `mqtt` for the TCP listener, `ws` for MQTT over WebSocket. */
-  readonly transport: 'mqtt' | 'ws';
+  /** `mqtt`/`mqtts` for the TCP listener, `ws`/`wss` for MQTT over WebSocket. */
+  readonly transport: Transport;
   /** The system error code (`EADDRINUSE`, `EACCES`…), when there is one. */
   readonly code: string | undefined;
-  constructor(transport: 'mqtt' | 'ws', host: string, port: number, cause: unknown) {
+  constructor(transport: Transport, host: string, port: number, cause: unknown) {
     super(`cannot listen for ${transport} on ${host}:${port}: ${listenReason(cause)}`, { cause });
     this.transport = transport;
     this.host = host;
@@ -59,5 +62,53 @@ export class BrokerStorageError extends Error {
   constructor(dataDir: string, cause: unknown) {
     super(`cannot use broker data dir ${dataDir}: ${storageReason(cause)}`, { cause });
     this.dataDir = dataDir;
+  }
+}
+
+/** An auth file (`--auth`) that cannot be read, parsed or written. */
+export class AuthFileError extends Error {
+  override readonly name = 'AuthFileError';
+  readonly file: string;
+  constructor(file: string, reason: string, options?: ErrorOptions) {
+    super(`auth file ${file}: ${reason}`, options);
+    this.file = file;
+  }
+}
+
+/** A secret, key or certificate file that cannot be used (JWT secret, public key, TLS files). */
+export class KeyFileError extends Error {
+  override readonly name = 'KeyFileError';
+  readonly file: string;
+  /** What the file was meant to be: `jwt secret`, `tls cert`… */
+  readonly purpose: string;
+  constructor(purpose: string, file: string, reason: string, options?: ErrorOptions) {
+    super(`${purpose} file ${file}: ${reason}`, options);
+    this.purpose = purpose;
+    this.file = file;
+  }
+}
+
+/** The broker would listen beyond loopback with no authentication, and `insecure` was not given. */
+export class BrokerInsecureError extends Error {
+  override readonly name = 'BrokerInsecureError';
+  readonly host: string;
+  constructor(host: string) {
+    super(
+      `refusing to listen on ${host} without authentication: anyone who can reach it could forge the audit trail. ` +
+        'Give --auth FILE and/or --jwt-secret-file/--jwt-public-key-file, listen on 127.0.0.1, or pass --insecure',
+    );
+    this.host = host;
+  }
+}
+
+/** A login refused at CONNECT; `returnCode` is the CONNACK code (4 bad credentials, 5 not authorized, 2 bad client id). */
+export class AuthenticationError extends Error {
+  override readonly name = 'AuthenticationError';
+  readonly returnCode: 2 | 4 | 5;
+  readonly clientId: string;
+  constructor(returnCode: 2 | 4 | 5, clientId: string, reason: string, options?: ErrorOptions) {
+    super(reason, options);
+    this.returnCode = returnCode;
+    this.clientId = clientId;
   }
 }

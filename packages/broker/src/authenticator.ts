@@ -1,0 +1,171 @@
+/**
+ * Turns a CONNECT's username and password into an {@link Identity}: a user
+ * of the auth file (scrypt), or a JWT given as the password.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import { JwtError, createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, verifyJwt } from '@fso/common';
+import type { JwtAlgorithm } from '@fso/common';
+import type { Identity } from './acl.js';
+import { authFileModeWarning, readAuthFile } from './authFile.js';
+import type { AuthUser } from './authFile.js';
+import { AuthenticationError, KeyFileError } from './errors.js';
+import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from './passwords.js';
+import type { PasswordHash } from './passwords.js';
+
+/** JWT logins: exactly one of `secretFile` (HS256) or `publicKeyFile` (ES256 or EdDSA, PEM). */
+export interface JwtAuthOptions {
+  /** A file holding the HS256 secret (at least 32 bytes; one final newline is ignored). */
+  secretFile?: string;
+  /** A PEM public key (P-256 for ES256, Ed25519 for EdDSA): the broker can check tokens but not mint them. */
+  publicKeyFile?: string;
+  /** The `iss` every token must carry. */
+  issuer: string;
+  /** Tolerance for `exp`/`nbf`, in seconds; default 30. */
+  clockSkewSeconds?: number;
+}
+
+/** Where logins are checked; with neither, the broker is open. */
+export interface AuthOptions {
+  /** The auth file (see authFile.ts); re-read by `reload()`. */
+  authFile?: string;
+  jwt?: JwtAuthOptions;
+}
+
+/** Checks logins against what was loaded. */
+export interface Authenticator {
+  /**
+   * The identity behind `username`/`password`. A username of the auth file
+   * is checked against its hash only; any other login needs a valid token as
+   * its password (the username is then free: the token's claims decide).
+   *
+   * @throws {AuthenticationError} 5 without a password, 4 for anything wrong with it.
+   */
+  authenticate(username: string | undefined, password: Buffer | undefined, clientId: string): Promise<Identity>;
+  /** The auth file's user `username`, if any (to re-check connected clients after a reload). */
+  user(username: string): AuthUser | undefined;
+  /** The agent ids of the auth file's agents. */
+  readonly agentIds: readonly string[];
+  /** For the start log line: what is checked, never a secret. */
+  readonly summary: Record<string, unknown>;
+  /** Problems worth a warning (file modes). */
+  readonly warnings: readonly string[];
+}
+
+interface JwtVerifier {
+  key: KeyObject;
+  alg: JwtAlgorithm;
+  issuer: string;
+  clockSkewSeconds?: number;
+}
+
+async function readKeyFile(purpose: string, file: string, warnings: string[]): Promise<Buffer> {
+  try {
+    const { mode } = await stat(file);
+    if (purpose === 'jwt secret' && (mode & 0o077) !== 0) {
+      warnings.push(`jwt secret file ${file} is mode ${(mode & 0o777).toString(8)}: make it 0600`);
+    }
+    return await readFile(file);
+  } catch (err) {
+    throw new KeyFileError(purpose, file, (err as Error).message, { cause: err });
+  }
+}
+
+async function loadJwtVerifier(options: JwtAuthOptions, warnings: string[]): Promise<JwtVerifier> {
+  if ((options.secretFile === undefined) === (options.publicKeyFile === undefined)) {
+    throw new TypeError('JWT logins need exactly one of a secret file (HS256) or a public key file (ES256/EdDSA)');
+  }
+  if (options.issuer === '') throw new TypeError('JWT logins need an issuer');
+  if (options.secretFile !== undefined) {
+    const secret = jwtSecretFromFile(await readKeyFile('jwt secret', options.secretFile, warnings));
+    try {
+      return { key: createJwtKey(secret, 'HS256', 'verify'), alg: 'HS256', issuer: options.issuer, clockSkewSeconds: options.clockSkewSeconds };
+    } catch (err) {
+      throw new KeyFileError('jwt secret', options.secretFile, (err as Error).message, { cause: err });
+    }
+  }
+  const file = options.publicKeyFile as string;
+  const pem = await readKeyFile('jwt public key', file, warnings);
+  if (pem.includes('PRIVATE KEY')) {
+    // The point of a public key is that the broker cannot mint tokens; refuse to hold the private half.
+    throw new KeyFileError('jwt public key', file, 'holds a private key: give its public half (openssl pkey -in KEY -pubout)');
+  }
+  try {
+    const probe = createJwtKey(pem, 'EdDSA', 'verify');
+    return { key: probe, alg: 'EdDSA', issuer: options.issuer, clockSkewSeconds: options.clockSkewSeconds };
+  } catch {
+    // Not Ed25519: the only other choice is ES256, whose error explains a wrong key best.
+  }
+  try {
+    const key = createJwtKey(pem, 'ES256', 'verify');
+    return { key, alg: jwtAlgorithmOf(key) ?? 'ES256', issuer: options.issuer, clockSkewSeconds: options.clockSkewSeconds };
+  } catch (err) {
+    throw new KeyFileError('jwt public key', file, `${(err as Error).message} (use a P-256 or Ed25519 public key in PEM)`, { cause: err });
+  }
+}
+
+/** A JWS compact serialization starts with a base64url JSON object (`eyJ`) and has three parts. */
+function looksLikeJwt(password: Buffer): boolean {
+  return password.length > 4 && password.subarray(0, 3).toString('latin1') === 'eyJ' && password.toString('latin1').split('.').length === 3;
+}
+
+/**
+ * Loads the auth file and JWT key; undefined when `options` asks for neither
+ * (an open broker).
+ *
+ * @throws {AuthFileError} or {@link KeyFileError} naming the file that cannot be used.
+ */
+export async function loadAuthenticator(options: AuthOptions): Promise<Authenticator | undefined> {
+  if (options.authFile === undefined && options.jwt === undefined) return undefined;
+  const warnings: string[] = [];
+  const users = new Map<string, AuthUser>();
+  if (options.authFile !== undefined) {
+    for (const user of (await readAuthFile(options.authFile)).users) users.set(user.username, user);
+    const modeWarning = await authFileModeWarning(options.authFile);
+    if (modeWarning) warnings.push(modeWarning);
+  }
+  const jwt = options.jwt ? await loadJwtVerifier(options.jwt, warnings) : undefined;
+  // An unknown username costs the same scrypt as a known one, so timing does not tell which exist.
+  const decoy: PasswordHash | undefined = users.size > 0 ? await hashPassword('decoy', DEFAULT_SCRYPT_PARAMS) : undefined;
+
+  const fromToken = (password: Buffer, clientId: string): Identity => {
+    const verifier = jwt as JwtVerifier;
+    try {
+      const claims = verifyJwt(password.toString('utf8'), verifier);
+      const fso = parseFsoClaims(claims);
+      return {
+        username: claims.sub ?? `token:${fso.role}`,
+        role: fso.role,
+        agentId: fso.agentId,
+        via: 'token',
+        expiresAt: claims.exp === undefined ? undefined : claims.exp * 1000,
+      };
+    } catch (err) {
+      if (err instanceof JwtError) throw new AuthenticationError(4, clientId, `token refused: ${err.reason}`, { cause: err });
+      throw err;
+    }
+  };
+
+  return {
+    summary: {
+      users: options.authFile === undefined ? undefined : { file: options.authFile, count: users.size },
+      jwt: jwt ? { alg: jwt.alg, issuer: jwt.issuer } : undefined,
+    },
+    warnings,
+    agentIds: [...users.values()].flatMap((u) => (u.agentId === undefined ? [] : [u.agentId])),
+    user: (username) => users.get(username),
+    authenticate: async (username, password, clientId) => {
+      if (password === undefined || password.length === 0) {
+        throw new AuthenticationError(5, clientId, 'no password: anonymous logins are off');
+      }
+      const user = username === undefined ? undefined : users.get(username);
+      if (user) {
+        if (!(await verifyPassword(password, user.password))) throw new AuthenticationError(4, clientId, 'wrong password');
+        return { username: user.username, role: user.role, agentId: user.agentId, via: 'password' };
+      }
+      if (jwt && looksLikeJwt(password)) return fromToken(password, clientId);
+      if (decoy) await verifyPassword(password, decoy);
+      throw new AuthenticationError(4, clientId, username === undefined || username === '' ? 'no username' : 'unknown user');
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/** The broker's resource limits, their defaults and their checks. */
+import { MAX_PAYLOAD_BYTES } from '@fso/common';
+
+/** What one client or all of them together may cost the broker. */
+export interface BrokerLimits {
+  /**
+   * Largest MQTT packet (its remaining length: variable header + payload),
+   * checked at the fixed header before anything is buffered.
+   */
+  maxPacketBytes: number;
+  /** Largest CONNECT packet (client id, credentials, last will), the only packet before login. */
+  maxConnectBytes: number;
+  /** Most `/`-separated levels in a topic or filter (aedes caps it at 100). */
+  maxTopicLevels: number;
+  /** A connection that has not sent CONNECT (or finished its TLS handshake or WebSocket upgrade) by then is closed. */
+  connectTimeoutMs: number;
+  /** Open connections across all listeners; more are closed at accept. */
+  maxConnections: number;
+  /** PUBLISH packets per second per connection (burst of one second); 0 for no limit. */
+  maxPublishRate: number;
+}
+
+/** The MQTT ceiling for a remaining length (four 7-bit bytes, MQTT-2.2.3). */
+export const MQTT_MAX_REMAINING_LENGTH = 268_435_455;
+
+/**
+ * The defaults. 16 MiB + 64 KiB per packet: the largest payload any FSO
+ * receiver parses (common's MAX_PAYLOAD_BYTES, room for a 4 MiB diff patch
+ * even at JSON's worst escaping) plus the largest topic.
+ */
+export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
+  maxPacketBytes: MAX_PAYLOAD_BYTES + 64 * 1024,
+  maxConnectBytes: 64 * 1024,
+  maxTopicLevels: 16,
+  connectTimeoutMs: 10_000,
+  maxConnections: 1000,
+  maxPublishRate: 2000,
+};
+
+function check(name: keyof BrokerLimits, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`invalid ${name} ${String(value)}: use an integer from ${min} to ${max}`);
+  }
+}
+
+/**
+ * `partial` over {@link DEFAULT_LIMITS}, checked. `maxTopicLevels` must leave
+ * room for the deepest FSO topic under `prefix` (`P/agents/ID/events/TYPE`).
+ *
+ * @throws {RangeError} naming the limit that is out of range.
+ */
+export function resolveLimits(partial: Partial<BrokerLimits> = {}, prefix: string): BrokerLimits {
+  const limits = { ...DEFAULT_LIMITS, ...partial };
+  check('maxPacketBytes', limits.maxPacketBytes, 1024, MQTT_MAX_REMAINING_LENGTH);
+  check('maxConnectBytes', limits.maxConnectBytes, 64, MQTT_MAX_REMAINING_LENGTH);
+  check('maxTopicLevels', limits.maxTopicLevels, prefix.split('/').length + 4, 100);
+  check('connectTimeoutMs', limits.connectTimeoutMs, 1, 3_600_000);
+  check('maxConnections', limits.maxConnections, 1, 1_000_000);
+  check('maxPublishRate', limits.maxPublishRate, 0, 10_000_000);
+  return limits;
+}
