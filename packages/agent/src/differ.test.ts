@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyPatch } from 'diff';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,10 +8,11 @@ import { createTempDir } from '../../../tests/helpers.js';
 import type { ContentStore } from './contentStore.js';
 import { createContentStore } from './contentStore.js';
 import { DifferClosedError, createDiffWorker } from './diffWorker.js';
-import { createDiffer } from './differ.js';
-import type { DiffRequest, Differ } from './differ.js';
+import { createDiffer, isNodiff } from './differ.js';
+import type { DiffRequest, DiffResult, Differ } from './differ.js';
+import { ALL_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from './testing/secretFixtures.js';
 
-const OPTIONS = { maxFileBytes: 1024 * 1024, timeoutMs: 5000, context: 3 };
+const OPTIONS: DiffRequest['options'] = { maxFileBytes: 1024 * 1024, timeoutMs: 5000, context: 3, nodiff: [], redact: [] };
 
 /** `count` distinct lines tagged `tag`: two such texts share no line. */
 const lines = (tag: string, count: number): string =>
@@ -33,6 +34,7 @@ afterEach(async () => {
 });
 
 const file = (name: string): string => path.join(dir, name);
+const createHmacHex = (key: Uint8Array, secret: string): string => createHmac('sha256', key).update(secret).digest('hex').slice(0, 8);
 const request = (p: string, change: DiffRequest['change'], options: Partial<typeof OPTIONS> = {}): DiffRequest => ({
   path: p,
   change,
@@ -125,24 +127,29 @@ describe('differ: patches', () => {
 });
 
 describe('differ: skipped', () => {
-  it('skips a modify that changed no byte as nodiff; an empty create or delete is a patch without hunks', async () => {
+  it('makes a modify that changed no byte, and an empty create or delete, a patch without hunks', async () => {
     const p = file('same');
+    const stored = path.join(dir, 'state', 'content', createHash('sha256').update(p).digest('hex'));
     await writeFile(p, 'same\n');
     await differ.remember(p, OPTIONS.maxFileBytes);
-    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'nodiff' });
+    const before = await stat(stored);
+    const headers = (f: string): string => `--- a${f}\n+++ b${f}\n`;
+    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: headers(p), added: 0, removed: 0, skipped: null, redactions: [] });
+    // Nothing new: the stored copy is not rewritten.
+    expect((await stat(stored)).ino).toBe(before.ino);
     const empty = file('empty.conf');
     await writeFile(empty, '');
-    const headersOnly = `--- a${empty}\n+++ b${empty}\n`;
-    expect(await differ.diff(request(empty, 'create'))).toEqual({ patch: headersOnly, added: 0, removed: 0, skipped: null });
-    expect(await differ.diff(request(empty, 'modify'))).toMatchObject({ skipped: 'nodiff' });
+    const nothing = { patch: headers(empty), added: 0, removed: 0, skipped: null, redactions: [] };
+    expect(await differ.diff(request(empty, 'create'))).toEqual(nothing);
+    expect(await differ.diff(request(empty, 'modify'))).toEqual(nothing);
     await rm(empty);
-    expect(await differ.diff(request(empty, 'delete'))).toEqual({ patch: headersOnly, added: 0, removed: 0, skipped: null });
+    expect(await differ.diff(request(empty, 'delete'))).toEqual(nothing);
   });
 
   it('skips binary content (NUL byte, invalid UTF-8) but stores it so the next diff is right', async () => {
     const p = file('blob');
     await writeFile(p, Buffer.from([0x68, 0x69, 0x00, 0x0a]));
-    expect(await differ.diff(request(p, 'create'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'binary' });
+    expect(await differ.diff(request(p, 'create'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'binary', redactions: [] });
     const latin1 = Buffer.from('caf\xe9\n', 'latin1');
     await writeFile(p, latin1);
     expect((await differ.diff(request(p, 'modify'))).skipped).toBe('binary');
@@ -163,6 +170,7 @@ describe('differ: skipped', () => {
       added: 0,
       removed: 0,
       skipped: 'too-large',
+      redactions: [],
     });
     expect(await store.has(p)).toBe(false);
   });
@@ -186,7 +194,7 @@ describe('differ: skipped', () => {
     const v2 = lines('new', 20_000);
     await writeFile(p, v2);
     const result = await differ.diff(request(p, 'modify', { maxFileBytes: 4 * 1024 * 1024, timeoutMs: 1 }));
-    expect(result).toEqual({ patch: null, added: 0, removed: 0, skipped: 'timeout' });
+    expect(result).toEqual({ patch: null, added: 0, removed: 0, skipped: 'timeout', redactions: [] });
     expect((await store.get(p))?.toString()).toBe(v2);
   });
 
@@ -195,11 +203,152 @@ describe('differ: skipped', () => {
     await writeFile(p, 'kept\n');
     await differ.remember(p, OPTIONS.maxFileBytes);
     await rm(p);
-    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'unreadable' });
+    expect(await differ.diff(request(p, 'modify'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'unreadable', redactions: [] });
     expect((await store.get(p))?.toString()).toBe('kept\n');
     await symlink('/etc/hostname', file('link'));
     expect((await differ.diff(request(file('link'), 'create'))).skipped).toBe('unreadable');
     expect((await differ.diff(request(dir, 'modify'))).skipped).toBe('unreadable');
+  });
+});
+
+describe('differ: secrets never leave in a patch', () => {
+  /** Every file under `root`, read: what an attacker with the state dir or the published diffs would grep. */
+  const readAll = async (root: string): Promise<string> => {
+    const names = await readdir(root, { recursive: true, withFileTypes: true });
+    const files = names.filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
+    return (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('\n');
+  };
+
+  it('redacts each realistic file on create, modify and delete, with its kinds counted; no patch holds a test secret', async () => {
+    const patches: string[] = [];
+    const keep = (result: DiffResult): DiffResult => {
+      patches.push(result.patch ?? '');
+      return result;
+    };
+    for (const [i, { text, kinds }] of SECRET_FILES.entries()) {
+      const p = file(`settings-${i}.conf`);
+      await writeFile(p, text);
+      const created = keep(await differ.diff(request(p, 'create')));
+      expect(created.skipped).toBeNull();
+      expect(Object.fromEntries(created.redactions.map((r) => [r.kind, r.count]))).toEqual(kinds);
+      // A change next to the secrets: they come back as context, as the same markers.
+      await writeFile(p, `# reviewed\n${text}`);
+      const modified = keep(await differ.diff(request(p, 'modify', { context: 100 })));
+      expect(modified).toMatchObject({ added: 1, removed: 0, skipped: null });
+      expect(modified.patch!.split('\n').slice(4).join('\n')).toBe(created.patch!.split('\n').slice(3).map((l) => l.replace(/^\+/, ' ')).join('\n'));
+      await rm(p);
+      expect(keep(await differ.diff(request(p, 'delete'))).redactions).toEqual(created.redactions);
+    }
+    const published = patches.join('\n');
+    expect(published).toContain('[REDACTED:');
+    for (const secret of ALL_SECRETS) expect(published, secret).not.toContain(secret);
+  });
+
+  it('keeps the marker of an unchanged secret and changes it with the secret', async () => {
+    const p = file('db.yml');
+    await writeFile(p, 'password: first-pass\nport: 1\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    await writeFile(p, 'password: first-pass\nport: 2\n');
+    const same = await differ.diff(request(p, 'modify'));
+    expect(same.patch).toContain(` password: ${expectedMarker('password', 'first-pass')}\n-port: 1\n+port: 2\n`);
+    await writeFile(p, 'password: second-pass\nport: 2\n');
+    const changed = await differ.diff(request(p, 'modify'));
+    expect(changed.patch).toContain(`-password: ${expectedMarker('password', 'first-pass')}\n+password: ${expectedMarker('password', 'second-pass')}\n`);
+    expect(changed.redactions).toEqual([{ kind: 'password', count: 2 }]);
+  });
+
+  it('redacts the changed line in the middle of a private key, though the hunk does not show BEGIN', async () => {
+    const p = file('bundle.conf');
+    const body = pemBody('bundle', 30);
+    const v1 = ['-----BEGIN EC PRIVATE KEY-----', ...body, '-----END EC PRIVATE KEY-----', ''].join('\n');
+    const v2 = v1.replace(body[15]!, pemBody('rotated', 1)[0]!);
+    await writeFile(p, v1);
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    await writeFile(p, v2);
+    const result = await differ.diff(request(p, 'modify', { context: 2 }));
+    expect(result.patch).not.toContain('BEGIN');
+    expect(result).toMatchObject({ added: 1, removed: 1, redactions: [{ kind: 'private-key', count: 6 }] });
+    for (const secret of [...body, pemBody('rotated', 1)[0]!]) expect(result.patch).not.toContain(secret);
+  });
+
+  it('applies the configured extra patterns and the redaction key', async () => {
+    const key = Buffer.from('per-agent-key');
+    const keyed = createDiffer({ store, redactionKey: key });
+    try {
+      const p = file('hr.conf');
+      await writeFile(p, 'owner = EMP-123456\n');
+      const redact = [{ name: 'employee-id', pattern: 'EMP-\\d{6}' }];
+      const result = await keyed.diff(request(p, 'create', { redact }));
+      const hmac = createHmacHex(key, 'EMP-123456');
+      expect(result.patch).toContain(`+owner = [REDACTED:employee-id:${hmac}]\n`);
+      expect(result.redactions).toEqual([{ kind: 'employee-id', count: 1 }]);
+    } finally {
+      await keyed.close();
+    }
+  });
+
+  it('checks the size again once redacted and JSON-escaped', async () => {
+    const p = file('many.conf');
+    // 200 lines of `password=N`: 2.5 kB raw, 8 kB once each value is a marker.
+    await writeFile(p, Array.from({ length: 200 }, (_, i) => `password=${i % 10}\n`).join(''));
+    const small = createDiffer({ store, maxPatchBytes: 4000 });
+    try {
+      expect(await small.diff(request(p, 'create'))).toEqual({ patch: null, added: 0, removed: 0, skipped: 'too-large', redactions: [] });
+      // Control characters are text, and grow sixfold as JSON (\u0001).
+      await writeFile(p, '\u0001'.repeat(1000));
+      expect((await small.diff(request(p, 'modify'))).skipped).toBe('too-large');
+      const fits = file('few.conf');
+      await writeFile(fits, 'password=1\n');
+      expect(await small.diff(request(fits, 'create'))).toMatchObject({ skipped: null, redactions: [{ kind: 'password', count: 1 }] });
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('never reads, diffs or keeps a nodiff path (DEFAULT_NODIFF and diff.nodiff), and drops a copy stored before', async () => {
+    const secretText = `DB_PASSWORD=${SECRETS.dbPassword}\n`;
+    const names = ['.env', '.env.production', 'server.key', 'tls.pem', 'id_ed25519', 'shadow', path.join('.aws', 'credentials'), 'vault.secret', path.join('private', 'app.conf')];
+    await mkdir(file('.aws'));
+    await mkdir(file('private'));
+    const nodiff = ['*.secret', `${dir}/private/**`];
+    for (const name of names) {
+      const p = file(name);
+      await writeFile(p, secretText);
+      expect(await differ.diff(request(p, 'create', { nodiff })), name).toEqual({ patch: null, added: 0, removed: 0, skipped: 'nodiff', redactions: [] });
+      await writeFile(p, `${secretText}more\n`);
+      expect((await differ.diff(request(p, 'modify', { nodiff }))).skipped, name).toBe('nodiff');
+      await differ.remember(p, OPTIONS.maxFileBytes, nodiff);
+      expect(await store.has(p), name).toBe(false);
+    }
+    // Stored while not nodiff, then the config says nodiff: the copy goes at the next diff or remember.
+    const conf = file('app.conf');
+    await writeFile(conf, secretText);
+    await differ.remember(conf, OPTIONS.maxFileBytes);
+    expect(await store.has(conf)).toBe(true);
+    expect((await differ.diff(request(conf, 'modify', { nodiff: ['*.conf'] }))).skipped).toBe('nodiff');
+    expect(await store.has(conf)).toBe(false);
+    await differ.remember(conf, OPTIONS.maxFileBytes);
+    await differ.remember(conf, OPTIONS.maxFileBytes, ['app.*']);
+    expect(await store.has(conf)).toBe(false);
+    // A rename to a nodiff name drops the content instead of moving it.
+    const plain = file('plain.conf');
+    await writeFile(plain, secretText);
+    await differ.remember(plain, OPTIONS.maxFileBytes);
+    await differ.rename(plain, file('plain.key'));
+    expect(await store.has(plain)).toBe(false);
+    expect(await store.has(file('plain.key'))).toBe(false);
+    expect(await readAll(path.join(dir, 'state'))).not.toContain(SECRETS.dbPassword);
+  });
+
+  it('isNodiff: globs with a slash match the absolute path, globs without one the base name', () => {
+    expect(isNodiff('/srv/app/.env')).toBe(true);
+    expect(isNodiff('/home/u/.ssh/id_rsa.pub')).toBe(true);
+    expect(isNodiff('/etc/shadow')).toBe(true);
+    expect(isNodiff('/srv/app/app.conf')).toBe(false);
+    expect(isNodiff('/srv/app/environment.conf')).toBe(false);
+    expect(isNodiff('/srv/app/app.conf', ['*.conf'])).toBe(true);
+    expect(isNodiff('/srv/app/app.conf', ['/srv/app/**'])).toBe(true);
+    expect(isNodiff('/srv/other/app.conf', ['/srv/app/**', '**/keys/*'])).toBe(false);
   });
 });
 

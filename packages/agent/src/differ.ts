@@ -1,10 +1,13 @@
-import { MAX_PAYLOAD_BYTES, createSilentLogger, toError } from '@fso/common';
-import type { DiffOptions, DiffSkipReason, EventType, Logger } from '@fso/common';
+import { basename } from 'node:path';
+import picomatch from 'picomatch';
+import { DEFAULT_NODIFF, MAX_PAYLOAD_BYTES, createSilentLogger, toError } from '@fso/common';
+import type { DiffOptions, DiffSkipReason, EventType, Logger, Redaction } from '@fso/common';
 import { isBinary } from './binary.js';
 import type { ContentStore } from './contentStore.js';
 import { DifferClosedError, createDiffWorker } from './diffWorker.js';
 import type { DiffJobResult } from './diffWorker.js';
 import { readRegularFile } from './hash.js';
+import { redactSecrets } from './redact.js';
 
 export { DifferClosedError } from './diffWorker.js';
 
@@ -20,13 +23,15 @@ export interface DiffRequest {
 
 /** A diff message's content fields (DESIGN.md): a patch, or why there is none. */
 export interface DiffResult {
-  /** Unified diff `--- a/path` / `+++ b/path`; null when `skipped`. */
+  /** Unified diff `--- a/path` / `+++ b/path`, secrets redacted; null when `skipped`. */
   patch: string | null;
   /** `+` lines in the hunks. */
   added: number;
   /** `-` lines in the hunks. */
   removed: number;
   skipped: DiffSkipReason | null;
+  /** The secrets replaced in `patch` by `[REDACTED:<kind>:<hash>]` markers; empty when none (or no patch). */
+  redactions: Redaction[];
 }
 
 /** Options of {@link createDiffer}. */
@@ -37,9 +42,16 @@ export interface DifferOptions {
   logger?: Logger;
   /**
    * A larger patch is skipped as `too-large`: it must fit an MQTT message the
-   * recorder accepts once JSON-escaped. Default MAX_PAYLOAD_BYTES / 4.
+   * recorder accepts. Measured once redacted and JSON-escaped (a file of
+   * control characters grows sixfold). Default MAX_PAYLOAD_BYTES / 4.
    */
   maxPatchBytes?: number;
+  /**
+   * Key of the HMAC behind redaction markers: keep one per agent (in its
+   * state dir) so a reader of the diffs cannot test guesses of a short
+   * password against a marker. Without it markers use plain SHA-256.
+   */
+  redactionKey?: Uint8Array;
   /** Heap limit of the diff worker thread (MB); default 1024. */
   workerMemoryLimitMb?: number;
 }
@@ -53,10 +65,14 @@ export interface Differ {
    * (a {@link DiffError}); every expected problem is a `skipped` result.
    */
   diff(request: DiffRequest): Promise<DiffResult>;
-  /** Stores the current content without a diff (a file first seen at start). */
-  remember(path: string, maxFileBytes: number): Promise<void>;
-  /** The file moved: its last seen content moves with it. */
-  rename(oldPath: string, newPath: string): Promise<void>;
+  /**
+   * Stores the current content without a diff (a file first seen at start);
+   * a nodiff path ({@link isNodiff}, with the config's `nodiff` globs) has
+   * its stored content dropped instead.
+   */
+  remember(path: string, maxFileBytes: number, nodiff?: readonly string[]): Promise<void>;
+  /** The file moved: its last seen content moves with it, or is dropped when `newPath` is nodiff. */
+  rename(oldPath: string, newPath: string, nodiff?: readonly string[]): Promise<void>;
   /** Drops what is stored of `path`. */
   forget(path: string): Promise<void>;
   /** Ends the worker thread (diffs in flight reject with {@link DifferClosedError}); waits for store writes. Idempotent. */
@@ -75,14 +91,50 @@ export class DiffError extends Error {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+const matcherOptions = { dot: true } as const;
+const defaultNodiff = picomatch([...DEFAULT_NODIFF], matcherOptions);
+const nodiffMatchers = new WeakMap<readonly string[], (absPath: string) => boolean>();
+
+/** Compiles a config's nodiff globs once: with a slash against the absolute path, without one against the base name. */
+function nodiffMatcher(globs: readonly string[]): (absPath: string) => boolean {
+  let matcher = nodiffMatchers.get(globs);
+  if (!matcher) {
+    const full = globs.filter((g) => g.includes('/'));
+    const base = globs.filter((g) => !g.includes('/'));
+    const matchFull = full.length > 0 ? picomatch(full, matcherOptions) : () => false;
+    const matchBase = base.length > 0 ? picomatch(base, matcherOptions) : () => false;
+    matcher = (absPath) => matchFull(absPath) || matchBase(basename(absPath));
+    nodiffMatchers.set(globs, matcher);
+  }
+  return matcher;
+}
+
+/**
+ * True when the content of `absPath` must never leave the host (nor be kept
+ * for diffs): it matches DEFAULT_NODIFF or one of `nodiff` (the config's
+ * `diff.nodiff`). Its diffs are `skipped: "nodiff"`; its events keep the hash.
+ *
+ * @example
+ * isNodiff('/srv/app/.env'); // true
+ * isNodiff('/srv/app/app.conf', ['*.conf']); // true
+ */
+export function isNodiff(absPath: string, nodiff: readonly string[] = []): boolean {
+  return defaultNodiff(absPath) || (nodiff.length > 0 && nodiffMatcher(nodiff)(absPath));
+}
+
+/** jsdiff's file headers: what a patch without hunks is. */
+function headersOnly(path: string): string {
+  return `--- a${path}\n+++ b${path}\n`;
+}
+
 function skippedResult(skipped: DiffSkipReason): DiffResult {
-  return { patch: null, added: 0, removed: 0, skipped };
+  return { patch: null, added: 0, removed: 0, skipped, redactions: [] };
 }
 
 function fromJob(result: DiffJobResult): DiffResult {
   switch (result.outcome) {
     case 'patch':
-      return { patch: result.patch, added: result.added, removed: result.removed, skipped: null };
+      return { patch: result.patch, added: result.added, removed: result.removed, skipped: null, redactions: [] };
     case 'too-large':
       return skippedResult('too-large');
     default:
@@ -137,8 +189,24 @@ export function createDiffer(options: DifferOptions): Differ {
     }
   }
 
+  /** Secrets out of the patch; the size check again, since markers can be longer than what they replace. */
+  function redact(result: DiffResult, diffOptions: DiffOptions, previous: Buffer, current: Buffer): DiffResult {
+    if (result.patch === null) return result;
+    // The whole texts are needed only to spot private key lines a hunk shows without their BEGIN line.
+    const hasKey = previous.includes('PRIVATE KEY-----') || current.includes('PRIVATE KEY-----');
+    const sources = hasKey ? { old: previous.toString('utf8'), new: current.toString('utf8') } : { old: '', new: '' };
+    const { text, redactions } = redactSecrets(result.patch, diffOptions.redact, { key: options.redactionKey, sources });
+    if (Buffer.byteLength(JSON.stringify(text)) > maxPatchBytes) return skippedResult('too-large');
+    return { ...result, patch: text, redactions };
+  }
+
   async function makeDiff({ path, change, options: diffOptions }: DiffRequest): Promise<DiffResult> {
     const { maxFileBytes } = diffOptions;
+    if (isNodiff(path, diffOptions.nodiff)) {
+      // Not read, not kept: a copy stored before the path became nodiff goes too.
+      await updateStore(path, null);
+      return skippedResult('nodiff');
+    }
     let current: Buffer = EMPTY;
     if (change !== 'delete') {
       const read = await readRegularFile(path, maxFileBytes);
@@ -159,10 +227,11 @@ export function createDiffer(options: DifferOptions): Differ {
     let result: DiffResult;
     if (previous.length > maxFileBytes) result = skippedResult('too-large');
     else if (isBinary(previous) || isBinary(current)) result = skippedResult('binary');
-    // nodiff: a modify that changed no byte (touch, chmod, rewrite of the same
-    // content). A create or delete of an empty file is a patch without hunks.
-    else if (change === 'modify' && previous.equals(current)) result = skippedResult('nodiff');
-    else {
+    // A modify that changed no byte (touch, chmod, rewrite of the same content)
+    // is a patch without hunks, like a create or delete of an empty file.
+    else if (change === 'modify' && previous.equals(current)) {
+      return { patch: headersOnly(path), added: 0, removed: 0, skipped: null, redactions: [] };
+    } else {
       const job = await worker.run({
         oldName: `a${path}`,
         newName: `b${path}`,
@@ -173,14 +242,14 @@ export function createDiffer(options: DifferOptions): Differ {
         maxPatchBytes,
       });
       if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'diff failed, reported as timeout');
-      result = fromJob(job);
+      result = redact(fromJob(job), diffOptions, previous, current);
     }
-    // A modify with nothing new leaves the store as it is: no write, no fsync.
-    if (!(change === 'modify' && result.skipped === 'nodiff')) await updateStore(path, keep);
+    await updateStore(path, keep);
     return result;
   }
 
-  async function rememberNow(path: string, maxFileBytes: number): Promise<void> {
+  async function rememberNow(path: string, maxFileBytes: number, nodiff: readonly string[]): Promise<void> {
+    if (isNodiff(path, nodiff)) return updateStore(path, null);
     const read = await readRegularFile(path, maxFileBytes);
     // At start most files are as stored: compare first, no rewrite and fsync for each.
     if (read.content) {
@@ -198,8 +267,13 @@ export function createDiffer(options: DifferOptions): Differ {
 
   return {
     diff: (request) => serialize([request.path], () => makeDiff(request).catch(wrap(request.path))),
-    remember: (path, maxFileBytes) => serialize([path], () => rememberNow(path, maxFileBytes).catch(wrap(path))),
-    rename: (oldPath, newPath) => serialize([oldPath, newPath], () => store.rename(oldPath, newPath).catch(wrap(oldPath))),
+    remember: (path, maxFileBytes, nodiff = []) => serialize([path], () => rememberNow(path, maxFileBytes, nodiff).catch(wrap(path))),
+    rename: (oldPath, newPath, nodiff = []) =>
+      serialize([oldPath, newPath], () =>
+        (isNodiff(newPath, nodiff) ? Promise.all([store.delete(oldPath), store.delete(newPath)]).then(() => undefined) : store.rename(oldPath, newPath)).catch(
+          wrap(oldPath),
+        ),
+      ),
     forget: (path) => serialize([path], () => store.delete(path).catch(wrap(path))),
     close() {
       closing ??= (async () => {
