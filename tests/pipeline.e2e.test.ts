@@ -161,6 +161,7 @@ describe('the whole pipeline: agent → broker → recorder → JSONL (all real,
     await waitForEvent((l) => l.path === path.join(watched, 'b.txt'), 'create of b.txt');
     await rm(path.join(watched, 'b.txt'));
     await waitForEvent((l) => l.type === 'delete', 'delete of b.txt');
+    await waitFor(async () => (await readAudit('diffs')).some((d) => String(d.path).endsWith('a.conf')), 'the diff of a.conf');
     const all = await runCli(auditMain, ['tail', '--dir', auditDir]);
     expect(all.code).toBe(0);
     expect(all.stdout).toMatch(/web-01 create .*a\.conf/);
