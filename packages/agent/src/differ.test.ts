@@ -340,6 +340,20 @@ describe('differ: secrets never leave in a patch', () => {
     expect(await readAll(path.join(dir, 'state'))).not.toContain(SECRETS.dbPassword);
   });
 
+  it("keeps this host's nodiff globs (fso-agent --nodiff) whatever the request's config says", async () => {
+    const local = createDiffer({ store, nodiff: ['*.local'] });
+    try {
+      const p = file('db.local');
+      await writeFile(p, 'password=x1\n');
+      expect((await local.diff(request(p, 'create', { nodiff: [] }))).skipped).toBe('nodiff');
+      await local.remember(p, OPTIONS.maxFileBytes);
+      expect(await store.has(p)).toBe(false);
+      expect((await differ.diff(request(p, 'create'))).skipped).toBeNull();
+    } finally {
+      await local.close();
+    }
+  });
+
   it('isNodiff: globs with a slash match the absolute path, globs without one the base name', () => {
     expect(isNodiff('/srv/app/.env')).toBe(true);
     expect(isNodiff('/home/u/.ssh/id_rsa.pub')).toBe(true);

@@ -47,7 +47,13 @@ export interface DifferOptions {
    */
   maxPatchBytes?: number;
   /**
-   * Key of the HMAC behind redaction markers: keep one per agent (in its
+   * Globs whose content never leaves this host whatever the config says
+   * (`fso-agent --nodiff`): added to DEFAULT_NODIFF and to each request's
+   * `options.nodiff`.
+   */
+  nodiff?: readonly string[];
+  /**
+   * Key of the HMAC behind redaction markers (`openRedactionKey`): keep one per agent (in its
    * state dir) so a reader of the diffs cannot test guesses of a short
    * password against a marker. Without it markers use plain SHA-256.
    */
@@ -157,6 +163,10 @@ export function createDiffer(options: DifferOptions): Differ {
   const log = options.logger ?? createSilentLogger();
   const maxPatchBytes = options.maxPatchBytes ?? MAX_PAYLOAD_BYTES / 4;
   const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb });
+  const localNodiff = options.nodiff ?? [];
+  /** DEFAULT_NODIFF, this host's globs, the config's. */
+  const skipsContent = (path: string, configured: readonly string[]): boolean =>
+    isNodiff(path, localNodiff) || (configured.length > 0 && nodiffMatcher(configured)(path));
   const tails = new Map<string, Promise<void>>();
   let closing: Promise<void> | undefined;
 
@@ -202,7 +212,7 @@ export function createDiffer(options: DifferOptions): Differ {
 
   async function makeDiff({ path, change, options: diffOptions }: DiffRequest): Promise<DiffResult> {
     const { maxFileBytes } = diffOptions;
-    if (isNodiff(path, diffOptions.nodiff)) {
+    if (skipsContent(path, diffOptions.nodiff)) {
       // Not read, not kept: a copy stored before the path became nodiff goes too.
       await updateStore(path, null);
       return skippedResult('nodiff');
@@ -249,7 +259,7 @@ export function createDiffer(options: DifferOptions): Differ {
   }
 
   async function rememberNow(path: string, maxFileBytes: number, nodiff: readonly string[]): Promise<void> {
-    if (isNodiff(path, nodiff)) return updateStore(path, null);
+    if (skipsContent(path, nodiff)) return updateStore(path, null);
     const read = await readRegularFile(path, maxFileBytes);
     // At start most files are as stored: compare first, no rewrite and fsync for each.
     if (read.content) {
@@ -257,6 +267,12 @@ export function createDiffer(options: DifferOptions): Differ {
     }
     else if (read.skipped === 'too-large') await updateStore(path, null);
     else log.info({ path, reason: read.skipped }, 'cannot read file to remember');
+  }
+
+  async function renameNow(oldPath: string, newPath: string, nodiff: readonly string[]): Promise<void> {
+    if (!skipsContent(newPath, nodiff)) return store.rename(oldPath, newPath);
+    await store.delete(oldPath);
+    await store.delete(newPath);
   }
 
   const wrap =
@@ -268,12 +284,7 @@ export function createDiffer(options: DifferOptions): Differ {
   return {
     diff: (request) => serialize([request.path], () => makeDiff(request).catch(wrap(request.path))),
     remember: (path, maxFileBytes, nodiff = []) => serialize([path], () => rememberNow(path, maxFileBytes, nodiff).catch(wrap(path))),
-    rename: (oldPath, newPath, nodiff = []) =>
-      serialize([oldPath, newPath], () =>
-        (isNodiff(newPath, nodiff) ? Promise.all([store.delete(oldPath), store.delete(newPath)]).then(() => undefined) : store.rename(oldPath, newPath)).catch(
-          wrap(oldPath),
-        ),
-      ),
+    rename: (oldPath, newPath, nodiff = []) => serialize([oldPath, newPath], () => renameNow(oldPath, newPath, nodiff).catch(wrap(oldPath))),
     forget: (path) => serialize([path], () => store.delete(path).catch(wrap(path))),
     close() {
       closing ??= (async () => {

@@ -1,3 +1,4 @@
+import { toError } from '@fso/common';
 import type { RedactPattern } from '@fso/common';
 
 /**
@@ -25,7 +26,7 @@ export class RedactPatternError extends Error {
   override readonly name = 'RedactPatternError';
   readonly patternName: string;
   constructor(patternName: string, options?: ErrorOptions) {
-    super(`redact pattern ${patternName} is not a valid regex: ${(options?.cause as Error | undefined)?.message ?? 'unknown'}`, options);
+    super(`redact pattern ${patternName} is not a valid regex: ${toError(options?.cause).message}`, options);
     this.patternName = patternName;
   }
 }
