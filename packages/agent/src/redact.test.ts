@@ -53,6 +53,23 @@ describe('redactSecrets: each kind in a realistic file', () => {
     }
   });
 
+  it('finds secrets in XML elements, PHP define() and connection strings; not in a plain authorization setting', () => {
+    const text = [
+      '<server><id>repo</id><username>ci</username><password>xml-pa55</password></server>',
+      "define( 'DB_PASSWORD', 'wp-pa55' );",
+      'Server=db;Database=app;User Id=sa;Password=conn-pa55;Encrypt=true',
+      'authorization: required',
+    ].join('\n');
+    expect(redactSecrets(text).text).toBe(
+      [
+        `<server><id>repo</id><username>ci</username><password>${expectedMarker('password', 'xml-pa55')}</password></server>`,
+        `define( 'DB_PASSWORD', '${expectedMarker('password', 'wp-pa55')}' );`,
+        `Server=db;Database=app;User Id=sa;Password=${expectedMarker('password', 'conn-pa55')};Encrypt=true`,
+        'authorization: required',
+      ].join('\n'),
+    );
+  });
+
   it('checks card numbers with Luhn and a known issuer prefix', () => {
     expect(passesLuhn('4111111111111111')).toBe(true);
     expect(passesLuhn('4111111111111112')).toBe(false);
@@ -209,6 +226,9 @@ describe('redactSecrets: bounded cost', () => {
     'AKIA': repeat('AKIA'),
     'a-': repeat('a-'),
     'quotes': repeat('"\''),
+    '<password>x': repeat('<password>x'),
+    '<a></': repeat('<a></'),
+    "'password', ": repeat("'password', "),
   };
 
   it.each(Object.keys(HOSTILE))('a 1 MB line of %s is redacted in bounded time', (name) => {

@@ -55,7 +55,12 @@ interface TokenRule {
   /** Cheap substring test before the regex runs; most lines have none of these. */
   hint?: string;
   regex: RegExp;
+  /** A last look at the secret found, when the regex alone would take too much. */
+  accept?: (secret: string, kind: string) => boolean;
 }
+
+// Not secrets: empty, a variable or template reference, a YAML alias, a mask, a literal.
+const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\(?[A-Za-z_]\w*\)?|\{\{[^}]*\}\}|<[^>]*>|%\([\w.]*\)s|[*&][\w-]+|\*+|x{3,}|\.\.\.|true|false|null|nil|none|~|yes|no|\||>|[|>][+-])$/i;
 
 const AUTH_SCHEMES = 'Bearer|Basic|Token|Digest|Negotiate|Bot';
 
@@ -79,10 +84,17 @@ const TOKEN_RULES: readonly TokenRule[] = [
         `(?!(?:${AUTH_SCHEMES})\\b)(?<secret>[\\w.~+/=-]{6,})`,
       'dgi',
     ),
+    // Without a scheme, `authorization: required` is a setting: a credential is long or has a digit.
+    accept: (secret, kind) => kind !== 'authorization' || secret.length >= 16 || /\d/.test(secret),
   },
   // A bearer token outside an Authorization header: long and with a digit, so prose ("Bearer authentication") is left alone.
   { kind: 'bearer-token', hint: 'Bearer', regex: /(?<![\w-])Bearer\s{1,8}(?<secret>(?=[\w.~+/-]{0,512}\d)[\w.~+/-]{16,}=*)/dg },
-  { kind: 'url-password', hint: '://', regex: /(?<![\w+.-])[A-Za-z][\w+.-]{0,30}:\/\/[^\s:@/?#]{0,256}:(?<secret>[^\s@/?#]{1,256})@/dg },
+  {
+    kind: 'url-password',
+    hint: '://',
+    regex: /(?<![\w+.-])[A-Za-z][\w+.-]{0,30}:\/\/[^\s:@/?#]{0,256}:(?<secret>[^\s@/?#]{1,256})@/dg,
+    accept: (secret) => !PLACEHOLDER.test(secret),
+  },
 ];
 
 function pushMatches(regex: RegExp, line: string, each: (m: RegExpExecArray) => void): void {
@@ -121,12 +133,10 @@ export function passesLuhn(digits: string): boolean {
 
 // `key = value` / `key: value` / `"key": "value"` / `--key=value` / `?key=value`:
 // a key starts after a non-key character, so each run of key characters is tried once.
-const ASSIGNMENT = /(?<=^|[^\w.-])(-{0,2}[A-Za-z_][\w.-]{0,127})["']?\s*(:=|=>|=(?!=)|:(?!:))\s*/g;
+const ASSIGNMENT = /(?<=^|[^\w.-])(-{0,2}[A-Za-z_][\w.-]{0,127})["']?\s*(:=|=>|=(?!=)|:(?!:)|,)\s*/g;
 // What may stand before a key that starts the line: its value runs to the end of the line (YAML, INI, .env, shell).
 const LINE_START = /^\s*(?:(?:export|set|readonly|declare|local)\s+|-\s+)?/;
 const UNQUOTED_TOKEN = /[^\s&;,'"`)}\]]+/y;
-// Not secrets: empty, a variable or template reference, a YAML alias, a mask, a literal.
-const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\(?[A-Za-z_]\w*\)?|\{\{[^}]*\}\}|<[^>]*>|%\([\w.]*\)s|[*&][\w-]+|\*+|x{3,}|\.\.\.|true|false|null|nil|none|~|yes|no|\||>|[|>][+-])$/i;
 
 // Key words: compared with whole segments of the key (`db_password`, `clientSecret`, `x-api-key`).
 const KEY_PREFIXES_OF_SECRET = new Set(['secret', 'signing', 'encryption', 'master', 'access', 'client', 'app', 'auth', 'session', 'hmac', 'shared', 'license']);
@@ -224,13 +234,27 @@ function findAssignments(line: string, spans: SecretSpan[]): void {
     const quotedKey = line[keyStart - 1] === '"' || line[keyStart - 1] === "'";
     const startsLine = keyStart === lineKeyStart || (quotedKey && keyStart === lineKeyStart + 1);
     const sep = m[2];
+    // `,` only between quoted key and value: PHP's define('DB_PASSWORD', '…').
+    if (sep === ',' && !quotedKey) return;
     const at = m.index + m[0].length;
     // `=>` is also an arrow function: only a quoted value counts there.
-    const range = valueRange(line, at, startsLine && !quotedKey, sep === '=>');
+    const range = valueRange(line, at, startsLine && !quotedKey, sep === '=>' || sep === ',');
     if (!range) return;
     // Keys inside a secret value are hidden with it; skipping them keeps the scan linear.
     ASSIGNMENT.lastIndex = Math.max(ASSIGNMENT.lastIndex, range[1]);
     if (!PLACEHOLDER.test(line.slice(range[0], range[1]).trim())) spans.push({ start: range[0], end: range[1], kind });
+  });
+}
+
+// <password>…</password>: an XML element named like a secret (Maven settings, Tomcat users).
+const XML_ELEMENT = /<([A-Za-z_][\w.:-]{0,63})>([^<]+)<\/\1>/g;
+
+function findXmlElements(line: string, spans: SecretSpan[]): void {
+  if (!line.includes('</')) return;
+  pushMatches(XML_ELEMENT, line, (m) => {
+    const kind = secretKindOfKey(m[1]!.replace(/^.*:/, ''));
+    const start = m.index + m[1]!.length + 2;
+    if (kind && !PLACEHOLDER.test(m[2]!.trim())) spans.push({ start, end: start + m[2]!.length, kind });
   });
 }
 
@@ -273,10 +297,11 @@ export function findSecrets(line: string, extra: readonly CompiledPattern[]): Se
     if (rule.hint && !line.includes(rule.hint)) continue;
     pushMatches(rule.regex, line, (m) => {
       const span = secretSpan(m, typeof rule.kind === 'string' ? rule.kind : rule.kind(m));
-      if (span && !(span.kind === 'url-password' && PLACEHOLDER.test(line.slice(span.start, span.end)))) spans.push(span);
+      if (span && (!rule.accept || rule.accept(line.slice(span.start, span.end), span.kind))) spans.push(span);
     });
   }
   findAssignments(line, spans);
+  findXmlElements(line, spans);
   findCards(line, spans);
   for (const pattern of extra) {
     pushMatches(pattern.regex, line, (m) => {
