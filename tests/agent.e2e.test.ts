@@ -87,6 +87,22 @@ describe('agent end to end (real broker on port 0, real agent, real temp dirs)',
     expect(byPath.get('big.txt')).toMatchObject({ skipped: 'too-large', patch: null });
   });
 
+  it('redacts secrets from diffs before they leave the host, and never diffs nodiff files (.env, keys)', async () => {
+    await launch(config(0, [{ path: watched, important: ['**/*'] }]));
+    const secret = 'hunter2-Sup3rS3cret!';
+    await writeFile(path.join(watched, 'db.conf'), `host=db\npassword=${secret}\n`);
+    await writeFile(path.join(watched, '.env'), `API_TOKEN=${secret}\n`);
+    const diffs = (await sub.waitForCount((m) => m.topic === topics.diffs('web-01'), 2, 'two diffs')).map((m) => diffSchema.parse(m.json));
+    const byName = new Map(diffs.map((d) => [path.basename(d.path), d]));
+    expect(byName.get('db.conf')?.patch).toMatch(/\+password=\[REDACTED:password:[0-9a-f]{8}\]/);
+    expect(byName.get('db.conf')?.redactions).toEqual([{ kind: 'password', count: 1 }]);
+    expect(byName.get('.env')).toMatchObject({ skipped: 'nodiff', patch: null });
+    expect(sub.messages.some((m) => m.payload.toString().includes(secret))).toBe(false);
+    // The event still carries the hash: a change of a nodiff file is visible, its content is not.
+    const env = sub.messages.filter(isEvent).map(eventOf).find((e) => e.path.endsWith('.env'));
+    expect(env?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('publishes a retained online status, and offline when it stops', async () => {
     const a = await launch();
     const status = await waitFor(() => (latestStatus()?.watching[0]?.ready ? latestStatus() : undefined), 'a status with the watch ready');

@@ -18,6 +18,7 @@ import { ConfigManager } from './configManager.js';
 import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
+import { openRedactionKey } from './redactionKey.js';
 import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
 import type { BaselineOp } from './journal.js';
@@ -43,6 +44,8 @@ export interface AgentOptions {
   passwordFile?: string;
   /** CA certificate (PEM file) for mqtts:// and wss:// brokers. */
   caFile?: string;
+  /** Globs whose content never leaves this host, whatever a pushed config says (`--nodiff`); DEFAULT_NODIFF always applies. */
+  nodiff?: string[];
   /** How long a vanished path waits for its rename partner (ms); default 200. */
   pairWindowMs?: number;
   /** Resend unacknowledged messages after this long without ack progress (ms); default 30 s. */
@@ -89,7 +92,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     maxBytes: options.outboxMaxBytes,
   });
   const store = await createContentStore(state.resolve('contents'));
-  const differ = createDiffer({ store, logger: log.child({ component: 'differ' }) });
+  // Redaction markers are HMACs under a per-host key: a short secret's marker cannot be brute-forced.
+  const redactionKey = await openRedactionKey(state.resolve('redaction.key'));
+  const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey });
   const hostname = os.hostname();
   const watchers = new Map<string, RootWatcher>();
   const diffsInFlight = new Set<Promise<void>>();
@@ -195,7 +200,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       .then((result) => {
         const diff: Unstamped<FsoDiff> = {
           schema: 'fso.diff/1', eventId, path: change.path, format: 'unified',
-          patch: result.patch, added: result.added, removed: result.removed, skipped: result.skipped, observedAt,
+          patch: result.patch, added: result.added, removed: result.removed, skipped: result.skipped, redactions: result.redactions, observedAt,
         };
         publisher.publish(topics.diffs(agentId), diff);
       })
@@ -213,13 +218,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 200,
       onChange: (change, filter) => emitChange(change, filter, root),
-      onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
+      onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
       onUnreported: (ops) => publisher.journal(journalLines(root, ops)),
       onRecorded: (p, entry, filter) => {
         publisher.journal(journalLines(root, [['set', p, entry]]));
-        const maxFileBytes = (pendingConfig ?? configs?.current?.config)?.diff.maxFileBytes ?? 0;
+        const diffOptions = (pendingConfig ?? configs?.current?.config)?.diff;
         if (entry.kind === 'file' && filter.isImportant(p)) {
-          differ.remember(p, maxFileBytes).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));
+          differ.remember(p, diffOptions?.maxFileBytes ?? 0, diffOptions?.nodiff).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));
         }
       },
       onState: publishStatusSoon,

@@ -12,6 +12,8 @@ import {
   assertAgentId,
   collect,
   createLogger,
+  diffOptionsSchema,
+  formatIssues,
   onShutdown,
   parseAgentConfig,
   parseDuration,
@@ -26,6 +28,7 @@ interface AgentFlags {
   include: string[];
   important: string[];
   exclude: string[];
+  nodiff: string[];
   recursive: boolean;
   stateDir?: string;
   config?: string;
@@ -95,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--include <glob>', 'only files matching (repeatable; default **/*)', collect, [])
     .option('--exclude <glob>', 'ignore paths matching (repeatable)', collect, [])
     .option('--important <glob>', 'publish unified diffs of files matching (repeatable)', collect, [])
+    .option('--nodiff <glob>', 'never publish the content of files matching, only hashes (repeatable; added to the built-in **/*.key, **/.env, …)', collect, [])
     .option('--no-recursive', 'watch only the top level of each directory')
     .option('--state-dir <dir>', 'agent state (epoch, outbox, baselines, saved config); default ~/.local/state/fso/<id>')
     .option('--config <file>', 'start with this config file (fso.config/1) instead of the flags')
@@ -117,7 +121,11 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ name: 'fso-agent' });
   let config: AgentConfig | undefined;
   let durations: { resendIntervalMs: number; pairWindowMs: number; rescanIntervalMs?: number; outboxMaxBytes: number };
+  let nodiff: string[];
   try {
+    const parsedNodiff = diffOptionsSchema.safeParse({ nodiff: flags.nodiff });
+    if (!parsedNodiff.success) throw new ConfigValidationError('--nodiff', formatIssues(parsedNodiff.error));
+    nodiff = parsedNodiff.data.nodiff;
     durations = {
       outboxMaxBytes: parseBytes(flags.outboxMax),
       resendIntervalMs: parseDuration(flags.resendAfter),
@@ -136,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     agent = await startAgent({
       agentId: flags.id, brokerUrl: resolveBrokerUrl(flags.broker), stateDir, topicPrefix: flags.topicPrefix,
-      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, caFile: flags.ca, ...durations,
+      initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, caFile: flags.ca, nodiff, ...durations,
     });
   } catch (err) {
     log.error({ err }, 'cannot start');
