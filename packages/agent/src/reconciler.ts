@@ -94,7 +94,8 @@ const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a ===
  */
 export class Reconciler {
   readonly #o: ReconcilerOptions;
-  readonly #dirty = new Map<string, number>();
+  /** path → when it was first hinted, and whether a rescan (not the watcher) hinted it. */
+  readonly #dirty = new Map<string, { observedAtMs: number; byScan: boolean }>();
   readonly #pendingCreates = new Map<string, PendingCreate>();
   readonly #pendingDeletes = new Map<string, PendingDelete>();
   /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
@@ -121,10 +122,15 @@ export class Reconciler {
     this.#o.quiet = quiet;
   }
 
-  /** The watcher saw something at `p` (any event type): look at it soon. */
-  touch(p: string, observedAtMs = Date.now()): void {
+  /**
+   * The watcher saw something at `p` (any event type): look at it soon.
+   * `byScan`: a rescan, not the watcher, asks (what it finds is `origin: "scan"`).
+   */
+  touch(p: string, observedAtMs = Date.now(), byScan = false): void {
     if (this.#closed || p === this.#o.root) return;
-    if (!this.#dirty.has(p)) this.#dirty.set(p, observedAtMs);
+    const known = this.#dirty.get(p);
+    if (!known) this.#dirty.set(p, { observedAtMs, byScan });
+    else if (!byScan) known.byScan = false;
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       const drain = (): void => {
@@ -194,14 +200,14 @@ export class Reconciler {
       // Look at the whole batch in parallel, decide one path at a time.
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
       for (let i = 0; i < batch.length; i += 1) {
-        const [p, observedAtMs] = batch[i] as [string, number];
-        await this.#decide(p, probes[i] as Probe, observedAtMs);
+        const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
+        await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
       }
     }
   }
 
-  async #decide(p: string, found: Probe, observedAtMs: number): Promise<void> {
-    const origin = this.#o.scanning ? 'scan' : 'live';
+  async #decide(p: string, found: Probe, observedAtMs: number, byScan: boolean): Promise<void> {
+    const origin = this.#o.scanning || byScan ? 'scan' : 'live';
     if ('error' in found) {
       this.#warnOnce(p, { code: found.error }, 'cannot look at path; no event for it');
       return;

@@ -181,6 +181,20 @@ describe('startRootWatcher (real chokidar, real temp dirs)', () => {
     expect(changes.some((c) => c.path.startsWith(path.join(root, 'link') + '/'))).toBe(false);
   });
 
+  it('a rescan reports nothing for an unchanged tree, and a change once even when the watcher saw it too', async () => {
+    await mkdir(path.join(root, 'd'));
+    await writeFile(path.join(root, 'd', 'a.txt'), 'a');
+    const w = await start();
+    await w.rescan();
+    await settle(w);
+    expect(changes).toEqual([]);
+    await writeFile(path.join(root, 'd', 'a.txt'), 'changed');
+    await w.rescan();
+    await waitChange((c) => c.type === 'modify', 'the modify');
+    await settle(w);
+    expect(changes).toHaveLength(1);
+  });
+
   it('waits for a root that does not exist yet, then reports what appears in it', async () => {
     await rm(root, { recursive: true });
     const w = await start();

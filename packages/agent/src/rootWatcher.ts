@@ -233,8 +233,9 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     } catch (err) {
       log.warn({ err }, 'rescan could not read the tree');
     }
-    for (const p of found) reconciler.touch(p);
-    for (const p of baseline.paths()) if (!found.has(p)) reconciler.touch(p);
+    const now = Date.now();
+    for (const p of found) reconciler.touch(p, now, true);
+    for (const p of baseline.paths()) if (!found.has(p)) reconciler.touch(p, now, true);
     await reconciler.idle();
   };
 
