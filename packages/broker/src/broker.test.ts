@@ -1,13 +1,11 @@
 import { connect as netConnect } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@fso/common';
-import type { Logger } from '@fso/common';
 import { waitFor } from '../../../tests/helpers.js';
 import { startBroker } from './broker.js';
 import { BrokerListenError } from './errors.js';
 import { createTestBrokers } from './testing/brokers.js';
 import { createTestClients, received } from './testing/clients.js';
+import { captureLog } from './testing/log.js';
 
 const brokers = createTestBrokers();
 const start = brokers.start;
@@ -29,22 +27,6 @@ function connectError(port: number): Promise<NodeJS.ErrnoException> {
     });
     socket.once('error', resolve);
   });
-}
-
-/** A JSON logger at debug level whose records the test can read. */
-function captureLog(): { logger: Logger; records: () => Array<Record<string, unknown>>; text: () => string } {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return {
-    logger: createLogger({ name: 'test', level: 'debug', format: 'json', destination }),
-    records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
-    text: () => lines.join('\n'),
-  };
 }
 
 /** `promise`, or a failure naming `what` after `ms`. */

@@ -1,0 +1,65 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../../tests/helpers.js';
+import { GuardedConnection } from './packetGuard.js';
+import type { PacketLimits, PacketViolation } from './packetGuard.js';
+import { connectPacket, remainingLength } from './testing/raw.js';
+
+/** A guard over a PassThrough the test writes "network" bytes into; collects what reaches aedes. */
+function guard(limits: Partial<PacketLimits> = {}): { feed(bytes: Buffer): void; output(): Buffer; violations: PacketViolation[]; connection: GuardedConnection } {
+  const inner = new PassThrough();
+  const violations: PacketViolation[] = [];
+  const connection = new GuardedConnection(
+    inner,
+    { maxPacketBytes: 1024, maxConnectBytes: 256, maxPublishRate: 0, ...limits },
+    { onViolation: (v) => violations.push(v) },
+    { transport: 'mqtt' },
+  );
+  const chunks: Buffer[] = [];
+  connection.on('data', (c: Buffer) => chunks.push(c));
+  connection.on('error', () => undefined);
+  return { feed: (bytes) => inner.write(bytes), output: () => Buffer.concat(chunks), violations, connection };
+}
+
+const publish = (topic: string, payload: Buffer): Buffer => {
+  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), Buffer.from(topic), payload]);
+  return Buffer.concat([Buffer.from([0x30]), remainingLength(body.length), body]);
+};
+
+describe('GuardedConnection', () => {
+  it('passes packets through unchanged, even one byte at a time', async () => {
+    const g = guard();
+    const stream = Buffer.concat([connectPacket('c1'), publish('a/b', Buffer.alloc(200, 1)), publish('a/c', Buffer.alloc(1000, 2)), Buffer.from([0xc0, 0x00])]);
+    for (const byte of stream) g.feed(Buffer.from([byte]));
+    await waitFor(() => g.output().length === stream.length || undefined, 'every byte at the output');
+    expect(g.output().equals(stream)).toBe(true);
+    expect(g.violations).toEqual([]);
+  });
+
+  it('cuts at a header announcing too much, even when the length bytes arrive apart', async () => {
+    const g = guard();
+    g.feed(connectPacket('c1'));
+    const header = Buffer.concat([Buffer.from([0x30]), remainingLength(1025)]);
+    for (const byte of header) g.feed(Buffer.from([byte]));
+    await waitFor(() => g.connection.destroyed || undefined, 'the connection to be destroyed');
+    expect(g.violations).toEqual([{ reason: 'packet-too-large', packetType: 3, announcedBytes: 1025, limitBytes: 1024 }]);
+  });
+
+  it('holds the CONNECT to its own, smaller limit', async () => {
+    const g = guard();
+    g.feed(Buffer.concat([Buffer.from([0x10]), remainingLength(300)]));
+    await waitFor(() => g.connection.destroyed || undefined, 'the connection to be destroyed');
+    expect(g.violations[0]).toMatchObject({ reason: 'packet-too-large', packetType: 1, limitBytes: 256 });
+  });
+
+  it('holds PUBLISH packets beyond the rate until tokens come back, in order', async () => {
+    const g = guard({ maxPublishRate: 20 });
+    const packets = Array.from({ length: 30 }, (_, i) => publish('t', Buffer.from([i])));
+    const stream = Buffer.concat([connectPacket('c1'), ...packets]);
+    const startedAt = Date.now();
+    g.feed(stream);
+    await waitFor(() => g.output().length === stream.length || undefined, 'every packet at the output');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(400);
+    expect(g.output().equals(stream)).toBe(true);
+  });
+});
