@@ -5,6 +5,7 @@ import {
   BrokerConnectError,
   ConfigValidationError,
   DEFAULT_TOPIC_PREFIX,
+  FSO_ROLES,
   FSO_VERSION,
   InvalidAgentIdError,
   createLogger,
@@ -17,10 +18,12 @@ import { EXIT, formatAgentsTable, formatConfigSource, formatPushResult, pushExit
 import { readConfigFile } from './configFile.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 import type { ConnectionOptions } from './connection.js';
+import type { FsoRole } from '@fso/common';
 import { BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';
 import { getConfig } from './getConfig.js';
 import { listAgents } from './listAgents.js';
 import { DEFAULT_PUSH_TIMEOUT_MS, pushConfig } from './pushConfig.js';
+import { TokenError, mintToken } from './token.js';
 
 /** Where {@link main} writes, and what stops it; defaults are the process's own. */
 export interface CliIo {
@@ -130,6 +133,27 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const agents = await listAgents(connection(cmd));
       stdout.write(opts.json ? `${JSON.stringify(agents, null, 2)}\n` : formatAgentsTable(agents));
+    });
+
+  program
+    .command('token')
+    .description('mint a login token (JWT) for fso-broker --jwt-*; prints it on stdout (use it as the MQTT password)')
+    .addOption(new Option('--role <role>', 'what the token may do').choices(FSO_ROLES).makeOptionMandatory())
+    .option('--agent-id <id>', 'for role agent: the agent it speaks for')
+    .addOption(new Option('--ttl <duration>', 'lifetime (e.g. 24h, 7d, 30m)').argParser(durationOption).default(86_400_000, '24h'))
+    .addOption(new Option('--secret-file <file>', 'HS256 secret (the broker\'s --jwt-secret-file)').conflicts('privateKeyFile'))
+    .option('--private-key-file <file>', 'PEM P-256 (ES256) or Ed25519 (EdDSA) private key; the broker holds the public half')
+    .requiredOption('--issuer <iss>', "the broker's --jwt-issuer")
+    .option('--subject <sub>', 'sub claim (default: the agent id, else the role)')
+    .action(async (opts: { role: FsoRole; agentId?: string; ttl: number; secretFile?: string; privateKeyFile?: string; issuer: string; subject?: string }) => {
+      try {
+        const token = await mintToken({ ...opts, ttlMs: opts.ttl });
+        stdout.write(`${token}\n`);
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+        stderr.write(`error: ${err.message}\n`);
+        code = EXIT.usage;
+      }
     });
 
   try {
