@@ -104,9 +104,9 @@ async function loadJwtVerifier(options: JwtAuthOptions, warnings: string[]): Pro
   }
 }
 
-/** A JWS compact serialization starts with a base64url JSON object (`eyJ`) and has three parts. */
+/** A JWS compact serialization: three dot-separated base64url parts (the signature may be empty). */
 function looksLikeJwt(password: Buffer): boolean {
-  return password.length > 4 && password.subarray(0, 3).toString('latin1') === 'eyJ' && password.toString('latin1').split('.').length === 3;
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(password.toString('latin1'));
 }
 
 /**

@@ -80,6 +80,19 @@ describe('authorization by role', () => {
     expect(log.find('subscription refused').map((r) => r.topic)).toEqual(['fso/#', 'fso/agents/web-02/config']);
   });
 
+  it('denies mosquitto_sub, logged in as an agent, a subscription to fso/#', async () => {
+    await start();
+    const { username, password, agentId } = USERS.agentA;
+    const args = ['-h', '127.0.0.1', '-p', String(broker.port), '-i', agentId, '-u', username, '-P', password, '-q', '1', '-t', 'fso/#', '-W', '5'];
+    const result = await run('mosquitto_sub', args, { timeout: 10_000 }).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr ?? '' }),
+    );
+    // mosquitto_sub 2.0 reports the 0x80 SUBACK on stderr and stops.
+    expect(result.stderr).toContain('All subscription requests were denied');
+    expect(log.find('subscription refused')[0]).toMatchObject({ clientId: 'web-01', role: 'agent', topic: 'fso/#' });
+  });
+
   it('refuses a viewer publishing a config: nothing delivered, nothing retained', async () => {
     await start();
     const seen = await spy();
