@@ -31,4 +31,6 @@ RUN mkdir -p /data /audit /state /watched && chown node:node /data /audit /state
 USER node
 
 EXPOSE 1883
-CMD ["fso-broker", "--host", "0.0.0.0", "--data-dir", "/data"]
+# Without logins on a non-loopback address the broker refuses to start unless
+# --insecure is given: run it with --auth FILE (or --jwt-*) outside a private network.
+CMD ["fso-broker", "--host", "0.0.0.0", "--insecure", "--data-dir", "/data"]

@@ -36,6 +36,9 @@ interface GlobalOptions {
   broker?: string;
   topicPrefix?: string;
   connectTimeout: number;
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
 }
 
 const durationOption = (value: string): number => {
@@ -77,6 +80,9 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
     .option('--broker <url>', 'MQTT broker URL (default: $FSO_BROKER_URL or mqtt://127.0.0.1:1883)')
     .option('--topic-prefix <prefix>', 'topic prefix', prefixOption, DEFAULT_TOPIC_PREFIX)
+    .option('--username <name>', 'MQTT username (default $FSO_USERNAME)')
+    .option('--password-file <file>', 'file holding the MQTT password or token (default $FSO_PASSWORD)')
+    .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (default $FSO_CA_FILE)")
     .addOption(
       new Option('--connect-timeout <seconds>', 'give up connecting to the broker after this long')
         .argParser(durationOption)
@@ -84,7 +90,10 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     );
   const connection = (cmd: Command): ConnectionOptions => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    return { brokerUrl: g.broker, topicPrefix: g.topicPrefix, connectTimeoutMs: g.connectTimeout, logger, signal: io.signal };
+    return {
+      brokerUrl: g.broker, topicPrefix: g.topicPrefix, connectTimeoutMs: g.connectTimeout, logger, signal: io.signal,
+      username: g.username, passwordFile: g.passwordFile, caFile: g.ca,
+    };
   };
 
   program

@@ -18,6 +18,12 @@ export interface ConnectionOptions {
   logger?: Logger;
   /** Stops waiting (Ctrl-C); the operation then rejects with `OperationAbortedError`. */
   signal?: AbortSignal;
+  /** MQTT username (default `FSO_USERNAME`). */
+  username?: string;
+  /** File holding the password or token (default `FSO_PASSWORD`). */
+  passwordFile?: string;
+  /** CA certificate (PEM file) for mqtts:// and wss:// (default `FSO_CA_FILE`). */
+  caFile?: string;
 }
 
 /** Default of {@link ConnectionOptions.connectTimeoutMs}: a one-shot CLI should not hang on a dead broker. */
@@ -60,6 +66,9 @@ export async function withConnection<T>(
     url: resolveBrokerUrl(options.brokerUrl),
     clientId: `fso-controller-${randomBytes(6).toString('hex')}`,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    username: options.username,
+    passwordFile: options.passwordFile,
+    caFile: options.caFile,
   });
   let failed = true;
   try {
