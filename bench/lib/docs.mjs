@@ -1,0 +1,85 @@
+// docs/benchmarks.md gets a dated section per run (created with its
+// introduction the first time); the scale chart goes to docs/ for full runs,
+// to bench/results/ otherwise.
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { scaleChart } from './plot.mjs';
+import { REPO } from './processes.mjs';
+
+const DOC = path.join(REPO, 'docs', 'benchmarks.md');
+export const CHART_IN_DOCS = path.join(REPO, 'docs', 'benchmarks-scale.png');
+
+const INTRO = `# Benchmarks
+
+\`pnpm bench\` (full, about half an hour on 2 cores) and \`pnpm bench --quick\`
+(under 3 minutes) build the workspace, run five scenarios against the built
+bins — each part its own process, as a user runs them, on 127.0.0.1 — and
+append a section below. Raw figures: \`bench/results/latest.json\`.
+\`node bench/run.mjs --only throughput,latency\` runs some scenarios only.
+
+How it measures:
+
+- **Durable means acked.** The recorder writes a batch, fsyncs it, then
+  publishes its \`ack\`: a line is visible in the file *before* its fsync, so
+  "the audit line is fsync'd" is taken as the \`at\` of the first ack covering
+  the event's \`seq\` (the recorder's clock, right after the fsync).
+- **Side by side, alternating.** Every comparison runs in the same bench run,
+  the order of A and B rotating each round; ratios are paired per round and
+  quoted as median (min–max), because the machine is shared and noisy. The
+  load average at start and end is in each section.
+- **Throughput.** N files in directories of 100 (made before the agent
+  starts: its first start records a silent baseline): create all, then modify
+  all, rename all (same directory), delete all, each phase as fast as
+  synchronous calls go. A phase ends when its last change is fsync'd in the
+  audit (pipeline) or its last event arrived (raw chokidar, run with the
+  agent's own options in a process of its own); throughput is changes over the
+  sum of the phases. Every expected change must be in the audit exactly once
+  (by id and by type + path); "unexpected" counts extra events.
+- **Latency.** Creates, modifies, renames and deletes in turn, each on its own
+  path, at a fixed rate. Creates and deletes are held for the rename pair
+  window (\`--pair-window\`, 200 ms) before they are emitted, by design.
+- **Scale.** A first start on an existing tree; RSS is VmRSS one second after
+  the "watching" log line, heap is \`heapUsed\` after a GC (asked over IPC of a
+  preloaded probe, bench/lib/memProbe.mjs), watches are the \`inotify wd:\`
+  lines of /proc/PID/fdinfo. The restart column is a second start on the same
+  state directory.
+- **Diffs.** Important files rewritten as editors save them (temp file,
+  rename over). The agent's config raises \`diff.maxFileBytes\` to 16 MiB;
+  jsdiff keeps its default 1 s time-out.
+- **Recorder.** The real recorder, and the same recorder with fsync and
+  fdatasync turned into no-ops by a preload (bench/lib/noFsync.mjs).
+`;
+
+/** Appends the run's section to docs/benchmarks.md and writes the chart. */
+export async function writeDocs(result, markdown, progress) {
+  const scale = result.scenarios.scale;
+  let chart = null;
+  if (scale && !scale.error && scale.bySize.length > 0) {
+    chart = result.mode === 'full' ? CHART_IN_DOCS : path.join(REPO, 'bench', 'results', `scale-${result.mode}.png`);
+    await mkdir(path.dirname(chart), { recursive: true });
+    const rows = scale.bySize.map((s) => ({
+      files: s.files,
+      agent: { rssMb: s.agent.rss.median / 2 ** 20, readyS: s.agent.readyMs.median / 1000 },
+      chokidar: { rssMb: s.chokidar.rss.median / 2 ** 20, readyS: s.chokidar.readyMs.median / 1000 },
+    }));
+    const caption = `${result.startedAt.slice(0, 10)}, ${result.machine.cpus} CPUS, MEDIAN OF ${scale.repeats} RUN(S) PER SIZE`;
+    await writeFile(chart, scaleChart(rows, caption));
+    progress(`chart: ${path.relative(REPO, chart)}`);
+  }
+  if (!existsSync(DOC)) await writeFile(DOC, INTRO);
+  const m = result.machine;
+  const section = [
+    '',
+    `## ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${result.mode}`,
+    '',
+    `${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Linux ${m.kernel}, Node ${m.node}, ${m.mosquitto ?? 'no mosquitto'}; ` +
+      `load average ${result.load.start.join(' ')} at start, ${result.load.end.join(' ')} at end; ${Math.round(result.durationMs / 1000)} s.`,
+    '',
+    markdown,
+    ...(chart === CHART_IN_DOCS ? ['', `![RSS and time to ready against tree size](${path.basename(chart)})`] : []),
+    '',
+  ].join('\n');
+  await appendFile(DOC, section);
+  progress(`appended a section to ${path.relative(REPO, DOC)}`);
+}

@@ -1,0 +1,140 @@
+// One FSO pipeline as separate processes, the way a user runs it: a broker
+// (the embedded one or Mosquitto), the recorder, an agent; and a bench MQTT
+// client that follows the recorder's acks (published after each fsync).
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { createTopics } from '@fso/common';
+import { MOSQUITTO, binOf, freePort, startNode, startProcess, waitForPort } from './processes.mjs';
+
+const topics = createTopics();
+const PROBE = fileURLToPath(new URL('./memProbe.mjs', import.meta.url));
+export const NO_FSYNC = fileURLToPath(new URL('./noFsync.mjs', import.meta.url));
+
+/** JSON logs at info: the bench waits for the `watching` / `recording` lines. */
+const LOG_ENV = { FSO_LOG_FORMAT: 'json', FSO_LOG_LEVEL: 'info' };
+
+/** Starts a broker on a free 127.0.0.1 port: `embedded` (fso-broker, in memory) or `mosquitto`. */
+export async function startBroker(kind, dir) {
+  const port = await freePort();
+  let proc;
+  if (kind === 'mosquitto') {
+    const conf = path.join(dir, 'mosquitto.conf');
+    // max_queued_messages 0: no limit, so a slow subscriber never loses QoS 1 messages.
+    await writeFile(
+      conf,
+      [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n'),
+    );
+    proc = startProcess('mosquitto', MOSQUITTO, ['-c', conf]);
+  } else {
+    proc = startNode('fso-broker', [binOf('broker'), '--port', String(port)], { env: { ...LOG_ENV, FSO_LOG_LEVEL: 'warn' } });
+  }
+  await waitForPort(port, proc.name);
+  return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid, proc, stop: () => proc.stop() };
+}
+
+/** Starts `fso-audit record`; `noFsync` runs it with fsync made a no-op (bench/lib/noFsync.mjs). */
+export async function startRecorder(brokerUrl, auditDir, { noFsync = false } = {}) {
+  const args = [...(noFsync ? ['--import', NO_FSYNC] : []), binOf('audit-recorder'), 'record', '--dir', auditDir, '--broker', brokerUrl, '--client-id', 'bench-recorder'];
+  const proc = startNode('fso-audit record', args, { env: LOG_ENV });
+  await proc.waitForLine((_l, j) => j?.msg === 'recording', '"recording" log line');
+  return { pid: proc.pid, proc, stop: () => proc.stop() };
+}
+
+/**
+ * Starts `fso-agent` (with the memory probe preloaded, reachable over IPC)
+ * and resolves once every root logged `watching`. `readyAt` is that line's
+ * time; `startedAt` the moment before spawn.
+ */
+export async function startAgent({ id = 'bench', brokerUrl, watch, stateDir, pairWindow, important = [], config, roots = 1, readyTimeoutMs = 600_000 }) {
+  const args = [...agentNodeArgs(), '--import', PROBE, binOf('agent'), '--id', id, '--state-dir', stateDir, '--broker', brokerUrl];
+  if (config) args.push('--config', config);
+  else args.push('--watch', watch);
+  for (const glob of important) args.push('--important', glob);
+  if (pairWindow) args.push('--pair-window', pairWindow);
+  const startedAt = Date.now();
+  const proc = startNode('fso-agent', args, { env: LOG_ENV, ipc: true });
+  let watching = 0;
+  const ready = await proc.waitForLine((_l, j) => j?.msg === 'watching' && ++watching >= roots, '"watching" log line', readyTimeoutMs);
+  const readyAt = Date.parse(ready.json.time) || ready.at;
+  return { id, pid: proc.pid, proc, startedAt, readyAt, entries: ready.json.entries, stop: () => proc.stop(30_000) };
+}
+
+/**
+ * Extra node flags for every agent: `BENCH_PROFILE_DIR` runs it with
+ * `--cpu-prof` (one .cpuprofile per agent, written when it exits).
+ */
+function agentNodeArgs() {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+/** Asks a child started with the memory probe (or the chokidar child) for its memory figures over IPC. */
+export function askMemory(proc, { gc = true } = {}, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.child.off('message', onMessage);
+      reject(new Error(`${proc.name}: no memory answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (message) => {
+      if (message?.bench !== 'memory') return;
+      clearTimeout(timer);
+      proc.child.off('message', onMessage);
+      resolve(message);
+    };
+    proc.child.on('message', onMessage);
+    proc.child.send({ bench: 'memory', gc });
+  });
+}
+
+/**
+ * A bench client following `agentId`'s acks (and, with `diffs`, its diff messages). `ackAt(seq)` is when the first
+ * ack covering `seq` was published (the recorder's clock, right after the
+ * fsync that made it durable), or undefined.
+ */
+export async function followAcks(brokerUrl, agentId, { diffs: wantDiffs = false } = {}) {
+  const client = mqtt.connect(brokerUrl, { protocolVersion: 4, clientId: `bench-acks-${process.pid}-${agentId}`, reconnectPeriod: 200 });
+  const acks = [];
+  const diffs = [];
+  const waiters = new Set();
+  client.on('message', (topic, payload, packet) => {
+    if (topic === topics.diffs(agentId)) {
+      const d = JSON.parse(payload.toString('utf8'));
+      diffs.push({ eventId: d.eventId, path: d.path, emittedAt: Date.parse(d.emittedAt), skipped: d.skipped, added: d.added, removed: d.removed, patchBytes: d.patch?.length ?? 0 });
+      return;
+    }
+    if (topic !== topics.ack(agentId) || packet.retain) return;
+    const ack = JSON.parse(payload.toString('utf8'));
+    acks.push({ seq: ack.seq, at: Date.parse(ack.at), epoch: ack.epoch });
+    for (const w of waiters) if (ack.seq >= w.seq) (waiters.delete(w), w.resolve());
+  });
+  await client.subscribeAsync(wantDiffs ? [topics.ack(agentId), topics.diffs(agentId)] : topics.ack(agentId), { qos: 1 });
+  return {
+    acks,
+    /** Diff messages seen (with `diffs: true`): eventId, path, emittedAt (ms), skipped, added, removed, patchBytes. */
+    diffs,
+    get lastSeq() {
+      return acks.at(-1)?.seq ?? 0;
+    },
+    ackAt(seq) {
+      let lo = 0;
+      let hi = acks.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (acks[mid].seq >= seq) hi = mid;
+        else lo = mid + 1;
+      }
+      return acks[lo]?.at;
+    },
+    waitForSeq(seq, timeoutMs = 60_000) {
+      if ((acks.at(-1)?.seq ?? 0) >= seq) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = { seq, resolve: () => (clearTimeout(timer), resolve()) };
+        const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`no ack for seq ${seq} within ${timeoutMs} ms (last ${acks.at(-1)?.seq ?? 0})`))), timeoutMs);
+        waiters.add(w);
+      });
+    },
+    stop: () => client.endAsync(),
+  };
+}

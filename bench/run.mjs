@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// `pnpm bench` (full), `pnpm bench --quick` (under 3 minutes), and the smoke
+// test's `--tiny`. Runs the five scenarios of issue 5 against the built bins,
+// prints a progress line per run and markdown tables at the end, writes JSON
+// (bench/results/latest.json, or --out), appends a dated section to
+// docs/benchmarks.md and draws the scale chart (not with --no-docs).
+//
+// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs]
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeDocs } from './lib/docs.mjs';
+import { MOSQUITTO, REPO, binOf } from './lib/processes.mjs';
+import { evaluateTargets, markdownReport } from './lib/report.mjs';
+import { diffsScenario } from './scenarios/diffs.mjs';
+import { latencyScenario } from './scenarios/latency.mjs';
+import { recorderScenario } from './scenarios/recorder.mjs';
+import { scaleScenario } from './scenarios/scale.mjs';
+import { throughputScenario } from './scenarios/throughput.mjs';
+
+/** Sizes per mode. Full is the issue's; quick fits in 3 minutes on 2 cores; tiny is the smoke test's. */
+const MODES = {
+  full: {
+    throughput: { n: 20_000, repeats: 5 },
+    latency: { rates: [200, 2000], seconds: 15, repeats: 2 },
+    scale: { sizes: [10_000, 50_000, 100_000], repeats: 2 },
+    diffs: { reps: 5, seconds: 10, repeats: 3 },
+    recorder: { m: 50_000, repeats: 3 },
+  },
+  quick: {
+    throughput: { n: 1000, repeats: 3 },
+    latency: { rates: [200, 2000], seconds: 4, repeats: 1 },
+    scale: { sizes: [10_000], repeats: 1 },
+    diffs: { reps: 2, seconds: 4, repeats: 1 },
+    recorder: { m: 10_000, repeats: 2 },
+  },
+  tiny: {
+    throughput: { n: 200, repeats: 1 },
+    latency: { rates: [200], seconds: 1.5, repeats: 1 },
+    scale: { sizes: [300], repeats: 1 },
+    diffs: { sizes: ['10KB'], reps: 1, seconds: 1, repeats: 1 },
+    recorder: { m: 500, repeats: 1 },
+  },
+};
+const SCENARIOS = { throughput: throughputScenario, latency: latencyScenario, scale: scaleScenario, diffs: diffsScenario, recorder: recorderScenario };
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    tiny: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string', default: path.join(REPO, 'bench', 'results', 'latest.json') },
+    'no-docs': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write('usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs]\n');
+  process.exit(0);
+}
+const mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
+const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(SCENARIOS);
+const unknown = only.filter((s) => !(s in SCENARIOS));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown scenario(s) ${unknown.join(', ')}; choose from ${Object.keys(SCENARIOS).join(', ')}\n`);
+  process.exit(2);
+}
+for (const pkg of ['broker', 'agent', 'audit-recorder']) {
+  if (!existsSync(binOf(pkg))) {
+    process.stderr.write(`bench: ${binOf(pkg)} is missing: run pnpm build first (pnpm bench does)\n`);
+    process.exit(2);
+  }
+}
+if (!existsSync(MOSQUITTO) && only.includes('throughput')) {
+  process.stderr.write(`bench: ${MOSQUITTO} is missing (apt-get install mosquitto), needed by the throughput scenario\n`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
+const progress = (text) => process.stderr.write(`[${elapsed()}] ${text}\n`);
+const load = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+const result = {
+  schema: 'fso.bench/1',
+  mode,
+  startedAt: new Date(started).toISOString(),
+  machine: machineInfo(),
+  load: { start: load() },
+  params: Object.fromEntries(only.map((s) => [s, MODES[mode][s]])),
+  scenarios: {},
+};
+progress(`bench ${mode}: ${only.join(', ')} (load average ${result.load.start.join(' ')})`);
+let failed = false;
+for (const [i, name] of only.entries()) {
+  const t0 = Date.now();
+  progress(`▶ ${i + 1}/${only.length} ${name}`);
+  try {
+    result.scenarios[name] = await SCENARIOS[name]({ ...MODES[mode][name], progress: (t) => progress(`  ${t}`) });
+    progress(`✔ ${name} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  } catch (err) {
+    failed = true;
+    result.scenarios[name] = { error: err.stack ?? String(err) };
+    progress(`✘ ${name} failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${err.message}`);
+  }
+}
+result.load.end = load();
+result.durationMs = Date.now() - started;
+result.targets = evaluateTargets(result.scenarios);
+const markdown = markdownReport(result);
+
+await mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
+await writeFile(flags.out, `${JSON.stringify(result, null, 2)}\n`);
+if (!flags['no-docs']) await writeDocs(result, markdown, progress);
+process.stdout.write(`\n${markdown}\n\nJSON: ${path.relative(process.cwd(), path.resolve(flags.out)) || flags.out} (${(result.durationMs / 1000).toFixed(0)} s, load average ${result.load.start.join(' ')} → ${result.load.end.join(' ')})\n`);
+process.exitCode = failed ? 1 : 0;
+
+function machineInfo() {
+  const version = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 }).split('\n')[0].trim();
+    } catch (err) {
+      return (err.stdout ?? '').split('\n')[0].trim() || null;
+    }
+  };
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    mosquitto: existsSync(MOSQUITTO) ? version(MOSQUITTO, ['-h']) : null,
+    inotify: {
+      maxUserWatches: readProc('/proc/sys/fs/inotify/max_user_watches'),
+      maxQueuedEvents: readProc('/proc/sys/fs/inotify/max_queued_events'),
+    },
+  };
+}
+
+function readProc(file) {
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}

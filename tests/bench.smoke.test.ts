@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTempDir } from './helpers.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Spread {
+  min: number | null;
+  median: number | null;
+  max: number | null;
+}
+interface BenchResult {
+  schema: string;
+  mode: string;
+  load: { start: number[]; end: number[] };
+  scenarios: Record<string, { error?: string } & Record<string, unknown>>;
+  targets: Array<{ name: string; bound: string; met: boolean; measured: unknown }>;
+}
+
+/** Runs the bench in its tiny mode (a few hundred files, one round) as `pnpm bench` would, against the built bins. */
+function runTinyBench(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repo, 'bench', 'run.mjs'), '--tiny', '--out', out, '--no-docs'], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 150_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('pnpm bench (tiny mode): the benchmark still runs end to end', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    tmp = await createTempDir('fso-bench-smoke-');
+  });
+  afterEach(async () => {
+    await tmp.cleanup();
+  });
+
+  it('runs every scenario with nothing lost or duplicated and writes well-formed JSON and a markdown table', { timeout: 180_000 }, async () => {
+    const out = path.join(tmp.path, 'tiny.json');
+    const run = await runTinyBench(out);
+    expect(run.code, `bench exited ${run.code}\n${run.stderr.slice(-4000)}`).toBe(0);
+    const result = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
+    expect(result).toMatchObject({ schema: 'fso.bench/1', mode: 'tiny' });
+    expect(result.load.start).toHaveLength(3);
+    expect(Object.keys(result.scenarios).sort()).toEqual(['diffs', 'latency', 'recorder', 'scale', 'throughput']);
+    for (const [name, scenario] of Object.entries(result.scenarios)) expect(scenario.error, `${name} failed`).toBeUndefined();
+
+    const throughput = result.scenarios.throughput as { lost: number; duplicatedById: number; duplicatedByPath: number; ratios: Record<string, Spread> };
+    const why = JSON.stringify(result.scenarios.throughput).slice(0, 4000);
+    expect([throughput.lost, throughput.duplicatedById, throughput.duplicatedByPath], `lost, duplicated by id, by path: ${why}`).toEqual([0, 0, 0]);
+    expect(throughput.ratios.e2eOverChokidar?.median).toBeGreaterThan(0);
+    expect(throughput.ratios.embeddedOverMosquitto?.median).toBeGreaterThan(0);
+    const latency = result.scenarios.latency as { byRate: Record<string, { lost: number; duplicated: number; stages: Record<string, { n: number; p99: number }> }> };
+    expect(latency.byRate['200'], JSON.stringify(latency.byRate['200'])).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(latency.byRate['200']?.stages.opToAudit?.n).toBeGreaterThan(200);
+    const scale = result.scenarios.scale as { bySize: Array<{ files: number; agent: { watches: Spread; rss: Spread }; chokidar: { watches: Spread } }> };
+    expect(scale.bySize[0]?.agent.watches.median).toBeGreaterThanOrEqual(300);
+    expect(scale.bySize[0]?.agent.rss.median).toBeGreaterThan(0);
+    const diffs = result.scenarios.diffs as { perFile: Record<string, { outcomes: string[] }>; interference: { lost: number } };
+    expect(diffs.perFile['10KB 1%']?.outcomes[0]).toMatch(/^patch \+\d+ -\d+/);
+    expect(diffs.interference.lost).toBe(0);
+    expect(result.scenarios.recorder).toMatchObject({ missing: 0 });
+    expect(result.targets.map((t) => t.name)).toEqual(expect.arrayContaining([expect.stringMatching(/chokidar/), expect.stringMatching(/Mosquitto/)]));
+    for (const t of result.targets) expect(typeof t.met).toBe('boolean');
+    expect(run.stdout).toMatch(/\| target \| measured/);
+  });
+});
