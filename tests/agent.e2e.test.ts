@@ -77,6 +77,18 @@ describe('agent end to end (real broker on port 0, real agent, real temp dirs)',
     expect(byEvent.get(events[2]!.id)).toMatchObject({ added: 0, removed: 2 });
   });
 
+  it('diffs the first change after a restart against the content seen before it (kept in the state dir)', async () => {
+    const file = path.join(watched, 'app.conf');
+    let a = await launch();
+    await writeFile(file, 'one\ntwo\n');
+    await sub.waitFor((m) => m.topic === topics.diffs('web-01'), 'the diff of the create');
+    await a.close();
+    a = await launch();
+    await writeFile(file, 'one\nthree\n');
+    const diff = await sub.waitFor((m) => m.topic === topics.diffs('web-01') && diffSchema.parse(m.json).removed > 0, 'the diff after the restart');
+    expect(diffSchema.parse(diff.json).patch).toContain('-two\n+three');
+  });
+
   it('skips the diff of binary and too-large important files, and says why', async () => {
     await launch(config(0, [{ path: watched, important: ['**/*'] }], { diff: { maxFileBytes: 1000 } }));
     await writeFile(path.join(watched, 'blob.bin'), Buffer.from([0, 1, 2, 0, 255]));
