@@ -36,6 +36,11 @@ export function entryFromStats(stats: Stats, sha256: string | null): Entry {
   };
 }
 
+/** True when `stats` is the same inode the entry describes. */
+export function sameInode(entry: Entry, stats: Stats): boolean {
+  return entry.dev === stats.dev && entry.ino === stats.ino;
+}
+
 const inodeKey = (dev: number, ino: number): string => `${dev}:${ino}`;
 
 /**

@@ -2,29 +2,13 @@ import { constants } from 'node:fs';
 import { access, lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { errorCode } from '@fso/common';
-import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
-import { Baseline, entryFromStats, kindOf } from './baseline.js';
-import type { Entry } from './baseline.js';
-import { hashFile } from './hash.js';
-import type { BaselineOp } from './journal.js';
-import { createLimiter } from './limiter.js';
+import type { Logger } from '@fso/common';
+import { entryFromStats, kindOf, sameInode } from './baseline.js';
+import type { Baseline, Entry } from './baseline.js';
+import { ChangeEmitter } from './changeEmitter.js';
+import type { Change } from './changeEmitter.js';
 
-/** One change the reconciler decided on, ready to become an event message. */
-export interface Change {
-  type: EventType;
-  path: string;
-  oldPath?: string;
-  kind: EntryKind;
-  size: number | null;
-  mtimeMs: number | null;
-  sha256: string | null;
-  hashSkipped: HashSkipReason | null;
-  origin: 'live' | 'scan';
-  /** When the agent first saw the change (the watcher's event), epoch ms. */
-  observedAtMs: number;
-  /** What the change did to the baseline, to be journaled with the event. */
-  ops: BaselineOp[];
-}
+export type { Change } from './changeEmitter.js';
 
 /** Options of {@link Reconciler}. */
 export interface ReconcilerOptions {
@@ -82,7 +66,6 @@ async function probe(p: string): Promise<Probe> {
   }
 }
 
-const sameInode = (entry: Entry, stats: Stats): boolean => entry.dev === stats.dev && entry.ino === stats.ino;
 // Inode numbers are reused at once on ext4: a birth time, where the file system has one, tells a reuse apart.
 const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a === b;
 
@@ -100,16 +83,20 @@ export class Reconciler {
   readonly #pendingDeletes = new Map<string, PendingDelete>();
   /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
   readonly #pendingByInode = new Map<string, string>();
-  readonly #hashLimit = createLimiter(16);
   #lane: Promise<void> = Promise.resolve();
-  #emitChain: Promise<void> = Promise.resolve();
   #drainScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
   #warnedPaths = new Set<string>();
   #closed = false;
 
+  readonly #emitter: ChangeEmitter;
+
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#emitter = new ChangeEmitter({
+      baseline: options.baseline, hashMaxBytes: options.hashMaxBytes, log: options.log,
+      onChange: (change) => this.#o.onChange(change), onRecorded: (p, entry) => this.#o.onRecorded?.(p, entry),
+    });
   }
 
   get baseline(): Baseline {
@@ -148,7 +135,7 @@ export class Reconciler {
     for (;;) {
       const lane = this.#lane;
       await lane;
-      await this.#emitChain;
+      await this.#emitter.drained();
       if (lane === this.#lane && this.#dirty.size === 0 && !this.#drainScheduled) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -180,7 +167,7 @@ export class Reconciler {
     if (this.#closed) return;
     await this.idle();
     await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
-    await this.#emitChain;
+    await this.#emitter.drained();
     this.#closed = true;
     if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
   }
@@ -235,7 +222,7 @@ export class Reconciler {
         if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
         return;
       }
-      this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+      this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
     if (kind === 'directory' && !prev) await this.#checkDirectoryReadable(p);
@@ -244,14 +231,14 @@ export class Reconciler {
       // The path now holds another inode: something was renamed over it, or it was replaced.
       if (prev.kind !== kind) {
         if (source?.pendingCreate) this.#dropPendingCreate(source.path);
-        this.#emitDelete(p, prev, observedAtMs, origin);
-        this.#emit({ type: 'create', path: p, stats, observedAtMs, origin });
+        this.#emitter.emitDelete(p, prev, observedAtMs, origin);
+        this.#emitter.emit({ type: 'create', path: p, stats, observedAtMs, origin });
       } else if (source && !source.pendingCreate) {
         this.#rename(source.path, p, stats, observedAtMs, origin);
       } else {
         // An editor's atomic save (temp file renamed over the target) is one modify.
         if (source?.pendingCreate) this.#dropPendingCreate(source.path);
-        this.#emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+        this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       }
       return;
     }
@@ -266,7 +253,7 @@ export class Reconciler {
       return;
     }
     if (this.#o.quiet) {
-      this.#emit({ type: 'create', path: p, stats, observedAtMs, origin, quiet: true });
+      this.#emitter.emit({ type: 'create', path: p, stats, observedAtMs, origin, quiet: true });
       return;
     }
     if (pendingCreate) {
@@ -306,7 +293,7 @@ export class Reconciler {
       this.#o.onMove?.(oldPath, newPath);
     }
     const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
-    this.#emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });
+    this.#emitter.emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });
   }
 
   #addPendingCreate(p: string, pending: PendingCreate): void {
@@ -338,11 +325,11 @@ export class Reconciler {
       this.#dropPendingCreate(p);
       const found = await probe(p);
       if ('stats' in found) {
-        this.#emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
+        this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
       } else {
         // It existed, briefly: the trail says so rather than nothing.
-        this.#emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
-        this.#emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
+        this.#emitter.emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
+        this.#emitter.emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
       }
     }
     for (const [p, pending] of [...this.#pendingDeletes]) {
@@ -359,63 +346,11 @@ export class Reconciler {
         const childEntry = this.#o.baseline.get(child);
         const childPending = this.#pendingDeletes.get(child);
         this.#pendingDeletes.delete(child);
-        if (childEntry) this.#emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
+        if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
       }
-      this.#emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
+      this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
     }
     if (this.#pendingCreates.size > 0 || this.#pendingDeletes.size > 0) this.#scheduleSweep();
-  }
-
-  #emitDelete(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): void {
-    this.#o.baseline.delete(p);
-    const change: Change = {
-      type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
-      hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
-    };
-    this.#emitChain = this.#emitChain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
-  }
-
-  /** Hashes (bounded concurrency) and emits in decision order; updates the baseline. */
-  #emit(d: {
-    type: EventType; path: string; oldPath?: string; stats: Stats; observedAtMs: number; origin: 'live' | 'scan';
-    quiet?: boolean; vanished?: boolean; rehash?: boolean;
-  }): void {
-    const kind = kindOf(d.stats);
-    const regular = d.stats.isFile();
-    const known = d.type === 'rename' ? this.#o.baseline.get(d.path) : undefined;
-    const wantsHash = regular && !d.vanished && (d.type !== 'rename' || d.rehash === true || !known?.sha256);
-    const hashing = wantsHash ? this.#hashLimit(() => hashFile(d.path, { maxBytes: this.#o.hashMaxBytes })) : undefined;
-    if (!d.vanished) this.#o.baseline.set(d.path, entryFromStats(d.stats, known?.sha256 ?? null));
-    const run = async (): Promise<void> => {
-      let sha256: string | null = null;
-      let skipped: HashSkipReason | null;
-      let size: number | null = kind === 'directory' ? null : d.stats.size;
-      if (!regular) skipped = 'not-regular';
-      else if (d.vanished) skipped = 'vanished';
-      else if (hashing) {
-        const hashed = await hashing;
-        sha256 = hashed.sha256;
-        skipped = hashed.skipped;
-        size = hashed.size ?? size;
-      } else {
-        sha256 = known?.sha256 ?? null;
-        skipped = sha256 === null ? 'unreadable' : null;
-      }
-      const current = this.#o.baseline.get(d.path);
-      const settled = current && sameInode(current, d.stats) ? { ...current, sha256 } : undefined;
-      if (settled) this.#o.baseline.set(d.path, settled);
-      const ops: BaselineOp[] = d.type === 'rename' && d.oldPath ? [['mv', d.oldPath, d.path]] : [];
-      if (settled) ops.push(['set', d.path, settled]);
-      if (d.quiet) {
-        if (settled) this.#o.onRecorded?.(d.path, settled);
-        return;
-      }
-      this.#o.onChange({
-        type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs: d.stats.mtimeMs,
-        sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
-      });
-    };
-    this.#emitChain = this.#emitChain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
   }
 
   /** Logs (once per name) a path that can never be observed: a name that is not valid UTF-8. */

@@ -1,0 +1,119 @@
+import type { Stats } from 'node:fs';
+import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
+import { entryFromStats, kindOf, sameInode } from './baseline.js';
+import type { Baseline, Entry } from './baseline.js';
+import { hashFile } from './hash.js';
+import type { BaselineOp } from './journal.js';
+import { createLimiter } from './limiter.js';
+
+/** One change the reconciler decided on, ready to become an event message. */
+export interface Change {
+  type: EventType;
+  path: string;
+  oldPath?: string;
+  kind: EntryKind;
+  size: number | null;
+  mtimeMs: number | null;
+  sha256: string | null;
+  hashSkipped: HashSkipReason | null;
+  origin: 'live' | 'scan';
+  /** When the agent first saw the change (the watcher's event), epoch ms. */
+  observedAtMs: number;
+  /** What the change did to the baseline, to be journaled with the event. */
+  ops: BaselineOp[];
+}
+
+/** What the reconciler decided; the emitter hashes and reports it. */
+export interface EmitRequest {
+  type: EventType;
+  path: string;
+  oldPath?: string;
+  stats: Stats;
+  observedAtMs: number;
+  origin: 'live' | 'scan';
+  /** Record without reporting (a first start). */
+  quiet?: boolean;
+  /** The path is gone already: report what was seen of it. */
+  vanished?: boolean;
+  /** A rename whose content changed too: hash it again. */
+  rehash?: boolean;
+}
+
+/** Options of {@link ChangeEmitter}. */
+export interface ChangeEmitterOptions {
+  baseline: Baseline;
+  hashMaxBytes: number;
+  log: Logger;
+  onChange: (change: Change) => void;
+  onRecorded?: (path: string, entry: Entry) => void;
+}
+
+/**
+ * Hashes what the reconciler decided (at most 16 files at once: bounded
+ * file descriptors in a burst) and reports the changes in decision order,
+ * each with the baseline ops it made.
+ */
+export class ChangeEmitter {
+  readonly #o: ChangeEmitterOptions;
+  readonly #hashLimit = createLimiter(16);
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(options: ChangeEmitterOptions) {
+    this.#o = options;
+  }
+
+  /** Resolves once everything emitted so far was reported. */
+  drained(): Promise<void> {
+    return this.#chain;
+  }
+
+  /** Reports a delete (the baseline forgets the path at once). */
+  emitDelete(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): void {
+    this.#o.baseline.delete(p);
+    const change: Change = {
+      type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
+      hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
+    };
+    this.#chain = this.#chain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
+  }
+
+  /** Hashes (bounded concurrency) and reports in decision order; updates the baseline. */
+  emit(d: EmitRequest): void {
+    const kind = kindOf(d.stats);
+    const regular = d.stats.isFile();
+    const known = d.type === 'rename' ? this.#o.baseline.get(d.path) : undefined;
+    const wantsHash = regular && !d.vanished && (d.type !== 'rename' || d.rehash === true || !known?.sha256);
+    const hashing = wantsHash ? this.#hashLimit(() => hashFile(d.path, { maxBytes: this.#o.hashMaxBytes })) : undefined;
+    if (!d.vanished) this.#o.baseline.set(d.path, entryFromStats(d.stats, known?.sha256 ?? null));
+    const run = async (): Promise<void> => {
+      let sha256: string | null = null;
+      let skipped: HashSkipReason | null;
+      let size: number | null = kind === 'directory' ? null : d.stats.size;
+      if (!regular) skipped = 'not-regular';
+      else if (d.vanished) skipped = 'vanished';
+      else if (hashing) {
+        const hashed = await hashing;
+        sha256 = hashed.sha256;
+        skipped = hashed.skipped;
+        size = hashed.size ?? size;
+      } else {
+        sha256 = known?.sha256 ?? null;
+        skipped = sha256 === null ? 'unreadable' : null;
+      }
+      const current = this.#o.baseline.get(d.path);
+      const settled = current && sameInode(current, d.stats) ? { ...current, sha256 } : undefined;
+      if (settled) this.#o.baseline.set(d.path, settled);
+      const ops: BaselineOp[] = d.type === 'rename' && d.oldPath ? [['mv', d.oldPath, d.path]] : [];
+      if (settled) ops.push(['set', d.path, settled]);
+      if (d.quiet) {
+        if (settled) this.#o.onRecorded?.(d.path, settled);
+        return;
+      }
+      this.#o.onChange({
+        type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs: d.stats.mtimeMs,
+        sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
+      });
+    };
+    this.#chain = this.#chain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+  }
+}
