@@ -1,0 +1,357 @@
+/**
+ * Fault-injection tests (issue 3, item 6): the broker, the recorder and the
+ * agent run as real child processes from their built bins, and each test
+ * kills, stops or starves one of them mid-stream, then checks the audit
+ * files against what the test itself did to the watched folder: 0 lost,
+ * 0 duplicated (by id, by agent/epoch/seq, and by path), `fso-audit verify`
+ * intact. Each prints a `[figures]` line; docs/reliability.md tabulates them.
+ *
+ * Needs `pnpm build` first (the tests run dist/cli.js). The disk-full test
+ * mounts a tmpfs and so needs root (it fails, saying why, without it).
+ */
+import { execFile } from 'node:child_process';
+import { appendFile, cp, mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ackSchema, createTopics } from '@fso/common';
+import {
+  assertBuilt,
+  countBy,
+  createFiles,
+  createWhileKilling,
+  describeTally,
+  eventsFileOf,
+  fileNames,
+  freePort,
+  killAll,
+  readEvents,
+  recoverMs,
+  reportFigure,
+  resendRounds,
+  saveLogs,
+  startAgentProcess,
+  startBrokerProcess,
+  startRecorderProcess,
+  tally,
+  verify,
+  waitForAll,
+  waitForSettled,
+} from './faultHarness.js';
+import type { Daemon, ExpectedChange, Tally } from './faultHarness.js';
+import { createCollector, createTempDir } from './helpers.js';
+
+const run = promisify(execFile);
+const AGENT = 'fault-01';
+
+/** The expected creates of `files`. */
+const creates = (files: readonly string[]): ExpectedChange[] => files.map((p) => ({ type: 'create', path: p }));
+
+/** 0 lost, 0 duplicated by id, by seq and by path, nothing unexpected; the tally in the message otherwise. */
+function expectExact(t: Tally): void {
+  const summary = describeTally(t);
+  expect(t.lost, summary).toHaveLength(0);
+  expect(t.duplicatedById, summary).toBe(0);
+  expect(t.duplicatedBySeq, summary).toBe(0);
+  expect(t.duplicatedByPath, summary).toHaveLength(0);
+  expect(t.unexpected, summary).toHaveLength(0);
+  expect(t.gaps, summary).toHaveLength(0);
+}
+
+const duplicates = (t: Tally): number => t.duplicatedById + t.duplicatedByPath.reduce((sum, [, n]) => sum + n - 1, 0);
+
+/** The counts of a tally as a figure reports them. */
+const counts = (t: Tally): Record<'expected' | 'lost' | 'duplicated' | 'contentModifies' | 'sameContentModifies', number> => ({
+  expected: t.expected, lost: t.lost.length, duplicated: duplicates(t),
+  contentModifies: t.contentModifies.length, sameContentModifies: t.sameContentModifies.length,
+});
+
+describe('fault injection on real processes (broker, recorder, agent bins)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let watched: string;
+  let stateDir: string;
+  let auditDir: string;
+  let dataDir: string;
+  let port: number;
+  let brokerUrl: string;
+  const mounts: string[] = [];
+
+  /** Mounts a `size` tmpfs on `dir` (root only); unmounted in afterEach. Fails, saying why, where it cannot. */
+  const mountTmpfs = async (dir: string, size: string): Promise<void> => {
+    try {
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]);
+    } catch (err) {
+      const reason = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+      throw new Error(
+        `cannot mount a ${size} tmpfs on ${dir}: ${reason}. The disk-full test needs root (CAP_SYS_ADMIN) to mount a ` +
+          'size-limited file system; a loop-device file needs the same right. Run the fault tests as root (e.g. in the dev container).',
+      );
+    }
+    mounts.push(dir);
+  };
+  const unmount = async (dir: string): Promise<void> => {
+    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+  };
+
+  beforeAll(() => assertBuilt());
+  beforeEach(async () => {
+    tmp = await createTempDir('fso-fault-');
+    watched = path.join(tmp.path, 'watched');
+    stateDir = path.join(tmp.path, 'state');
+    auditDir = path.join(tmp.path, 'audit');
+    dataDir = path.join(tmp.path, 'broker-data');
+    await mkdir(watched);
+    port = await freePort();
+    brokerUrl = `mqtt://127.0.0.1:${port}`;
+  });
+  afterEach(async (context) => {
+    await killAll();
+    for (const dir of mounts.splice(0)) await unmount(dir);
+    // A failed run keeps its dirs and the daemons' logs: the evidence of what went wrong.
+    const keep = context.task.result?.state === 'fail' || Boolean(process.env.FSO_FAULT_KEEP);
+    await saveLogs(keep ? path.join(tmp.path, 'logs') : undefined);
+    if (keep) process.stdout.write(`[kept] ${tmp.path} (daemon logs in logs/)\n`);
+    else await tmp.cleanup();
+  });
+
+  /**
+   * The tally once the trail has settled (every expected change is there already):
+   * late resends and queued copies have arrived, so a duplicate would show.
+   */
+  const settledTally = async (expected: readonly ExpectedChange[]): Promise<Tally> => {
+    await waitForSettled({ dir: auditDir, brokerUrl, agentId: AGENT });
+    return tally(auditDir, expected);
+  };
+
+  /** Broker, recorder and agent as child processes; the agent's first start records an empty baseline. */
+  const startStack = async (): Promise<{ broker: Daemon; recorder: Daemon; agent: Daemon }> => {
+    const broker = await startBrokerProcess({ port, dataDir });
+    const recorder = await startRecorderProcess({ dir: auditDir, brokerUrl });
+    const agent = await startAgentProcess({ id: AGENT, watch: watched, stateDir, brokerUrl });
+    return { broker, recorder, agent };
+  };
+
+  it('a 10,000-file burst: every create recorded exactly once', async () => {
+    const { agent } = await startStack();
+    const files = fileNames(watched, 'burst', 10_000);
+    const started = Date.now();
+    await createFiles(files, { chunk: 500 });
+    const written = Date.now();
+    await waitForAll(auditDir, creates(files), '10,000 creates in the audit files', 120_000);
+    const done = Date.now();
+    const t = await settledTally(creates(files));
+    reportFigure({
+      fault: '10,000-file burst', behaviour: 'all creates recorded once', ...counts(t), recoverMs: null,
+      writtenMs: written - started, allRecordedMs: done - started, resendRounds: resendRounds(agent),
+    });
+    expectExact(t);
+    expect((await verify(auditDir)).code).toBe(0);
+  }, 150_000);
+
+  it('recorder SIGKILLed mid-stream, restarted on its dir: every change once, torn tail repaired, verify intact', async () => {
+    const { agent, recorder } = await startStack();
+    const files = fileNames(watched, 'rk', 3000);
+    const killedAtRecords = await createWhileKilling(files, recorder, auditDir);
+    expect(killedAtRecords, 'the recorder was killed while records were arriving').toBeLessThan(files.length);
+    // Whether SIGKILL cut a write in half is luck; a torn last line is made certain here.
+    const eventsFile = await eventsFileOf(auditDir);
+    await appendFile(eventsFile, '{"schema":"fso.event/1","id":"torn-by-a-cras');
+    const broken = await verify(auditDir);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/incomplete last line/);
+
+    const restarted = await startRecorderProcess({ dir: auditDir, brokerUrl });
+    await restarted.waitForLog((l) => l.msg?.startsWith('repaired a torn tail') === true, 'the torn tail repair');
+    await waitForAll(auditDir, creates(files), '3,000 creates after the recorder restart', 60_000);
+    const t = await settledTally(creates(files));
+    reportFigure({
+      fault: 'recorder SIGKILL mid-stream', behaviour: 'restart repaired the torn tail; broker queue + agent resend filled the rest',
+      ...counts(t), recoverMs: recoverMs(t, restarted),
+      recordsAtKill: killedAtRecords, resendRounds: resendRounds(agent),
+    });
+    expectExact(t);
+    const intact = await verify(auditDir);
+    expect(intact.code, intact.stderr).toBe(0);
+  }, 90_000);
+
+  it('broker SIGKILLed mid-stream, restarted on its data dir and port: 0 lost, 0 duplicated', async () => {
+    const { agent, broker } = await startStack();
+    const files = fileNames(watched, 'bk', 3000);
+    const killedAtRecords = await createWhileKilling(files, broker, auditDir);
+    expect(killedAtRecords, 'the broker was killed while records were arriving').toBeLessThan(files.length);
+    const restarted = await startBrokerProcess({ port, dataDir });
+    await waitForAll(auditDir, creates(files), '3,000 creates after the broker restart', 60_000);
+    const t = await settledTally(creates(files));
+    reportFigure({
+      fault: 'broker SIGKILL mid-stream', behaviour: 'clients reconnected; recorder session kept in --data-dir; agent resent its outbox',
+      ...counts(t), recoverMs: recoverMs(t, restarted),
+      recordsAtKill: killedAtRecords, resendRounds: resendRounds(agent),
+    });
+    expectExact(t);
+    expect((await verify(auditDir)).code).toBe(0);
+  }, 90_000);
+
+  it('agent SIGKILLed mid-burst, restarted on its state dir: 0 lost, each path created once', async () => {
+    const { agent } = await startStack();
+    const files = fileNames(watched, 'ak', 3000);
+    const killedAtRecords = await createWhileKilling(files, agent, auditDir);
+    expect(killedAtRecords, 'the agent was killed while records were arriving').toBeLessThan(files.length);
+    // The state the crash left, for the evidence should this test fail.
+    await cp(stateDir, path.join(tmp.path, 'state-at-kill'), { recursive: true });
+    const restarted = await startAgentProcess({ id: AGENT, watch: watched, stateDir, brokerUrl });
+    // Every path must arrive; then the agent's outbox must drain, so late duplicates are in the files too.
+    await waitForAll(auditDir, creates(files), '3,000 creates after the agent restart', 60_000);
+    const t = await settledTally(creates(files));
+    const origins = countBy(await readEvents(auditDir), (e) => `${String(e.type)}/${String(e.origin)}`);
+    reportFigure({
+      fault: 'agent SIGKILL mid-burst', behaviour: 'outbox resent; start-up scan reported files made while it was down',
+      ...counts(t), recoverMs: recoverMs(t, restarted),
+      recordsAtKill: killedAtRecords, duplicatedByPath: t.duplicatedByPath.length, origins,
+    });
+    expectExact(t);
+  }, 90_000);
+
+  it('agent stopped (SIGTERM) while files change, then started: each offline change once, origin "scan", nothing for unchanged files', async () => {
+    const keep = fileNames(watched, 'keep', 100);
+    const modified = fileNames(watched, 'mod', 20);
+    const deleted = fileNames(watched, 'del', 20);
+    const renamed = fileNames(watched, 'ren', 20);
+    await createFiles([...keep, ...modified, ...deleted, ...renamed]);
+    const { agent } = await startStack();
+    // The first start records the 160 files silently; a live change proves the agent is publishing.
+    const before = path.join(watched, 'sentinel-before.txt');
+    await writeFile(before, 'live');
+    await waitForAll(auditDir, [{ type: 'create', path: before }], 'the live sentinel', 15_000);
+
+    // Files created while SIGTERM arrives: each is reported once, live or by the next start's scan.
+    const racing = fileNames(watched, 'race', 200);
+    const racingDone = createFiles(racing, { chunk: 10, pauseMs: 5 });
+    const exit = await agent.kill('SIGTERM');
+    await racingDone;
+    expect(exit, agent.output().slice(-2000)).toEqual({ code: 0, signal: null });
+
+    const created = fileNames(watched, 'new', 20);
+    await createFiles(created);
+    for (const f of modified) await appendFile(f, 'changed while the agent was down\n');
+    for (const f of deleted) await rm(f);
+    const renames = renamed.map((f) => ({ from: f, to: f.replace('/ren-', '/renamed-') }));
+    for (const { from, to } of renames) await rename(from, to);
+    const offline: ExpectedChange[] = [
+      ...creates(created),
+      ...modified.map((p): ExpectedChange => ({ type: 'modify', path: p })),
+      ...deleted.map((p): ExpectedChange => ({ type: 'delete', path: p })),
+      ...renames.map(({ from, to }): ExpectedChange => ({ type: 'rename', path: to, oldPath: from })),
+    ];
+
+    const restarted = await startAgentProcess({ id: AGENT, watch: watched, stateDir, brokerUrl });
+    const after = path.join(watched, 'sentinel-after.txt');
+    await writeFile(after, 'live');
+    const expected = [...offline, ...creates(racing), { type: 'create', path: before }, { type: 'create', path: after }] as ExpectedChange[];
+    await waitForAll(auditDir, expected, 'every offline change and the sentinels', 30_000);
+    const t = await settledTally(expected);
+    const events = await readEvents(auditDir);
+    const offlineKeys = new Set(offline.map((c) => `${c.type} ${c.path}`));
+    const offlineEvents = events.filter((e) => offlineKeys.has(`${String(e.type)} ${String(e.path)}`));
+    reportFigure({
+      fault: 'agent stopped (SIGTERM), files changed, agent started', behaviour: 'start-up scan against the saved baseline',
+      ...counts(t), recoverMs: recoverMs(t, restarted),
+      offlineChanges: offline.length, racingCreates: racing.length,
+      racingOrigins: countBy(events.filter((e) => racing.includes(String(e.path))), (e) => String(e.origin)),
+    });
+    expectExact(t);
+    expect(offlineEvents.map((e) => e.origin)).toEqual(offline.map(() => 'scan'));
+    expect(events.filter((e) => keep.includes(String(e.path)))).toEqual([]);
+  }, 90_000);
+
+  it('audit disk full (2 MiB tmpfs): the recorder exits non-zero, never acks what it could not write; space freed and restarted: 0 lost, 0 duplicated', async () => {
+    await mkdir(auditDir);
+    await mountTmpfs(auditDir, '2m');
+    const { agent, recorder } = await startStack();
+    const acks = await createCollector(brokerUrl, createTopics().ack(AGENT));
+    try {
+      // Leave the recorder ~150 KiB: a few hundred records, then ENOSPC.
+      const filler = path.join(auditDir, 'filler.bin');
+      const { bavail, bsize } = await statfs(auditDir);
+      await writeFile(filler, Buffer.alloc(Math.max(0, bavail * bsize - 150 * 1024)));
+      const files = fileNames(watched, 'full', 1500);
+      await createFiles(files, { chunk: 100 });
+      const exit = await Promise.race([recorder.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000))]);
+      expect(exit, 'the recorder should stop on ENOSPC').toBeDefined();
+      expect(exit?.code, recorder.output().slice(-2000)).toBe(1);
+      expect(recorder.output()).toMatch(/ENOSPC/);
+
+      // Every seq an ack covered is in the files (complete lines): nothing acked was left unwritten.
+      const written = await readEvents(auditDir);
+      const epoch = String(written.find((e) => e.agentId === AGENT)?.epoch);
+      const seqs = new Set(written.filter((e) => e.epoch === epoch).map((e) => Number(e.seq)));
+      const ackSeqs = acks.messages.map((m) => ackSchema.parse(m.json)).filter((a) => a.epoch === epoch).map((a) => a.seq);
+      const maxAck = Math.max(0, ...ackSeqs);
+      const unwrittenButAcked = Array.from({ length: maxAck }, (_, i) => i + 1).filter((seq) => !seqs.has(seq));
+      expect(unwrittenButAcked, `acked up to ${maxAck}`).toEqual([]);
+      expect(seqs.size, 'the disk filled before every record was written').toBeLessThan(files.length);
+      expect(maxAck).toBeLessThan(files.length);
+
+      await rm(filler);
+      const restarted = await startRecorderProcess({ dir: auditDir, brokerUrl });
+      await waitForAll(auditDir, creates(files), '1,500 creates after space was freed', 60_000);
+      const t = await settledTally(creates(files));
+      reportFigure({
+        fault: 'audit disk full (tmpfs), then space freed', behaviour: 'recorder exited 1 on ENOSPC without acking; restart cut the torn tail; agent resent',
+        ...counts(t), recoverMs: recoverMs(t, restarted),
+        recordsWhenFull: seqs.size, maxAckWhenFull: maxAck, resendRounds: resendRounds(agent),
+      });
+      expectExact(t);
+      const verdict = await verify(auditDir);
+      expect(verdict.code, verdict.stderr).toBe(0);
+    } finally {
+      await acks.close();
+    }
+  }, 120_000);
+
+  it('verify on a real trail: an edited, a deleted and a swapped line each exit 1 naming the file and line', async () => {
+    const { agent, recorder } = await startStack();
+    const files = fileNames(watched, 'tamper', 30);
+    await createFiles(files);
+    await waitForAll(auditDir, creates(files), '30 creates', 20_000);
+    await agent.kill('SIGTERM');
+    expect((await recorder.kill('SIGTERM')).code).toBe(0);
+    const intact = await verify(auditDir);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(intact.stdout).toMatch(/audit trail intact/);
+
+    const file = await eventsFileOf(auditDir);
+    const name = path.basename(file);
+    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -1);
+    const target = files[10] as string;
+    const index = lines.findIndex((l) => l.includes(`"path":${JSON.stringify(target)}`));
+    expect(index, 'the create of tamper-10.txt is a line of the trail').toBeGreaterThan(0);
+    expect(index + 1).toBeLessThan(lines.length);
+    const lineNo = index + 1;
+    const tampered = async (label: string, edit: (copy: string[]) => string[]): Promise<{ code: number; stderr: string }> => {
+      const dir = path.join(tmp.path, `tampered-${label}`);
+      await cp(auditDir, dir, { recursive: true });
+      await writeFile(path.join(dir, name), `${edit([...lines]).join('\n')}\n`);
+      return verify(dir);
+    };
+    const edited = await tampered('edited', (copy) => {
+      copy[index] = (copy[index] as string).replace('tamper-10.txt', 'tamper-99.txt');
+      return copy;
+    });
+    const deleted = await tampered('deleted', (copy) => copy.filter((_, i) => i !== index));
+    const swapped = await tampered('swapped', (copy) => {
+      [copy[index], copy[index + 1]] = [copy[index + 1] as string, copy[index] as string];
+      return copy;
+    });
+    for (const result of [edited, deleted, swapped]) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${name} line ${lineNo}:`);
+    }
+    expect(edited.stderr).toMatch(/hash mismatch: the record was edited/);
+    expect(deleted.stderr).toMatch(/deleted, inserted or reordered/);
+    expect(swapped.stderr).toMatch(/deleted, inserted or reordered/);
+    reportFigure({
+      fault: 'audit line edited / deleted / swapped', behaviour: `verify exit 1 naming ${name} line ${lineNo} each time`,
+      expected: 3, lost: 0, duplicated: 0, recoverMs: null,
+    });
+  }, 60_000);
+});
