@@ -12,7 +12,6 @@ import { appendFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { startAgent } from '@fso/agent';
@@ -21,10 +20,12 @@ import { startRecorder, verifyAuditDir } from '@fso/audit-recorder';
 import type { Recorder } from '@fso/audit-recorder';
 import { startBroker } from '@fso/broker';
 import type { Broker, BrokerLimits } from '@fso/broker';
-import { createLogger, parseAgentConfig, signJwt } from '@fso/common';
-import type { FsoRole, JwtClaims, Logger } from '@fso/common';
-import { TEST_SCRYPT } from '../packages/broker/src/testing/auth.js';
-import { AUTH_FILE_SCHEMA, hashPassword, writeAuthFile } from '@fso/broker';
+import { parseAgentConfig, signJwt } from '@fso/common';
+import type { FsoRole, JwtClaims } from '@fso/common';
+import { writeTestAuthFile } from '../packages/broker/src/testing/auth.js';
+import { subscribeCodes } from '../packages/broker/src/testing/clients.js';
+import { captureLog } from '../packages/broker/src/testing/log.js';
+import type { CapturedLog } from '../packages/broker/src/testing/log.js';
 import { createTempDir, waitFor } from './helpers.js';
 
 /** A login of the auth file. */
@@ -56,32 +57,8 @@ export const ISSUER = 'fso-security-test';
 /** The recorder's MQTT client id. */
 export const RECORDER_CLIENT_ID = 'audit-recorder-1';
 
-/** A JSON log sink whose lines a test can read. */
-export interface LogSink {
-  logger: Logger;
-  lines(): Array<Record<string, unknown>>;
-  text(): string;
-  /** Lines whose `msg` starts with `prefix`. */
-  find(prefix: string): Array<Record<string, unknown>>;
-}
-
-/** A debug-level JSON logger writing into memory. */
-export function createLogSink(name: string): LogSink {
-  const raw: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const lines = (): Array<Record<string, unknown>> => raw.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return {
-    logger: createLogger({ name, level: 'debug', format: 'json', destination }),
-    lines,
-    text: () => raw.join('\n'),
-    find: (prefix) => lines().filter((l) => String(l.msg).startsWith(prefix)),
-  };
-}
+/** A debug-level JSON logger writing into memory (the broker package's test capture). */
+export type LogSink = CapturedLog;
 
 /** One line of an audit file. */
 export type AuditLine = Record<string, unknown> & { topic: string; receivedAt: string };
@@ -100,20 +77,6 @@ export async function readAuditLines(dir: string, kind: 'events' | 'diffs' | 're
     for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) if (line) lines.push(JSON.parse(line) as AuditLine);
   }
   return lines;
-}
-
-/** Writes an auth file holding `users` (cheap scrypt: same format and check, less cost). */
-export async function writeSecurityAuthFile(file: string, users: readonly SecurityUser[]): Promise<void> {
-  const entries = [];
-  for (const u of users) {
-    entries.push({
-      username: u.username,
-      role: u.role,
-      ...(u.agentId === undefined ? {} : { agentId: u.agentId }),
-      password: await hashPassword(u.password, TEST_SCRYPT),
-    });
-  }
-  await writeAuthFile(file, { schema: AUTH_FILE_SCHEMA, users: entries });
 }
 
 /** The broker's Ed25519 key pair: the broker holds the public half only. */
@@ -206,16 +169,8 @@ export async function publishUntilClosed(client: MqttClient, topic: string, payl
   await closed;
 }
 
-/** The SUBACK codes for `topics` (128: refused). MQTT.js rejects when one is 128; the codes are on the error. */
-export async function subackCodes(client: MqttClient, topics: string | string[]): Promise<number[]> {
-  try {
-    return (await client.subscribeAsync(topics, { qos: 1 })).map((g) => g.qos);
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (!granted) throw err;
-    return granted;
-  }
-}
+/** The SUBACK codes for `topics` (128: refused), from the broker package's test clients. */
+export const subackCodes = subscribeCodes;
 
 /** One row of docs/security.md's table. */
 export interface Observation {
@@ -273,7 +228,7 @@ export interface SecureSystem {
   proveDelivery(label: string): Promise<AuditLine>;
   /** A spy logged in as the recorder role (client id `spy-N`): every message under fso/ that anyone received. */
   spy(): Promise<Spy>;
-  /** Broker log lines logged after `mark` (a {@link LogSink.lines} length taken before the attack). */
+  /** Broker log lines logged after `mark` (a {@link LogSink.records} length taken before the attack). */
   brokerLogSince(mark: number): Array<Record<string, unknown>>;
   /**
    * What every attack ends with: the legitimate agent still delivers (a
@@ -300,8 +255,8 @@ export async function startSecureSystem(options: SecureSystemOptions = {}): Prom
   await mkdir(watched);
   await mkdir(secrets, { mode: 0o700 });
 
-  const authFile = path.join(secrets, 'auth.json');
-  await writeSecurityAuthFile(authFile, Object.values(SEC_USERS));
+  // Cheap scrypt (same format and check, less cost): the broker package's test users file.
+  const authFile = await writeTestAuthFile(secrets, Object.values(SEC_USERS));
   const pair = generateKeyPairSync('ed25519');
   const keys: TokenKeys = {
     privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
@@ -312,7 +267,7 @@ export async function startSecureSystem(options: SecureSystemOptions = {}): Prom
   const passwordFile = (user: SecurityUser): string => path.join(secrets, `${user.username}.password`);
   for (const user of Object.values(SEC_USERS)) await writeFile(passwordFile(user), `${user.password}\n`, { mode: 0o600 });
 
-  const brokerLog = createLogSink('fso-broker');
+  const brokerLog = captureLog();
   const broker = await startBroker({
     port: 0,
     logger: brokerLog.logger,
@@ -322,12 +277,12 @@ export async function startSecureSystem(options: SecureSystemOptions = {}): Prom
   });
   const caFile = options.tls?.caFile;
   const trust: IClientOptions = caFile ? { ca: await readFile(caFile) } : {};
-  const recorderLog = createLogSink('fso-audit');
+  const recorderLog = captureLog();
   const recorder = await startRecorder({
     brokerUrl: broker.url, dir: auditDir, clientId: RECORDER_CLIENT_ID, logger: recorderLog.logger,
     username: SEC_USERS.recorder.username, passwordFile: passwordFile(SEC_USERS.recorder), caFile,
   });
-  const agentLog = createLogSink('fso-agent');
+  const agentLog = captureLog();
   const agent = await startAgent({
     agentId: LEGIT_AGENT, brokerUrl: broker.url, stateDir: path.join(root, 'agent-state'), logger: agentLog.logger,
     username: SEC_USERS.agent.username, passwordFile: passwordFile(SEC_USERS.agent), caFile, pairWindowMs: 100, resendIntervalMs: 2000,
@@ -350,7 +305,7 @@ export async function startSecureSystem(options: SecureSystemOptions = {}): Prom
       );
     } catch (err) {
       const tail = (sink: LogSink, keep: (l: Record<string, unknown>) => boolean): string =>
-        sink.lines().filter(keep).slice(-15).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
+        sink.records().filter(keep).slice(-15).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
       throw new Error(
         `${(err as Error).message}\n--- agent log ---\n${tail(agentLog, () => true)}\n--- broker log (${LEGIT_AGENT}) ---\n${tail(brokerLog, (l) => l.clientId === LEGIT_AGENT)}\n--- recorder log ---\n${tail(recorderLog, (l) => Number(l.level) >= 40)}`,
         { cause: err },
@@ -412,7 +367,7 @@ export async function startSecureSystem(options: SecureSystemOptions = {}): Prom
     proveDelivery,
     assertNothingForged,
     spy,
-    brokerLogSince: (mark) => brokerLog.lines().slice(mark),
+    brokerLogSince: (mark) => brokerLog.records().slice(mark),
     afterAttack,
     close: () => {
       closing ??= (async () => {

@@ -60,7 +60,7 @@ const mosquittoAuth = (user: SecurityUser, clientId: string): string[] => [
 describe('publishing as someone else', () => {
   it('refuses agent-b publishing events, a diff and a retained status as the legitimate agent', async () => {
     const marker = 'FORGED-by-agent-b';
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     await publishAs(SEC_USERS.agentB, topics.event(LEGIT_AGENT, 'delete'), forgedEvent(marker));
     await publishAs(SEC_USERS.agentB, topics.diffs(LEGIT_AGENT), `{"patch":"${marker}"}`);
     const status = { ...sys.agent.status(), state: 'offline', hostname: marker };
@@ -122,7 +122,7 @@ describe('publishing as someone else', () => {
   it('refuses forged acks (which would make the agent drop its outbox) from agent-b, a controller and a viewer', async () => {
     const marker = 'FORGED-ack';
     const ack = JSON.stringify({ schema: 'fso.ack/1', epoch: sys.agent.epoch, seq: 1_000_000_000, at: new Date().toISOString(), note: marker });
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     for (const user of [SEC_USERS.agentB, SEC_USERS.controller, SEC_USERS.viewer]) await publishAs(user, topics.ack(LEGIT_AGENT), ack, true);
     const refusals = publishRefusals(mark, marker);
     expect(refusals.map((l) => l.role)).toEqual(['agent', 'controller', 'viewer']);
@@ -137,7 +137,7 @@ describe('publishing as someone else', () => {
 
   it('refuses the recorder and the controller writing events, and anyone writing $SYS', async () => {
     const marker = 'FORGED-by-privileged';
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     await publishAs(SEC_USERS.recorder, topics.event(LEGIT_AGENT, 'create'), forgedEvent(marker));
     await publishAs(SEC_USERS.controller, topics.event(LEGIT_AGENT, 'create'), forgedEvent(marker));
     await publishAs(SEC_USERS.recorder, '$SYS/broker/uptime', marker);
@@ -157,7 +157,7 @@ describe('publishing as someone else', () => {
 
   it("refuses a last will on the legitimate agent's status topic", async () => {
     const marker = 'FORGED-will';
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const outcome = await tryLogin(sys.broker.url, {
       ...sys.loginOptions(SEC_USERS.agentB),
       will: { topic: topics.status(LEGIT_AGENT), payload: Buffer.from(`{"state":"offline","x":"${marker}"}`), qos: 1, retain: true },
@@ -176,7 +176,7 @@ describe('publishing as someone else', () => {
 
 describe('reading and configuring beyond a role', () => {
   it('answers an agent subscribing to fso/# (and other agents, wildcards, $SYS) with 0x80, keeping it connected', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const login = await tryLogin(sys.broker.url, sys.loginOptions(SEC_USERS.agentB));
     const client = login.client!;
     const filters = ['fso/#', '#', topics.allStatus(), topics.config(LEGIT_AGENT), `fso/agents/${LEGIT_AGENT}/#`, topics.ack(LEGIT_AGENT), '$SYS/#', topics.config('agent-b')];
@@ -200,7 +200,7 @@ describe('reading and configuring beyond a role', () => {
   it('refuses a viewer publishing a config (MQTT.js and mosquitto_pub): the agent keeps its config', async () => {
     const marker = 'FORGED-config';
     const config = JSON.stringify({ schema: 'fso.config/1', revision: 99, watch: [{ path: `/tmp/${marker}` }] });
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     await publishAs(SEC_USERS.viewer, topics.config(LEGIT_AGENT), config, true);
     const tool = await runTool('mosquitto_pub', [...mosquittoAuth(SEC_USERS.viewer, 'viewer-mosq'), '-q', '1', '-r', '-t', topics.defaultConfig(), '-m', config]);
     await waitFor(() => publishRefusals(mark, marker).length >= 2, 'two "publish refused" lines');

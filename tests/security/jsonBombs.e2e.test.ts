@@ -113,7 +113,7 @@ describe('JSON bombs on the legitimate agent event topic', () => {
     let outcome = 'recorder kept recording';
     if (failed) outcome = `recorder stopped: ${failed}`;
     else await sys.proveDelivery('deep unknown field');
-    const fatal = sys.recorderLog.lines().find((l) => l.level === 60);
+    const fatal = sys.recorderLog.records().find((l) => l.level === 60);
     observe({
       attack: 'valid event + an unknown field nested 20,000 deep (~100 KB), by the agent\'s own credentials',
       expected: 'rejected-*.jsonl (or recorded), recorder keeps recording',

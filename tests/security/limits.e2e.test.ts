@@ -32,7 +32,7 @@ const summarize = (line: Record<string, unknown> | undefined): string =>
 
 describe('oversized packets', () => {
   it('cuts a logged-in client whose PUBLISH header announces 200 MiB, before reading the payload', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const raw = await rawConnect(sys.broker.port);
     raw.socket.write(connectPacket('agent-b', { username: SEC_USERS.agentB.username, password: SEC_USERS.agentB.password }));
     await waitFor(() => raw.received().length >= 4 && raw.received(), 'the CONNACK');
@@ -60,7 +60,7 @@ describe('oversized packets', () => {
   });
 
   it('cuts a 100 KiB CONNECT before any login check', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const raw = await rawConnect(sys.broker.port);
     raw.socket.write(connectPacket('big-connect', { username: 'x', password: 'p'.repeat(100 * 1024) }));
     await raw.closed;
@@ -78,7 +78,7 @@ describe('oversized packets', () => {
 describe('topics of 1,000 levels', () => {
   it('closes a client publishing to, or subscribing to, a 1,000-level topic', async () => {
     const deep = `${topics.event('agent-b', 'create')}/${'x/'.repeat(999)}y`;
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const publisher = await tryLogin(sys.broker.url, sys.loginOptions(SEC_USERS.agentB));
     const closedPub = new Promise<void>((resolve) => publisher.client!.once('close', () => resolve()));
     publisher.client!.publish(deep, 'deep', { qos: 1 });
@@ -101,7 +101,7 @@ describe('topics of 1,000 levels', () => {
 
 describe('a connection flood', () => {
   it(`holds open connections to --max-connections ${MAX_CONNECTIONS}; idle ones are closed after the connect timeout`, async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const sockets: net.Socket[] = [];
     const closedAt = new Map<net.Socket, number>();
     const started = Date.now();
@@ -166,7 +166,7 @@ describe('malformed CONNECT bytes on a raw socket', () => {
   ];
 
   it.each(cases)('closes and logs $name', async ({ name, bytes, log }) => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const raw = await rawConnect(sys.broker.port);
     raw.socket.write(bytes);
     await raw.closed;

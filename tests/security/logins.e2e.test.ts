@@ -42,7 +42,7 @@ const describeOutcome = (o: LoginOutcome): string => (o.connected ? 'CONNECTED' 
 
 describe('logins', () => {
   it('refuses an anonymous connect (MQTT.js and mosquitto_sub)', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const outcome = await tryLogin(sys.broker.url, { clientId: 'anon-1' });
     expect(outcome).toMatchObject({ connected: false, returnCode: 5 });
     const tool = await runTool('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(sys.broker.port), '-i', 'anon-2', '-t', 'fso/#', '-W', '5']);
@@ -60,7 +60,7 @@ describe('logins', () => {
   });
 
   it("refuses a wrong password, even with the legitimate agent's client id, without kicking it off", async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const guess = 'pw-guess-5f0e1d2c';
     const outcome = await tryLogin(sys.broker.url, { clientId: LEGIT_AGENT, username: SEC_USERS.agent.username, password: guess });
     expect(outcome).toMatchObject({ connected: false, returnCode: 4 });
@@ -97,7 +97,7 @@ describe('logins', () => {
   ];
 
   it.each(tokenAttacks)('refuses a $name', async ({ name, reason, token }) => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const jwt = token();
     const outcome = await tryLogin(sys.broker.url, { clientId: LEGIT_AGENT, username: 'intruder', password: jwt });
     expect(outcome).toMatchObject({ connected: false, returnCode: 4 });
@@ -113,7 +113,7 @@ describe('logins', () => {
   });
 
   it('refuses a valid token given as the password of an auth-file user', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const jwt = mintToken(sys.keys, { sub: 'viewer', role: 'viewer' });
     const outcome = await tryLogin(sys.broker.url, { clientId: 'viewer-x', username: SEC_USERS.viewer.username, password: jwt });
     expect(outcome).toMatchObject({ connected: false, returnCode: 4 });
@@ -127,7 +127,7 @@ describe('logins', () => {
   // allows ^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$) logged masked or as its hash.
   // Remove `.fails` once fixed.
   it.fails('keeps a token given as the username (credentials swapped) out of the log', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const jwt = mintToken(sys.keys, { sub: 'ops', role: 'controller' });
     const outcome = await tryLogin(sys.broker.url, { clientId: 'swapped', username: jwt, password: 'ops' });
     expect(outcome).toMatchObject({ connected: false, returnCode: 4 });
@@ -148,7 +148,7 @@ describe('logins', () => {
     expect(await subackCodes(client, ['fso/agents/+/events/#', 'fso/agents/+/config'])).toEqual([1, 128]);
     await client.endAsync(true);
 
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const shortLived = await tryLogin(sys.broker.url, {
       clientId: 'token-short', username: 'token-short', password: mintToken(sys.keys, { sub: 'token-short', role: 'viewer', exp: now() + 2 }),
     });
@@ -178,7 +178,7 @@ describe('client-id spoofing', () => {
   ];
 
   it.each(spoofs)('refuses $name without disturbing its owner', async ({ name, options, clientId }) => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const outcome = await tryLogin(sys.broker.url, { ...options(), clientId });
     expect(outcome).toMatchObject({ connected: false, returnCode: 2 });
     const refusal = refusalLine(mark, []);
@@ -209,7 +209,7 @@ describe('client-id spoofing', () => {
     await (await startRecorder(options)).close();
     // Queued for audit-recorder-2's persistent session while it is offline.
     const queued = await sys.proveDelivery('a change while audit-recorder-2 is offline');
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const hijack = await tryLogin(sys.broker.url, { ...sys.loginOptions(SEC_USERS.viewer), clientId: 'audit-recorder-2', clean: true });
     let blocked: string;
     try {

@@ -53,7 +53,7 @@ describe('TLS', () => {
   });
 
   it('refuses a client without the CA, with another CA, or speaking plain MQTT to the TLS port, and logs it', async () => {
-    const mark = sys.brokerLog.lines().length;
+    const mark = sys.brokerLog.records().length;
     const noCa = await tryLogin(sys.broker.url, { ...sys.loginOptions(SEC_USERS.viewer), ca: undefined });
     expect(noCa.connected).toBe(false);
     expect(noCa.error).toMatch(/self[- ]signed|unable to verify|certificate/i);
