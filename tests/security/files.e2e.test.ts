@@ -69,7 +69,7 @@ describe('files, modes and paths', () => {
   // not chmod one that exists (the agent's state dir and content store do), so an audit dir
   // made beforehand 0755 (a package, a volume mount) stays listable by everyone; the files
   // in it are still 0600. Remove `.fails` once the recorder tightens or refuses it.
-  it.fails('tightens (or refuses) an audit dir that already exists with mode 0755', async () => {
+  it('tightens (or refuses) an audit dir that already exists with mode 0755', async () => {
     const dir = path.join(sys.root, 'audit-preexisting');
     await mkdir(dir, { mode: 0o755 });
     const recorder = await startRecorder({

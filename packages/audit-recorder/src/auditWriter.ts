@@ -140,7 +140,17 @@ export class AuditWriter {
     const files = new Map<string, PendingLines>();
     const touched = new Map<string, { duplicate: boolean }>();
     const append = (kind: AuditFileKind, record: Record<string, unknown>): void => {
-      const sealed = sealLine(record, ledger.chainTail[kind]);
+      let sealed: ReturnType<typeof sealLine>;
+      try {
+        sealed = sealLine(record, ledger.chainTail[kind]);
+      } catch (err) {
+        // One message that cannot be serialized must not stop the trail for every agent.
+        if (kind === 'rejected') throw err;
+        const reason = `cannot be written: ${(err as Error).message}`;
+        this.#options.log.warn({ topic: record.topic, reason }, 'rejected message');
+        append('rejected', { topic: record.topic, reason, payload: '', payloadBytes: 0, retained: false, receivedAt: record.receivedAt });
+        return;
+      }
       ledger.chainTail[kind] = sealed.hash;
       ledger.apply(kind, record);
       const name = auditFileName(kind, dayOf(String(record.receivedAt)));

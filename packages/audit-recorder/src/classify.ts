@@ -2,6 +2,7 @@ import {
   agentConfigSchema,
   diffSchema,
   eventSchema,
+  MAX_SMALL_PAYLOAD_BYTES,
   formatIssues,
   parseJson,
   parseTopic,
@@ -92,6 +93,10 @@ export function classifyMessage(message: IncomingMessage, prefix: string): Inbou
   if (payload.length === 0) {
     // An empty retained payload deletes the retained config (MQTT-3.3.1-10): the config was cleared.
     return isConfig ? { ...base, file: 'events', record: 'config', fields: { cleared: true } } : reject('empty payload');
+  }
+  // Only a diff carries bulk; anything else this large is not an FSO message.
+  if (parsed.kind !== 'diff' && payload.length > MAX_SMALL_PAYLOAD_BYTES) {
+    return reject(`payload of ${payload.length} bytes exceeds ${MAX_SMALL_PAYLOAD_BYTES} for a ${parsed.kind} message`);
   }
   const json = parseJson(payload);
   if (!json.ok) return reject(json.error);

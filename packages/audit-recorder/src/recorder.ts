@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { DEFAULT_TOPIC_PREFIX, ackSchema, createSilentLogger, createTopics, endMqtt, isoFromMs } from '@fso/common';
 import type { Logger } from '@fso/common';
@@ -70,6 +70,14 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   await mkdir(options.dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
     throw new AuditDirError(options.dir, 'cannot create the audit directory', { cause: err });
   });
+  // An existing directory keeps whatever mode it had: the trail is for its owner's eyes only.
+  const mode = (await stat(options.dir)).mode & 0o777;
+  if (mode !== 0o700) {
+    await chmod(options.dir, 0o700).catch((err: unknown) => {
+      throw new AuditDirError(options.dir, 'cannot restrict the audit directory to its owner (0700)', { cause: err });
+    });
+    log.warn({ was: mode.toString(8) }, 'audit directory mode set to 0700');
+  }
   const ledger = await loadLedger(options.dir, log);
 
   let client: MqttClient | undefined;

@@ -55,7 +55,7 @@ export type { ParsedTopic, Topics } from './topics.js';
 export { createLogger, createSilentLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, errorCode, toError } from './errors.js';
-export { MAX_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
+export { MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_SMALL_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
 export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
 export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, waitForConnect } from './mqtt.js';

@@ -17,15 +17,41 @@ export type JsonResult = { ok: true; value: unknown } | { ok: false; error: stri
 /** Largest JSON payload FSO parses; bigger payloads are rejected unparsed. */
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
-/** Parses UTF-8 JSON without throwing, bounded in size. */
+/** Largest event, status or config payload: only a diff carries bulk. */
+export const MAX_SMALL_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Deepest JSON nesting FSO accepts. Messages are shallow; a deeply nested
+ * payload would overflow the stack of whatever serializes it again.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when `value` nests deeper than `max` (iterative: never recurses itself). */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** Parses UTF-8 JSON without throwing, bounded in size and nesting depth. */
 export function parseJson(payload: Buffer | string): JsonResult {
   const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (length > MAX_PAYLOAD_BYTES) return { ok: false, error: `payload of ${length} bytes exceeds ${MAX_PAYLOAD_BYTES}` };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) };
+    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
   } catch (err) {
     return { ok: false, error: `not JSON: ${(err as Error).message}` };
   }
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return { ok: false, error: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+  return { ok: true, value };
 }
 
 /** Validates an agent config; throws {@link ConfigValidationError} naming each bad field. */
