@@ -121,12 +121,12 @@ describe('logins', () => {
     observe({ attack: 'valid token as the password of an auth-file username', expected: 'CONNACK 4', observed: `${describeOutcome(outcome)}; "login refused" (wrong password)` });
   });
 
-  // HOLE (reported, low): a refused login logs its username verbatim, so a secret typed
-  // into the username field (username and password swapped, `--username "$(cat token)"`)
-  // lands in the broker log. Expected: a username that is no valid username (the auth file
-  // allows ^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$) logged masked or as its hash.
-  // Remove `.fails` once fixed.
-  it.fails('keeps a token given as the username (credentials swapped) out of the log', async () => {
+  // Was a hole (low): a refused login logged its username verbatim, so a secret typed into
+  // the username field (username and password swapped, `--username "$(cat token)"`) landed
+  // in the broker log. Now a username that does not look like one (the auth file's pattern,
+  // at most 64 characters, not a JWT) is logged as its first 4 characters, length and a
+  // sha256 prefix.
+  it('keeps a token given as the username (credentials swapped) out of the log', async () => {
     const mark = sys.brokerLog.records().length;
     const jwt = mintToken(sys.keys, { sub: 'ops', role: 'controller' });
     const outcome = await tryLogin(sys.broker.url, { clientId: 'swapped', username: jwt, password: 'ops' });
@@ -194,13 +194,11 @@ describe('client-id spoofing', () => {
     });
   });
 
-  // HOLE (reported): client ids are owned only while connected (agents' ids always). A
-  // viewer can take a recorder's client id while that recorder is offline: clean:true
-  // discards the recorder's persistent session (its queued QoS 1 backlog), and while the
-  // viewer stays connected the recorder's own login is refused (CONNACK 2), so its trail
-  // stops. Expected: the viewer refused. Remove `.fails` once the broker owns the client
-  // ids of every login (e.g. the recorder's) across disconnects.
-  it.fails("refuses a viewer taking an offline recorder's client id (its persistent session)", async () => {
+  // Was a hole (medium): client ids were owned only while connected, so a viewer could take
+  // an offline recorder's client id, wipe its persistent session (clean: true) and keep the
+  // recorder out while connected. Now a client id used with a persistent session (and every
+  // agent id) is bound to its first login, in the data dir when there is one.
+  it("refuses a viewer taking an offline recorder's client id (its persistent session)", async () => {
     const dir = path.join(sys.root, 'audit-2');
     const options = {
       brokerUrl: sys.broker.url, dir, clientId: 'audit-recorder-2', connectTimeoutMs: 3000,
@@ -233,7 +231,7 @@ describe('client-id spoofing', () => {
     observe({
       attack: "client-id spoofing: a viewer takes an offline recorder's client id",
       expected: 'CONNACK 2 (the id belongs to the recorder)',
-      observed: `HOLE: viewer ${describeOutcome(hijack)}; ${blocked}; ${backlog}; refusal logged: ${
+      observed: `viewer ${describeOutcome(hijack)}; ${blocked}; ${backlog}; refusal logged: ${
         sys.brokerLogSince(mark).some((l) => l.msg === 'login refused' && l.username === 'viewer') ? 'yes' : 'no'
       }`,
     });

@@ -9,11 +9,19 @@ import type { Logger, Topics } from '@fso/common';
 import { permissionsOf } from './acl.js';
 import type { Identity, Permissions } from './acl.js';
 import type { Authenticator } from './authenticator.js';
-import { clientFields } from './brokerLog.js';
+import { clientFields, createLogThrottle, loggableUsername, remoteAddressOf } from './brokerLog.js';
+import { CheckQueueFullError } from './checkQueue.js';
+import { ownerOf } from './clientIds.js';
+import type { ClientIdBinding, ClientIdRegistry } from './clientIds.js';
 import { AuthenticationError } from './errors.js';
+import type { BrokerLimits } from './limits.js';
+import type { LoginGuard } from './loginGuard.js';
+import { createSubscriptionCap } from './subscriptionCap.js';
 
 /** How often connected clients are checked for an expired token. */
 const EXPIRY_SWEEP_MS = 5_000;
+/** How often a repeated refusal (server busy, back-off, subscription cap) is logged, with a count. */
+const REFUSAL_REPORT_MS = 10_000;
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
 
@@ -39,27 +47,56 @@ interface Login {
   permissions: Permissions;
 }
 
-/** Client ids are owned: one principal per id, and agents own theirs. */
-const principalOf = (identity: Identity): string =>
-  identity.role === 'agent' ? `agent:${identity.agentId ?? ''}` : `${identity.role}:${identity.username}`;
+/** What {@link createAccessControl} works with. */
+export interface AccessControlOptions {
+  topics: Topics;
+  log: Logger;
+  /** Undefined for an open broker. */
+  authenticator: Authenticator | undefined;
+  /** Who owns which client id (persistent sessions, agent ids). */
+  clientIds: ClientIdRegistry;
+  /** Bounds on logins being checked and back-off after failures. */
+  loginGuard: LoginGuard;
+  limits: Pick<BrokerLimits, 'maxSubscriptions' | 'maxClientIdsPerLogin'>;
+}
+
+/** Bindings of auth-file users that are gone from `authenticator`'s file or changed role or agent id. */
+const isStale = (authenticator: Authenticator) => (binding: ClientIdBinding): boolean => {
+  if (binding.via !== 'password' || !authenticator.hasAuthFile) return false;
+  const user = authenticator.user(binding.username);
+  return !user || ownerOf(user) !== binding.owner;
+};
 
 /**
  * Builds the hooks. Without an authenticator the broker is open (every
  * client may do anything except publish to `$` topics, which are the
  * broker's own: moscajs/aedes#597).
  */
-export function createAccessControl(topics: Topics, log: Logger, initial: Authenticator | undefined): AccessControl {
-  let authenticator = initial;
+export function createAccessControl(options: AccessControlOptions): AccessControl {
+  const { topics, log, clientIds, loginGuard, limits } = options;
+  let authenticator = options.authenticator;
   const wills = new WeakMap<Client, PublishPacket | null>();
   const logins = new WeakMap<Client, Login>();
-  /** Connected clients by id, to refuse taking over another principal's id. */
+  /** Connected clients by id, to refuse taking over another owner's id. */
   const holders = new Map<string, Client>();
-  /** Agent ids seen (auth file or token logins): other roles may not use them as client ids. */
+  /** The auth file's agent ids: reserved for their agents before they ever log in. */
   const agentIds = new Set<string>();
+  const subscriptionCap = createSubscriptionCap(limits.maxSubscriptions);
+  const refusalDue = createLogThrottle(REFUSAL_REPORT_MS);
   let sweep: NodeJS.Timeout | undefined;
-  for (const id of initial?.agentIds ?? []) agentIds.add(id);
 
   const fields = (client: Client | null): Record<string, unknown> => clientFields(client, client ? logins.get(client)?.identity : undefined);
+
+  const dropStaleBindings = (next: Authenticator): void => {
+    for (const id of next.agentIds) agentIds.add(id);
+    for (const binding of clientIds.drop(isStale(next))) {
+      log.info({ clientId: binding.clientId, owner: binding.owner }, 'client id released: its owner left the auth file or changed role');
+    }
+  };
+  if (authenticator) dropStaleBindings(authenticator);
+
+  /** A client id used with a persistent session, and an agent's, is bound to its first login. */
+  const bindsClientId = (client: Client, identity: Identity): boolean => identity.role === 'agent' || client.clean === false;
 
   /** Refusals that depend on more than the credentials; throws {@link AuthenticationError}. */
   const checkLogin = (client: Client, identity: Identity, permissions: Permissions): void => {
@@ -69,15 +106,37 @@ export function createAccessControl(topics: Topics, log: Logger, initial: Authen
     if (identity.role !== 'agent' && agentIds.has(client.id)) {
       throw new AuthenticationError(2, client.id, 'that client id belongs to an agent');
     }
+    const owner = ownerOf(identity);
+    const binding = clientIds.get(client.id);
+    if (binding && binding.owner !== owner) {
+      throw new AuthenticationError(2, client.id, `that client id belongs to another login (${binding.owner})`);
+    }
     const holder = holders.get(client.id);
     const holderLogin = holder ? logins.get(holder) : undefined;
-    if (holderLogin && principalOf(holderLogin.identity) !== principalOf(identity)) {
+    if (holderLogin && ownerOf(holderLogin.identity) !== owner) {
       throw new AuthenticationError(2, client.id, 'that client id is in use by another login');
+    }
+    if (!binding && bindsClientId(client, identity) && clientIds.countOwnedBy(owner) >= limits.maxClientIdsPerLogin) {
+      throw new AuthenticationError(2, client.id, `this login already owns ${limits.maxClientIdsPerLogin} client ids: reuse one, or release some (fso-broker session release)`);
     }
     const will = wills.get(client);
     if (will && !permissions.mayPublish(will.topic)) {
       throw new AuthenticationError(5, client.id, `not allowed to leave a last will on ${will.topic}`);
     }
+  };
+
+  /** Logs a refused login; a busy or backing-off refusal (3) at most once per interval and address, with a count. */
+  const logRefusal = (client: Client, username: string | undefined, refusal: AuthenticationError): void => {
+    let repeated: number | undefined = 0;
+    if (refusal.returnCode === 3) {
+      const scope = refusal.cause instanceof CheckQueueFullError ? 'server' : (remoteAddressOf(client) ?? 'unknown');
+      repeated = refusalDue(`${scope} ${refusal.message.replace(/\d+/g, '#')}`);
+      if (repeated === undefined) return;
+    }
+    log.warn(
+      { ...fields(client), username: loggableUsername(username), reason: refusal.message, ...(repeated > 0 ? { alsoRefusedSinceLastLine: repeated } : {}) },
+      'login refused',
+    );
   };
 
   const refusePublish = (client: Client | null, topic: string, callback: (error?: Error | null) => void, why: string): void => {
@@ -101,17 +160,25 @@ export function createAccessControl(topics: Topics, log: Logger, initial: Authen
       void (async () => {
         let login: Login;
         try {
-          const identity = await current.authenticate(username, password, client.id);
+          const finish = loginGuard.admit(remoteAddressOf(client), username, client.id);
+          let identity: Identity;
+          try {
+            identity = await current.authenticate(username, password, client.id);
+            finish('accepted');
+          } catch (err) {
+            finish(err instanceof AuthenticationError && err.returnCode >= 4 ? 'failed' : 'other');
+            throw err;
+          }
           login = { identity, permissions: permissionsOf(identity, topics) };
           checkLogin(client, login.identity, login.permissions);
         } catch (err) {
           const refusal = err instanceof AuthenticationError ? err : new AuthenticationError(5, client.id, 'login check failed', { cause: err });
-          log.warn({ ...fields(client), username: username ?? null, reason: refusal.message }, 'login refused');
+          logRefusal(client, username, refusal);
           callback(Object.assign(new Error(refusal.message), { returnCode: refusal.returnCode }) as AuthenticateError, false);
           return;
         }
         logins.set(client, login);
-        if (login.identity.agentId !== undefined) agentIds.add(login.identity.agentId);
+        if (bindsClientId(client, login.identity)) clientIds.bind(client.id, login.identity);
         log.info({ ...fields(client), via: login.identity.via }, 'login accepted');
         callback(null, true);
       })();
@@ -135,12 +202,23 @@ export function createAccessControl(topics: Topics, log: Logger, initial: Authen
     },
 
     authorizeSubscribe: (client, subscription, callback) => {
-      if (!authenticator) return callback(null, subscription);
       const login = logins.get(client);
-      if (login?.permissions.maySubscribe(subscription.topic)) return callback(null, subscription);
-      log.warn({ ...fields(client), topic: subscription.topic }, `subscription refused: not allowed for role ${login?.identity.role ?? 'none'}`);
       // A null subscription (not an error) makes aedes answer 0x80 in the SUBACK and keep the client (MQTT-3.9.3).
-      callback(null, null);
+      if (authenticator && !login?.permissions.maySubscribe(subscription.topic)) {
+        log.warn({ ...fields(client), topic: subscription.topic }, `subscription refused: not allowed for role ${login?.identity.role ?? 'none'}`);
+        return callback(null, null);
+      }
+      if (!subscriptionCap.admit(client, subscription.topic)) {
+        const repeated = refusalDue(`subscriptions ${client.id}`);
+        if (repeated !== undefined) {
+          log.warn(
+            { ...fields(client), topic: subscription.topic, maxSubscriptions: limits.maxSubscriptions, ...(repeated > 0 ? { alsoRefusedSinceLastLine: repeated } : {}) },
+            `subscription refused: the client holds ${limits.maxSubscriptions} subscriptions already`,
+          );
+        }
+        return callback(null, null);
+      }
+      callback(null, subscription);
     },
 
     authorizeForward: (client, packet) => {
@@ -160,6 +238,7 @@ export function createAccessControl(topics: Topics, log: Logger, initial: Authen
     identityOf: (client) => logins.get(client)?.identity,
     attach: (aedes) => {
       aedes.on('client', (client) => holders.set(client.id, client));
+      aedes.on('unsubscribe', (filters, client) => subscriptionCap.release(client, filters));
       aedes.on('clientDisconnect', (client) => {
         if (holders.get(client.id) === client) holders.delete(client.id);
       });
@@ -176,7 +255,7 @@ export function createAccessControl(topics: Topics, log: Logger, initial: Authen
     replaceAuthenticator: (next) => {
       const previous = authenticator;
       authenticator = next;
-      for (const id of next.agentIds) agentIds.add(id);
+      dropStaleBindings(next);
       for (const client of holders.values()) {
         const identity = logins.get(client)?.identity;
         if (identity?.via !== 'password') continue;

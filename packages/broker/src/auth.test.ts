@@ -157,8 +157,9 @@ describe('logins with a JWT as the password', () => {
       noRole: testToken({ sub: 'x' }, keys.secret),
       agentWithoutId: testToken({ role: 'agent' }, keys.secret),
     };
+    // A username each: five failures of one username from one address start a back-off (CONNACK 3).
     for (const [name, token] of Object.entries(tokens)) {
-      expect(await refusal(broker.url, { clientId: `t-${name}`, username: 'u', password: token }), name).toBe(4);
+      expect(await refusal(broker.url, { clientId: `t-${name}`, username: `u-${name}`, password: token }), name).toBe(4);
     }
     const reasons = Object.fromEntries(log.find('login refused').map((r) => [String(r.clientId).slice(2), r.reason]));
     expect(reasons).toEqual({

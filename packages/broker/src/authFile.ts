@@ -9,11 +9,10 @@
  *                             "keyLength": 32, "salt": "…", "hash": "…" } }] }
  * ```
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { AGENT_ID_PATTERN, FSO_ROLES, errorCode } from '@fso/common';
 import type { FsoRole } from '@fso/common';
+import { writeFileAtomic } from './atomicFile.js';
 import { AuthFileError } from './errors.js';
 import { checkPasswordHash } from './passwords.js';
 import type { PasswordHash } from './passwords.js';
@@ -116,18 +115,9 @@ export async function readAuthFile(file: string, ifMissing: 'error' | 'empty' = 
  * renamed), mode 0600 from the first byte.
  */
 export async function writeAuthFile(file: string, data: AuthFile): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`);
   } catch (err) {
-    await rm(temp, { force: true });
     throw new AuthFileError(file, `cannot write: ${(err as Error).message}`, { cause: err });
   }
 }

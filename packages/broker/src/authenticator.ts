@@ -4,14 +4,17 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { JwtError, createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, verifyJwt } from '@fso/common';
 import type { JwtAlgorithm } from '@fso/common';
 import type { Identity } from './acl.js';
 import { authFileModeWarning, readAuthFile } from './authFile.js';
 import type { AuthUser } from './authFile.js';
+import { CheckQueueFullError } from './checkQueue.js';
+import type { CheckQueue } from './checkQueue.js';
 import { AuthenticationError, KeyFileError } from './errors.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from './passwords.js';
-import type { PasswordHash } from './passwords.js';
+import type { ScryptParams } from './passwords.js';
 
 /** JWT logins: exactly one of `secretFile` (HS256) or `publicKeyFile` (ES256 or EdDSA, PEM). */
 export interface JwtAuthOptions {
@@ -39,13 +42,16 @@ export interface Authenticator {
    * is checked against its hash only; any other login needs a valid token as
    * its password (the username is then free: the token's claims decide).
    *
-   * @throws {AuthenticationError} 5 without a password, 4 for anything wrong with it.
+   * @throws {AuthenticationError} 5 without a password, 4 for anything wrong
+   *   with it, 3 when the password checks are all busy (retry later).
    */
   authenticate(username: string | undefined, password: Buffer | undefined, clientId: string): Promise<Identity>;
   /** The auth file's user `username`, if any (to re-check connected clients after a reload). */
   user(username: string): AuthUser | undefined;
   /** The agent ids of the auth file's agents. */
   readonly agentIds: readonly string[];
+  /** True when an auth file was loaded (its users are all the password logins there are). */
+  readonly hasAuthFile: boolean;
   /** For the start log line: what is checked, never a secret. */
   readonly summary: Record<string, unknown>;
   /** Problems worth a warning (file modes). */
@@ -109,13 +115,28 @@ function looksLikeJwt(password: Buffer): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(password.toString('latin1'));
 }
 
+/** The scrypt parameters most users have: what an unknown username's imitated check should cost. */
+function typicalParams(users: Iterable<AuthUser>): ScryptParams {
+  const counts = new Map<string, { params: ScryptParams; count: number }>();
+  for (const { password: { N, r, p, keyLength } } of users) {
+    const key = `${N}/${r}/${p}/${keyLength}`;
+    const entry = counts.get(key) ?? { params: { N, r, p, keyLength }, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  }
+  return [...counts.values()].sort((a, b) => b.count - a.count)[0]?.params ?? DEFAULT_SCRYPT_PARAMS;
+}
+
+/** Weight of the latest check in the running estimate of how long one takes. */
+const CHECK_TIME_WEIGHT = 0.2;
+
 /**
  * Loads the auth file and JWT key; undefined when `options` asks for neither
- * (an open broker).
+ * (an open broker). Password checks run in `checks`.
  *
  * @throws {AuthFileError} or {@link KeyFileError} naming the file that cannot be used.
  */
-export async function loadAuthenticator(options: AuthOptions): Promise<Authenticator | undefined> {
+export async function loadAuthenticator(options: AuthOptions, checks: CheckQueue): Promise<Authenticator | undefined> {
   if (options.authFile === undefined && options.jwt === undefined) return undefined;
   const warnings: string[] = [];
   const users = new Map<string, AuthUser>();
@@ -125,8 +146,35 @@ export async function loadAuthenticator(options: AuthOptions): Promise<Authentic
     if (modeWarning) warnings.push(modeWarning);
   }
   const jwt = options.jwt ? await loadJwtVerifier(options.jwt, warnings) : undefined;
-  // An unknown username costs the same scrypt as a known one, so timing does not tell which exist.
-  const decoy: PasswordHash | undefined = users.size > 0 ? await hashPassword('decoy', DEFAULT_SCRYPT_PARAMS) : undefined;
+  // An unknown username takes as long as a known one's check (so timing does not tell which
+  // exist) without computing one: it waits as long as one takes, measured here and then on
+  // every real check, so a flood of unknown usernames costs timers, not scrypt.
+  let checkMs = 0;
+  if (users.size > 0) {
+    const startedAt = performance.now();
+    await hashPassword('calibration', typicalParams(users.values()));
+    checkMs = performance.now() - startedAt;
+  }
+  const queued = async <T>(clientId: string, task: () => Promise<T>): Promise<T> => {
+    try {
+      return await task();
+    } catch (err) {
+      if (err instanceof CheckQueueFullError) throw new AuthenticationError(3, clientId, err.message, { cause: err });
+      throw err;
+    }
+  };
+  const check = (clientId: string, password: Buffer, user: AuthUser): Promise<boolean> =>
+    queued(clientId, () =>
+      checks.run(async () => {
+        const startedAt = performance.now();
+        const ok = await verifyPassword(password, user.password);
+        checkMs += (performance.now() - startedAt - checkMs) * CHECK_TIME_WEIGHT;
+        return ok;
+      }),
+    );
+  const imitateCheck = async (clientId: string): Promise<void> => {
+    if (users.size > 0) await queued(clientId, () => checks.imitate(checkMs));
+  };
 
   const fromToken = (password: Buffer, clientId: string): Identity => {
     const verifier = jwt as JwtVerifier;
@@ -152,6 +200,7 @@ export async function loadAuthenticator(options: AuthOptions): Promise<Authentic
       jwt: jwt ? { alg: jwt.alg, issuer: jwt.issuer } : undefined,
     },
     warnings,
+    hasAuthFile: options.authFile !== undefined,
     agentIds: [...users.values()].flatMap((u) => (u.agentId === undefined ? [] : [u.agentId])),
     user: (username) => users.get(username),
     authenticate: async (username, password, clientId) => {
@@ -160,11 +209,19 @@ export async function loadAuthenticator(options: AuthOptions): Promise<Authentic
       }
       const user = username === undefined ? undefined : users.get(username);
       if (user) {
-        if (!(await verifyPassword(password, user.password))) throw new AuthenticationError(4, clientId, 'wrong password');
+        if (!(await check(clientId, password, user))) throw new AuthenticationError(4, clientId, 'wrong password');
         return { username: user.username, role: user.role, agentId: user.agentId, via: 'password' };
       }
-      if (jwt && looksLikeJwt(password)) return fromToken(password, clientId);
-      if (decoy) await verifyPassword(password, decoy);
+      if (jwt && looksLikeJwt(password)) {
+        try {
+          return fromToken(password, clientId);
+        } catch (err) {
+          // As slow as the same token refused as an auth-file user's password would be.
+          if (err instanceof AuthenticationError) await imitateCheck(clientId);
+          throw err;
+        }
+      }
+      await imitateCheck(clientId);
       throw new AuthenticationError(4, clientId, username === undefined || username === '' ? 'no username' : 'unknown user');
     },
   };

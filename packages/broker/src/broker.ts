@@ -7,12 +7,15 @@ import type { AccessControl } from './access.js';
 import { loadAuthenticator } from './authenticator.js';
 import type { AuthOptions } from './authenticator.js';
 import { attachBrokerLog } from './brokerLog.js';
+import { openClientIdRegistry } from './clientIds.js';
+import type { ClientIdRegistry } from './clientIds.js';
 import { createConnectionGate } from './connectionGate.js';
 import { BrokerInsecureError } from './errors.js';
 import { resolveLimits } from './limits.js';
 import type { BrokerLimits } from './limits.js';
 import { listenMqtt, listenWebSocket } from './listeners.js';
 import type { Listener, ListenerContext } from './listeners.js';
+import { createLoginGuard } from './loginGuard.js';
 import { isLoopback } from './loopback.js';
 import { openStorage } from './storage.js';
 import type { Storage } from './storage.js';
@@ -108,15 +111,20 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const wantsAuth = authOptions.authFile !== undefined || authOptions.jwt !== undefined;
   if (!wantsAuth && !options.insecure && !isLoopback(host)) throw new BrokerInsecureError(host);
 
-  const authenticator = await loadAuthenticator(authOptions);
+  const loginGuard = createLoginGuard();
+  const authenticator = await loadAuthenticator(authOptions, loginGuard.checks);
   for (const warning of authenticator?.warnings ?? []) log.warn(warning);
   const tls = options.tls ? await loadTlsOptions(options.tls) : undefined;
   if (authenticator && !tls && !isLoopback(host)) {
     log.warn({ host }, 'passwords and tokens cross the network in clear text: add --tls-cert and --tls-key');
   }
-  const access = createAccessControl(topics, log, authenticator);
 
   const storage = options.dataDir === undefined ? undefined : await openStorage(options.dataDir, log);
+  const clientIds = await openClientIdRegistry(storage?.dataDir, log).catch(async (err: unknown) => {
+    await storage?.close();
+    throw err;
+  });
+  const access = createAccessControl({ topics, log, authenticator, clientIds, loginGuard, limits });
   let aedes: Aedes;
   try {
     aedes = await Aedes.createBroker({
@@ -128,6 +136,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       ...access.hooks,
     });
   } catch (err) {
+    await clientIds.close();
     await storage?.close();
     throw err;
   }
@@ -148,7 +157,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     listeners.push(await listenMqtt(context, port));
     if (wsPort !== undefined) listeners.push(await listenWebSocket(context, wsPort));
   } catch (err) {
-    await shutdown(aedes, listeners, storage, access);
+    await shutdown(aedes, listeners, storage, access, clientIds);
     throw err;
   }
   const tcp = listeners[0] as Listener;
@@ -165,7 +174,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     authenticated: authenticator !== undefined,
     limits,
     reload: async () => {
-      const next = await loadAuthenticator(authOptions);
+      const next = await loadAuthenticator(authOptions, loginGuard.checks);
       const nextTls = options.tls ? await loadTlsOptions(options.tls) : undefined;
       if (next) access.replaceAuthenticator(next);
       for (const warning of next?.warnings ?? []) log.warn(warning);
@@ -175,7 +184,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     close: () => {
       closing ??= (async () => {
         log.info('broker closing');
-        await shutdown(aedes, listeners, storage, access);
+        await shutdown(aedes, listeners, storage, access, clientIds);
         log.info('broker closed');
       })();
       return closing;
@@ -190,12 +199,19 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
 }
 
 /** Closes in the order that loses nothing: stop accepting, close clients (wills), drop leftovers, close storage. */
-async function shutdown(aedes: Aedes, listeners: readonly Listener[], storage: Storage | undefined, access: AccessControl): Promise<void> {
+async function shutdown(
+  aedes: Aedes,
+  listeners: readonly Listener[],
+  storage: Storage | undefined,
+  access: AccessControl,
+  clientIds: ClientIdRegistry,
+): Promise<void> {
   access.close();
   const stopped = listeners.map((listener) => listener.close());
   await new Promise<void>((resolve) => aedes.close(() => resolve()));
   for (const listener of listeners) listener.destroyConnections();
   await Promise.all(stopped);
+  await clientIds.close();
   await storage?.close();
 }
 

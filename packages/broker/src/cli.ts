@@ -9,6 +9,7 @@ import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, star
 import type { Broker, BrokerOptions } from './broker.js';
 import { AuthFileError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
+import { addSessionCommands } from './sessionCli.js';
 import { UserCommandError, addUserCommands } from './userCli.js';
 import type { UserCliIo } from './userCli.js';
 
@@ -33,6 +34,7 @@ interface CliOptions {
   maxConnections: number;
   maxPublishRate: number;
   maxTopicLevels: number;
+  maxSubscriptions: number;
   connectTimeout: number;
 }
 
@@ -99,8 +101,17 @@ function createProgram(io: UserCliIo): Command {
     .addOption(new Option('--insecure', 'allow a non-loopback --host without authentication'))
     .addOption(new Option('--max-packet-bytes <bytes>', 'largest MQTT packet, refused at its header').default(DEFAULT_LIMITS.maxPacketBytes, '16MiB + 64k').argParser(parseBytes))
     .addOption(new Option('--max-connections <n>', 'open connections, all listeners together').default(DEFAULT_LIMITS.maxConnections).argParser(parseCount))
-    .addOption(new Option('--max-publish-rate <n>', 'PUBLISH packets per second per client; faster clients are slowed (0: off)').default(DEFAULT_LIMITS.maxPublishRate).argParser(parseRate))
+    .addOption(
+      new Option('--max-publish-rate <n>', 'PUBLISH (and SUBSCRIBE, UNSUBSCRIBE) packets per second per client; faster clients are slowed (0: off)')
+        .default(DEFAULT_LIMITS.maxPublishRate)
+        .argParser(parseRate),
+    )
     .addOption(new Option('--max-topic-levels <n>', 'levels in a topic or filter').default(DEFAULT_LIMITS.maxTopicLevels).argParser(parseCount))
+    .addOption(
+      new Option('--max-subscriptions <n>', 'subscriptions per client (0x80 beyond); a SUBSCRIBE with more filters closes the connection')
+        .default(DEFAULT_LIMITS.maxSubscriptions)
+        .argParser(parseCount),
+    )
     .addOption(
       new Option('--connect-timeout <seconds>', 'close connections that have not sent CONNECT by then')
         .default(DEFAULT_LIMITS.connectTimeoutMs, String(DEFAULT_LIMITS.connectTimeoutMs / 1000))
@@ -110,6 +121,7 @@ function createProgram(io: UserCliIo): Command {
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
     .showHelpAfterError('(run fso-broker --help for the options)');
   addUserCommands(program, io);
+  addSessionCommands(program, io);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
     for (const sub of command.commands) sub.exitOverride().configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
@@ -142,6 +154,7 @@ function brokerOptions(options: CliOptions, log: Logger): BrokerOptions {
       maxConnections: options.maxConnections,
       maxPublishRate: options.maxPublishRate,
       maxTopicLevels: options.maxTopicLevels,
+      maxSubscriptions: options.maxSubscriptions,
       connectTimeoutMs: options.connectTimeout,
     },
   };
@@ -190,7 +203,9 @@ async function serve(options: CliOptions, io: UserCliIo): Promise<number> {
  * SIGINT/SIGTERM then close it, SIGHUP reloads the auth and TLS files) or
  * could not start: 1 when a port is taken or a data dir, auth, key or
  * certificate file is unusable, 2 on bad arguments (including a non-loopback
- * --host without authentication). `user add|remove|list` edit an auth file.
+ * --host without authentication). `user add|remove|list` edit an auth file;
+ * `session list|release` show and release the client ids bound to logins in
+ * a data dir (1: the data dir is unusable or a broker runs with it, 2: no such binding).
  *
  * @example
  * process.exitCode = await main(['--host', '0.0.0.0', '--auth', '/etc/fso/auth.json', '--tls-cert', 'c.pem', '--tls-key', 'k.pem']);
@@ -211,7 +226,7 @@ export async function main(argv: string[], io: Partial<UserCliIo> = {}): Promise
       streams.stderr.write(`fso-broker: ${err.message}\n`);
       return EXIT.usage;
     }
-    if (err instanceof AuthFileError) {
+    if (err instanceof AuthFileError || err instanceof BrokerStorageError) {
       streams.stderr.write(`fso-broker: ${err.message}\n`);
       return EXIT.failed;
     }

@@ -1,6 +1,7 @@
 /** A bound on open connections across every listener of a broker. */
 import type { Socket } from 'node:net';
 import type { Logger } from '@fso/common';
+import { createLogThrottle } from './brokerLog.js';
 
 /** How often refusals are reported while a flood lasts. */
 const REPORT_EVERY_MS = 5_000;
@@ -20,23 +21,19 @@ export interface ConnectionGate {
  */
 export function createConnectionGate(maxConnections: number, log: Logger): ConnectionGate {
   let open = 0;
-  let refused = 0;
-  let reportedAt = -Infinity;
+  const due = createLogThrottle(REPORT_EVERY_MS);
   return {
     get open() {
       return open;
     },
     admit: (socket, transport) => {
       if (open >= maxConnections) {
-        refused += 1;
-        const now = Date.now();
-        if (now - reportedAt >= REPORT_EVERY_MS) {
+        const dropped = due('refused');
+        if (dropped !== undefined) {
           log.warn(
-            { transport, remoteAddress: socket.remoteAddress, maxConnections, refused },
+            { transport, remoteAddress: socket.remoteAddress, maxConnections, refused: dropped + 1 },
             `connection refused: ${maxConnections} connections already open`,
           );
-          reportedAt = now;
-          refused = 0;
         }
         socket.destroy();
         return false;

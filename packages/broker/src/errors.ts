@@ -101,12 +101,15 @@ export class BrokerInsecureError extends Error {
   }
 }
 
-/** A login refused at CONNECT; `returnCode` is the CONNACK code (4 bad credentials, 5 not authorized, 2 bad client id). */
+/**
+ * A login refused at CONNECT; `returnCode` is the CONNACK code (2 client id
+ * not allowed, 3 busy or backing off: retry later, 4 bad credentials, 5 not authorized).
+ */
 export class AuthenticationError extends Error {
   override readonly name = 'AuthenticationError';
-  readonly returnCode: 2 | 4 | 5;
+  readonly returnCode: 2 | 3 | 4 | 5;
   readonly clientId: string;
-  constructor(returnCode: 2 | 4 | 5, clientId: string, reason: string, options?: ErrorOptions) {
+  constructor(returnCode: 2 | 3 | 4 | 5, clientId: string, reason: string, options?: ErrorOptions) {
     super(reason, options);
     this.returnCode = returnCode;
     this.clientId = clientId;

@@ -16,8 +16,22 @@ export interface BrokerLimits {
   connectTimeoutMs: number;
   /** Open connections across all listeners; more are closed at accept. */
   maxConnections: number;
-  /** PUBLISH packets per second per connection (burst of one second); 0 for no limit. */
+  /**
+   * PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets per second per connection
+   * (burst of one second); 0 for no limit.
+   */
   maxPublishRate: number;
+  /**
+   * Subscriptions one client may hold; a SUBSCRIBE or UNSUBSCRIBE carrying
+   * more topic filters than this closes the connection at the packet guard,
+   * before aedes does any per-filter work.
+   */
+  maxSubscriptions: number;
+  /**
+   * Client ids one login may own (ids used with a persistent session,
+   * `clean: false`); a login asking for one more is refused (CONNACK 2).
+   */
+  maxClientIdsPerLogin: number;
 }
 
 /** The MQTT ceiling for a remaining length (four 7-bit bytes, MQTT-2.2.3). */
@@ -35,6 +49,8 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   connectTimeoutMs: 10_000,
   maxConnections: 1000,
   maxPublishRate: 2000,
+  maxSubscriptions: 64,
+  maxClientIdsPerLogin: 100,
 };
 
 function check(name: keyof BrokerLimits, value: number, min: number, max: number): void {
@@ -57,5 +73,7 @@ export function resolveLimits(partial: Partial<BrokerLimits> = {}, prefix: strin
   check('connectTimeoutMs', limits.connectTimeoutMs, 1, 3_600_000);
   check('maxConnections', limits.maxConnections, 1, 1_000_000);
   check('maxPublishRate', limits.maxPublishRate, 0, 10_000_000);
+  check('maxSubscriptions', limits.maxSubscriptions, 1, 100_000);
+  check('maxClientIdsPerLogin', limits.maxClientIdsPerLogin, 1, 1_000_000);
   return limits;
 }

@@ -7,9 +7,14 @@
  *   its payload is never buffered (aedes has no such limit: moscajs/aedes#831);
  * - a first packet that is not a CONNECT, or a remaining length over four
  *   bytes (MQTT-2.2.3), closes it too;
- * - PUBLISH packets draw from a token bucket: when it is empty the guard stops
- *   reading the socket until a token is back, so a flooding client is slowed
- *   by TCP backpressure to the rate (nothing is dropped, nothing forged).
+ * - a SUBSCRIBE or UNSUBSCRIBE carrying more topic filters than
+ *   `maxSubscriptions` closes it as the filters are counted, before aedes
+ *   sees the whole packet (aedes does work per filter: 50,000 filters in one
+ *   packet stalled it for seconds);
+ * - PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets draw from a token bucket: when
+ *   it is empty the guard stops reading the socket until a token is back, so
+ *   a flooding client is slowed by TCP backpressure to the rate (nothing is
+ *   dropped, nothing forged).
  */
 import { Duplex } from 'node:stream';
 
@@ -19,18 +24,23 @@ export interface PacketLimits {
   maxPacketBytes: number;
   /** Largest remaining length of the first packet (CONNECT: ids, credentials, will). */
   maxConnectBytes: number;
-  /** PUBLISH packets per second per connection (burst: one second's worth); 0 for no limit. */
+  /** PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets per second per connection (burst: one second's worth); 0 for no limit. */
   maxPublishRate: number;
+  /** Most topic filters in one SUBSCRIBE or UNSUBSCRIBE. */
+  maxSubscriptions: number;
 }
 
 /** Why a connection was cut. */
 export interface PacketViolation {
-  reason: 'packet-too-large' | 'not-connect' | 'malformed-length';
+  reason: 'packet-too-large' | 'not-connect' | 'malformed-length' | 'too-many-filters';
   /** The packet type (high nibble of the first byte). */
   packetType: number;
   /** The remaining length the header announced, when it got that far. */
   announcedBytes?: number;
   limitBytes?: number;
+  /** For `too-many-filters`: the filters counted when the limit was passed, and the limit. */
+  filters?: number;
+  limitFilters?: number;
 }
 
 /** Callbacks of a guarded connection (logging lives with the caller). */
@@ -46,8 +56,21 @@ export const THROTTLE_REPORT_MS = 10_000;
 
 const CONNECT = 1;
 const PUBLISH = 3;
+const SUBSCRIBE = 8;
+const UNSUBSCRIBE = 10;
 
 type Phase = 'type' | 'length' | 'body';
+
+/**
+ * Where the filter count is in a SUBSCRIBE or UNSUBSCRIBE body: packet id,
+ * then per filter a two-byte length, the filter, and (SUBSCRIBE) a QoS byte.
+ */
+interface FilterCount {
+  stage: 'packet-id' | 'length-high' | 'length-low' | 'filter' | 'qos';
+  /** Bytes left in the packet id or the filter. */
+  left: number;
+  filters: number;
+}
 
 /** The guarded side of a client connection; aedes reads and writes this instead of the socket. */
 export class GuardedConnection extends Duplex {
@@ -66,6 +89,8 @@ export class GuardedConnection extends Duplex {
   #multiplier = 1;
   #lengthBytes = 0;
   #remaining = 0;
+  /** Set while the body of a SUBSCRIBE or UNSUBSCRIBE is read. */
+  #filterCount: FilterCount | null = null;
   #tokens: number;
   #refilledAt = Date.now();
   /** Bytes held back while throttled, starting at a PUBLISH's first byte. */
@@ -148,16 +173,24 @@ export class GuardedConnection extends Duplex {
     while (i < chunk.length) {
       if (this.#phase === 'body') {
         const skip = Math.min(this.#remaining, chunk.length - i);
+        if (this.#filterCount && !this.#countFilters(chunk, i, i + skip)) {
+          const { filters } = this.#filterCount;
+          return this.#violate({ reason: 'too-many-filters', packetType: this.#packetType, filters, limitFilters: this.#limits.maxSubscriptions });
+        }
         i += skip;
         this.#remaining -= skip;
-        if (this.#remaining === 0) this.#phase = 'type';
+        if (this.#remaining === 0) {
+          this.#phase = 'type';
+          this.#filterCount = null;
+        }
         continue;
       }
       const byte = chunk[i] as number;
       if (this.#phase === 'type') {
         this.#packetType = byte >> 4;
         if (this.#first && this.#packetType !== CONNECT) return this.#violate({ reason: 'not-connect', packetType: this.#packetType });
-        if (this.#packetType === PUBLISH && !this.#takeToken()) {
+        const rated = this.#packetType === PUBLISH || this.#packetType === SUBSCRIBE || this.#packetType === UNSUBSCRIBE;
+        if (rated && !this.#takeToken()) {
           this.#hold(chunk, i);
           return;
         }
@@ -184,8 +217,45 @@ export class GuardedConnection extends Duplex {
       this.#first = false;
       this.#remaining = this.#length;
       this.#phase = this.#remaining === 0 ? 'type' : 'body';
+      const filtered = this.#packetType === SUBSCRIBE || this.#packetType === UNSUBSCRIBE;
+      this.#filterCount = filtered && this.#remaining > 0 ? { stage: 'packet-id', left: 2, filters: 0 } : null;
     }
     this.#forward(chunk);
+  }
+
+  /** Counts the filters starting in `chunk[from, to)`; false once there are more than allowed. */
+  #countFilters(chunk: Buffer, from: number, to: number): boolean {
+    const count = this.#filterCount as FilterCount;
+    let i = from;
+    while (i < to) {
+      switch (count.stage) {
+        case 'packet-id':
+        case 'filter': {
+          const skip = Math.min(count.left, to - i);
+          i += skip;
+          count.left -= skip;
+          if (count.left === 0) count.stage = count.stage === 'filter' && this.#packetType === SUBSCRIBE ? 'qos' : 'length-high';
+          break;
+        }
+        case 'length-high':
+          count.left = (chunk[i] as number) << 8;
+          count.stage = 'length-low';
+          i += 1;
+          count.filters += 1;
+          if (count.filters > this.#limits.maxSubscriptions) return false;
+          break;
+        case 'length-low':
+          count.left += chunk[i] as number;
+          count.stage = count.left === 0 ? (this.#packetType === SUBSCRIBE ? 'qos' : 'length-high') : 'filter';
+          i += 1;
+          break;
+        case 'qos':
+          count.stage = 'length-high';
+          i += 1;
+          break;
+      }
+    }
+    return true;
   }
 
   #forward(bytes: Buffer): void {
