@@ -59,6 +59,7 @@ describe('fso-broker main()', () => {
     const help = written(stdout);
     const flags = ['--host', '--port', '--ws-port', '--data-dir', '--topic-prefix', '--auth', '--jwt-secret-file', '--jwt-public-key-file', '--jwt-issuer'];
     flags.push('--tls-cert', '--tls-key', '--tls-ca', '--insecure', '--max-packet-bytes', '--max-connections', '--max-publish-rate', '--connect-timeout');
+    flags.push('--max-subscriptions');
     for (const flag of flags) expect(help).toContain(flag);
   });
 
@@ -77,6 +78,9 @@ describe('fso-broker main()', () => {
     expect(await main(['--port', '0', '--max-packet-bytes', 'lots'])).toBe(2);
     expect(await main(['--port', '0', '--max-topic-levels', '3'])).toBe(2);
     expect(written(stderr)).toContain('invalid maxTopicLevels 3');
+    expect(await main(['--port', '0', '--max-subscriptions', 'many'])).toBe(2);
+    expect(await main(['--port', '0', '--max-subscriptions', '0'])).toBe(2);
+    expect(written(stderr)).toContain('invalid maxSubscriptions 0');
     expect(await main(['--port', '0', '--auth', '/nonexistent/auth.json'])).toBe(1);
     expect(written(stderr)).toContain('fso-broker: auth file /nonexistent/auth.json: no such file');
   });

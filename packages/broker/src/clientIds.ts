@@ -91,14 +91,15 @@ export async function readClientIds(dataDir: string): Promise<ClientIdBinding[]>
     if (errorCode(err) === 'ENOENT') return [];
     throw new BrokerStorageError(dataDir, err);
   }
-  const fail = (reason: string, cause?: unknown): never => {
-    throw new BrokerStorageError(dataDir, new Error(`${CLIENT_IDS_FILE}: ${reason}`, { cause }));
+  // No cause on the reason: BrokerStorageError words its message from the innermost cause.
+  const fail = (reason: string): never => {
+    throw new BrokerStorageError(dataDir, new Error(`${CLIENT_IDS_FILE}: ${reason}`));
   };
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return fail(`not JSON: ${(err as Error).message}`, err);
+    return fail(`not JSON: ${(err as Error).message}`);
   }
   const { schema, bindings } = (data ?? {}) as Record<string, unknown>;
   if (schema !== CLIENT_IDS_SCHEMA || !Array.isArray(bindings)) return fail(`must be {"schema": "${CLIENT_IDS_SCHEMA}", "bindings": [...]}`);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../tests/helpers.js';
 import { GuardedConnection } from './packetGuard.js';
 import type { PacketLimits, PacketViolation } from './packetGuard.js';
-import { connectPacket, remainingLength } from './testing/raw.js';
+import { connectPacket, remainingLength, subscribePacket, unsubscribePacket } from './testing/raw.js';
 
 /** A guard over a PassThrough the test writes "network" bytes into; collects what reaches aedes. */
 function guard(limits: Partial<PacketLimits> = {}): { feed(bytes: Buffer): void; output(): Buffer; violations: PacketViolation[]; connection: GuardedConnection } {
@@ -11,7 +11,7 @@ function guard(limits: Partial<PacketLimits> = {}): { feed(bytes: Buffer): void;
   const violations: PacketViolation[] = [];
   const connection = new GuardedConnection(
     inner,
-    { maxPacketBytes: 1024, maxConnectBytes: 256, maxPublishRate: 0, ...limits },
+    { maxPacketBytes: 1024, maxConnectBytes: 256, maxPublishRate: 0, maxSubscriptions: 64, ...limits },
     { onViolation: (v) => violations.push(v) },
     { transport: 'mqtt' },
   );
@@ -55,6 +55,37 @@ describe('GuardedConnection', () => {
   it('holds PUBLISH packets beyond the rate until tokens come back, in order', async () => {
     const g = guard({ maxPublishRate: 20 });
     const packets = Array.from({ length: 30 }, (_, i) => publish('t', Buffer.from([i])));
+    const stream = Buffer.concat([connectPacket('c1'), ...packets]);
+    const startedAt = Date.now();
+    g.feed(stream);
+    await waitFor(() => g.output().length === stream.length || undefined, 'every packet at the output');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(400);
+    expect(g.output().equals(stream)).toBe(true);
+  });
+
+  it('counts the filters of SUBSCRIBE and UNSUBSCRIBE, even one byte at a time, and cuts past the limit before the packet is whole', async () => {
+    const filters = ['a/b', '', 'fso/agents/+/status'];
+    const allowed = guard({ maxSubscriptions: 3 });
+    const stream = Buffer.concat([connectPacket('c1'), subscribePacket(1, filters), unsubscribePacket(2, filters), subscribePacket(3, ['x'])]);
+    for (const byte of stream) allowed.feed(Buffer.from([byte]));
+    await waitFor(() => allowed.output().length === stream.length || undefined, 'every byte at the output');
+    expect(allowed.output().equals(stream)).toBe(true);
+    expect(allowed.violations).toEqual([]);
+
+    for (const packet of [subscribePacket(1, filters), unsubscribePacket(2, filters)]) {
+      const cut = guard({ maxSubscriptions: 2 });
+      cut.feed(connectPacket('c1'));
+      for (const byte of packet) cut.feed(Buffer.from([byte]));
+      await waitFor(() => cut.connection.destroyed || undefined, 'the connection to be destroyed');
+      expect(cut.violations).toEqual([{ reason: 'too-many-filters', packetType: packet[0]! >> 4, filters: 3, limitFilters: 2 }]);
+      // The packet never reached aedes whole: its last filter stayed behind.
+      expect(cut.output().length).toBeLessThan(connectPacket('c1').length + packet.length);
+    }
+  });
+
+  it('makes SUBSCRIBE and UNSUBSCRIBE packets draw from the publish rate too', async () => {
+    const g = guard({ maxPublishRate: 20 });
+    const packets = Array.from({ length: 30 }, (_, i) => (i % 2 ? unsubscribePacket(i + 1, ['t']) : subscribePacket(i + 1, ['t'])));
     const stream = Buffer.concat([connectPacket('c1'), ...packets]);
     const startedAt = Date.now();
     g.feed(stream);

@@ -23,7 +23,8 @@ async function whileStopped<T>(dataDir: string, edit: () => Promise<T>): Promise
   } catch (err) {
     // classic-level wraps the reason: LEVEL_DATABASE_NOT_OPEN with cause LEVEL_LOCKED.
     if (errorCode((err as Error).cause) === 'LEVEL_LOCKED') {
-      throw new BrokerStorageError(dataDir, new Error('a running broker is using it: stop the broker, release, then start it again', { cause: err }));
+      // No cause on the reason: BrokerStorageError words its message from the innermost cause.
+      throw new BrokerStorageError(dataDir, new Error('a running broker is using it: stop the broker, release, then start it again'));
     }
     locked = false; // no database there (yet): nothing can be running with it
   }

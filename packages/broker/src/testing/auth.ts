@@ -7,6 +7,7 @@ import type { FsoRole, JwtAlgorithm, JwtClaims } from '@fso/common';
 import { AUTH_FILE_SCHEMA, writeAuthFile } from '../authFile.js';
 import type { AuthUser } from '../authFile.js';
 import { hashPassword } from '../passwords.js';
+import type { ScryptParams } from '../passwords.js';
 
 /** Cheap scrypt for tests (the format and the check are the same; only the cost differs). */
 export const TEST_SCRYPT = { N: 1024, r: 8, p: 1, keyLength: 32 };
@@ -27,8 +28,13 @@ export const USERS = {
   viewer: { username: 'view', password: 'pw-viewer-0d8c7', role: 'viewer' },
 } satisfies Record<string, TestUser>;
 
-/** Writes an auth file holding `users` (cheap hashes) into `dir`; returns its path. */
-export async function writeTestAuthFile(dir: string, users: readonly TestUser[] = Object.values(USERS), name = 'auth.json'): Promise<string> {
+/** Writes an auth file holding `users` (cheap hashes unless `params` says otherwise) into `dir`; returns its path. */
+export async function writeTestAuthFile(
+  dir: string,
+  users: readonly TestUser[] = Object.values(USERS),
+  name = 'auth.json',
+  params: ScryptParams = TEST_SCRYPT,
+): Promise<string> {
   const file = path.join(dir, name);
   const entries: AuthUser[] = [];
   for (const u of users) {
@@ -36,7 +42,7 @@ export async function writeTestAuthFile(dir: string, users: readonly TestUser[] 
       username: u.username,
       role: u.role,
       ...(u.agentId === undefined ? {} : { agentId: u.agentId }),
-      password: await hashPassword(u.password, TEST_SCRYPT),
+      password: await hashPassword(u.password, params),
     });
   }
   await writeAuthFile(file, { schema: AUTH_FILE_SCHEMA, users: entries });

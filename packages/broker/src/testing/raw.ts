@@ -1,6 +1,7 @@
 // Test support for this package's tests (kept out of the build by tsconfig.json).
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { waitFor } from '../../../../tests/helpers.js';
 
 /** MQTT's variable-length remaining length (MQTT-2.2.3). */
 export function remainingLength(n: number): Buffer {
@@ -19,9 +20,9 @@ const utf8 = (s: string): Buffer => {
   return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
 };
 
-/** A CONNECT packet (MQTT 3.1.1, clean session, keepalive 60), with username and password when given. */
-export function connectPacket(clientId: string, credentials?: { username: string; password: string }): Buffer {
-  const flags = 0x02 | (credentials ? 0xc0 : 0);
+/** A CONNECT packet (MQTT 3.1.1, clean session unless `clean` is false, keepalive 60), with username and password when given. */
+export function connectPacket(clientId: string, credentials?: { username: string; password: string }, clean = true): Buffer {
+  const flags = (clean ? 0x02 : 0) | (credentials ? 0xc0 : 0);
   const body = Buffer.concat([
     utf8('MQTT'),
     Buffer.from([4, flags, 0, 60]),
@@ -29,6 +30,23 @@ export function connectPacket(clientId: string, credentials?: { username: string
     ...(credentials ? [utf8(credentials.username), utf8(credentials.password)] : []),
   ]);
   return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** A SUBSCRIBE packet (packet id `id`) for `filters`, each at QoS 1. */
+export function subscribePacket(id: number, filters: readonly string[]): Buffer {
+  const body = Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.flatMap((f) => [utf8(f), Buffer.from([1])])]);
+  return Buffer.concat([Buffer.from([0x82]), remainingLength(body.length), body]);
+}
+
+/** An UNSUBSCRIBE packet (packet id `id`) for `filters`. */
+export function unsubscribePacket(id: number, filters: readonly string[]): Buffer {
+  const body = Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.map(utf8)]);
+  return Buffer.concat([Buffer.from([0xa2]), remainingLength(body.length), body]);
+}
+
+/** The return code of the CONNACK at the start of `received`, or undefined when none arrived. */
+export function connackCode(received: Buffer): number | undefined {
+  return received.length >= 4 && received[0] === 0x20 ? received[3] : undefined;
 }
 
 /** A raw TCP connection that records what it receives and when it is closed. */
@@ -40,8 +58,9 @@ export interface RawConnection {
   isClosed(): boolean;
 }
 
-export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawConnection> {
-  const socket = connect(port, host);
+/** Connects to `host:port`, from `localAddress` when given (any 127.x.y.z works on Linux loopback). */
+export async function rawConnect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawConnection> {
+  const socket = connect({ port, host, localAddress });
   const chunks: Buffer[] = [];
   let isClosed = false;
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -57,4 +76,30 @@ export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawC
     socket.once('error', reject);
   });
   return { socket, received: () => Buffer.concat(chunks), closed, isClosed: () => isClosed };
+}
+
+/** What a raw login got: the CONNACK code (undefined when closed without one) and how long it took. */
+export interface RawLogin {
+  code: number | undefined;
+  ms: number;
+  /** Still open when the login was accepted; the caller destroys it. */
+  connection: RawConnection;
+}
+
+/**
+ * Sends one CONNECT over a new raw socket (from `localAddress` when given)
+ * and waits for its CONNACK or the close.
+ */
+export async function rawLogin(
+  port: number,
+  clientId: string,
+  credentials?: { username: string; password: string },
+  options: { localAddress?: string; clean?: boolean; timeoutMs?: number } = {},
+): Promise<RawLogin> {
+  const connection = await rawConnect(port, '127.0.0.1', options.localAddress);
+  const started = Date.now();
+  connection.socket.write(connectPacket(clientId, credentials, options.clean));
+  const answered = (): boolean => connection.isClosed() || connackCode(connection.received()) !== undefined;
+  await waitFor(answered, `a CONNACK or a close for ${clientId}`, options.timeoutMs ?? 20_000, 5);
+  return { code: connackCode(connection.received()), ms: Date.now() - started, connection };
 }
