@@ -160,6 +160,19 @@ export async function saveLogs(dir?: string): Promise<void> {
   await Promise.all(daemons.map((d, i) => writeFile(path.join(dir, `${i}-${d.name}-${d.pid}.log`), d.output())));
 }
 
+/** How `daemon` exited, or undefined if it still runs after `timeoutMs`. */
+export async function waitForExit(daemon: Daemon, timeoutMs: number): Promise<Exit | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs);
+  });
+  try {
+    return await Promise.race([daemon.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** SIGKILLs every daemon this harness started that still runs (afterEach). */
 export async function killAll(): Promise<void> {
   await Promise.all([...running].map((d) => d.kill('SIGKILL')));
