@@ -46,6 +46,27 @@ const show = (title, map) => {
     process.stdout.write(`${ms.toFixed(0).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${l}\n`);
   }
 };
-process.stdout.write(`${file}: ${total.toFixed(0)} ms sampled\n`);
+process.stdout.on('error', () => process.exit(0)); // piped into head
+const idle = selfBy.get('(idle) (native)') ?? 0;
+process.stdout.write(`${file}: ${total.toFixed(0)} ms sampled, ${(total - idle).toFixed(0)} ms busy (not idle)\n`);
+// Each sample charged to the nearest frame of user code: a dependency (by package) or an FSO module (by file).
+const owner = (n) => {
+  const url = n.callFrame.url;
+  const dep = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (dep) return dep[1];
+  const own = /packages\/([^/]+)\/dist\/([^/]+)\.js/.exec(url);
+  if (own) return `${own[1]}/${own[2]}`;
+  return undefined;
+};
+const byOwner = new Map();
+for (const [id, ms] of self) {
+  const leaf = byId.get(id).callFrame;
+  // (garbage collector), (idle), (program): V8's own pseudo-frames.
+  let bucket = leaf.url === '' && leaf.functionName.startsWith('(') ? leaf.functionName : undefined;
+  for (let cur = id; bucket === undefined && cur !== undefined; cur = parent.get(cur)) bucket = owner(byId.get(cur));
+  bucket ??= '(node internals)';
+  byOwner.set(bucket, (byOwner.get(bucket) ?? 0) + ms);
+}
+show('\nself time charged to the nearest package or FSO module', byOwner);
 show('\nself time', selfBy);
 show('\ninclusive time', totalBy);

@@ -13,8 +13,11 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
-/** The bin of a workspace package, as built by `pnpm build`. */
-export const binOf = (pkg) => path.join(REPO, 'packages', pkg, 'dist', 'cli.js');
+/**
+ * The bin of a workspace package, as built by `pnpm build`. BENCH_PACKAGES_ROOT
+ * points at another checkout's root instead (before/after figures of a patch).
+ */
+export const binOf = (pkg) => path.join(process.env.BENCH_PACKAGES_ROOT ?? REPO, 'packages', pkg, 'dist', 'cli.js');
 
 const live = new Set();
 const tempDirs = new Set();
@@ -205,6 +208,14 @@ export async function procMemory(pid) {
   const text = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), peakRss: kb('VmHWM') };
+}
+
+/** CPU seconds (user + system) a live process has used so far, from /proc/PID/stat (clock ticks of 1/100 s). */
+export async function procCpuSeconds(pid) {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state: utime and stime are the 12th and 13th of them.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Number of inotify watches a process holds (lines `inotify wd:` of /proc/PID/fdinfo/*). */

@@ -15,8 +15,11 @@ export const NO_FSYNC = fileURLToPath(new URL('./noFsync.mjs', import.meta.url))
 /** JSON logs at info: the bench waits for the `watching` / `recording` lines. */
 const LOG_ENV = { FSO_LOG_FORMAT: 'json', FSO_LOG_LEVEL: 'info' };
 
-/** Starts a broker on a free 127.0.0.1 port: `embedded` (fso-broker, in memory) or `mosquitto`. */
-export async function startBroker(kind, dir) {
+/**
+ * Starts a broker on a free 127.0.0.1 port: `embedded` (fso-broker, in memory,
+ * with `args` and the flags in BENCH_BROKER_ARGS if set) or `mosquitto`.
+ */
+export async function startBroker(kind, dir, { args = [] } = {}) {
   const port = await freePort();
   let proc;
   if (kind === 'mosquitto') {
@@ -28,7 +31,8 @@ export async function startBroker(kind, dir) {
     );
     proc = startProcess('mosquitto', MOSQUITTO, ['-c', conf]);
   } else {
-    proc = startNode('fso-broker', [binOf('broker'), '--port', String(port)], { env: { ...LOG_ENV, FSO_LOG_LEVEL: 'warn' } });
+    const extra = process.env.BENCH_BROKER_ARGS ? process.env.BENCH_BROKER_ARGS.split(' ').filter(Boolean) : [];
+    proc = startNode('fso-broker', [...profileArgs('broker'), binOf('broker'), '--port', String(port), ...args, ...extra], { env: { ...LOG_ENV, FSO_LOG_LEVEL: 'warn' } });
   }
   await waitForPort(port, proc.name);
   return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid, proc, stop: () => proc.stop() };
@@ -36,7 +40,7 @@ export async function startBroker(kind, dir) {
 
 /** Starts `fso-audit record`; `noFsync` runs it with fsync made a no-op (bench/lib/noFsync.mjs). */
 export async function startRecorder(brokerUrl, auditDir, { noFsync = false } = {}) {
-  const args = [...(noFsync ? ['--import', NO_FSYNC] : []), binOf('audit-recorder'), 'record', '--dir', auditDir, '--broker', brokerUrl, '--client-id', 'bench-recorder'];
+  const args = [...profileArgs('recorder'), ...(noFsync ? ['--import', NO_FSYNC] : []), binOf('audit-recorder'), 'record', '--dir', auditDir, '--broker', brokerUrl, '--client-id', 'bench-recorder'];
   const proc = startNode('fso-audit record', args, { env: LOG_ENV });
   await proc.waitForLine((_l, j) => j?.msg === 'recording', '"recording" log line');
   return { pid: proc.pid, proc, stop: () => proc.stop() };
@@ -48,7 +52,7 @@ export async function startRecorder(brokerUrl, auditDir, { noFsync = false } = {
  * time; `startedAt` the moment before spawn.
  */
 export async function startAgent({ id = 'bench', brokerUrl, watch, stateDir, pairWindow, important = [], config, roots = 1, readyTimeoutMs = 600_000 }) {
-  const args = [...agentNodeArgs(), '--import', PROBE, binOf('agent'), '--id', id, '--state-dir', stateDir, '--broker', brokerUrl];
+  const args = [...profileArgs('agent'), '--import', PROBE, binOf('agent'), '--id', id, '--state-dir', stateDir, '--broker', brokerUrl];
   if (config) args.push('--config', config);
   else args.push('--watch', watch);
   for (const glob of important) args.push('--important', glob);
@@ -62,12 +66,15 @@ export async function startAgent({ id = 'bench', brokerUrl, watch, stateDir, pai
 }
 
 /**
- * Extra node flags for every agent: `BENCH_PROFILE_DIR` runs it with
- * `--cpu-prof` (one .cpuprofile per agent, written when it exits).
+ * Node flags that profile a part: with `BENCH_PROFILE_DIR` set, the parts
+ * named in `BENCH_PROFILE` (agent, recorder, broker; default agent) run with
+ * `--cpu-prof`, one .cpuprofile each, written when they exit.
  */
-function agentNodeArgs() {
+function profileArgs(part) {
   const dir = process.env.BENCH_PROFILE_DIR;
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+  const parts = (process.env.BENCH_PROFILE ?? 'agent').split(',');
+  if (!dir || !parts.includes(part)) return [];
+  return ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${part}-${Date.now()}-${process.pid}.cpuprofile`];
 }
 
 /** Asks a child started with the memory probe (or the chokidar child) for its memory figures over IPC. */

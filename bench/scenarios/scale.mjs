@@ -1,7 +1,8 @@
 // Scenario 3: what watching a tree costs. For each tree size the agent (a
 // first start, then a restart) and chokidar alone (same options, own process)
-// take turns on the same tree: time to ready, RSS (VmRSS, /proc), heap (after
-// a GC, over IPC), inotify watches (/proc/PID/fdinfo).
+// take turns on the same tree: time to ready, RSS (VmRSS, /proc: at ready, and
+// settled after a GC), peak RSS, heap (after the GC, over IPC), inotify
+// watches (/proc/PID/fdinfo).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeFiles } from '../lib/generator.mjs';
@@ -12,17 +13,37 @@ import { pairedRatios, spread } from '../lib/stats.mjs';
 
 const CHOKIDAR_CHILD = fileURLToPath(new URL('../lib/chokidarChild.mjs', import.meta.url));
 const SETTLE_MS = 1000;
+const MAX_GC_ROUNDS = 6;
+const GC_PAUSE_MS = 500;
 
-/** RSS, heap and watches of a ready process (RSS read before the GC the heap figure needs). */
+/**
+ * Memory and watches of a ready process: RSS one second after ready (as is);
+ * then full GCs until the committed heap stops shrinking (V8 gives pages
+ * back over several collections; an idle Node process gets few), and RSS
+ * and heap again: the "settled" figure; peak RSS; inotify watches.
+ */
 async function footprint(proc) {
   await sleep(SETTLE_MS);
-  const mem = await procMemory(proc.pid);
+  const atReady = await procMemory(proc.pid);
   const watches = await inotifyWatches(proc.pid);
-  const heap = await askMemory(proc, { gc: true });
-  return { rss: mem.rss, peakRss: mem.peakRss, heapUsed: heap.heapUsed, external: heap.external, watches };
+  let heap = await askMemory(proc, { gc: true });
+  for (let round = 1; round < MAX_GC_ROUNDS; round += 1) {
+    await sleep(GC_PAUSE_MS);
+    const next = await askMemory(proc, { gc: true });
+    const shrunk = heap.heapTotal - next.heapTotal;
+    heap = next;
+    if (shrunk < heap.heapTotal * 0.02) break;
+  }
+  await sleep(GC_PAUSE_MS);
+  const settled = await procMemory(proc.pid);
+  return {
+    rss: settled.rss, rssAtReady: atReady.rss, peakRss: settled.peakRss, heapUsed: heap.heapUsed, heapTotal: heap.heapTotal,
+    external: heap.external, arrayBuffers: heap.arrayBuffers, watches,
+  };
 }
 
-async function runAgent(tree, files) {
+/** A first start of the agent on `tree` (its footprint at ready), then a restart on the same state (its time to ready). */
+export async function runAgent(tree, files) {
   return withResources(async (track) => {
     const tmp = track(await tempDir('scale-agent'));
     const broker = track(await startBroker('embedded', tmp.path));
@@ -37,7 +58,8 @@ async function runAgent(tree, files) {
   });
 }
 
-async function runChokidar(tree) {
+/** chokidar alone on `tree`, in its own process: time to ready and footprint. */
+export async function runChokidar(tree) {
   return withResources(async (track) => {
     const startedAt = Date.now();
     const child = track(startNode('chokidar', [CHOKIDAR_CHILD, tree], { ipc: true }));
@@ -60,7 +82,7 @@ export async function scaleScenario({ sizes, repeats, progress }) {
           const run = who === 'agent' ? await runAgent(tree, files) : await runChokidar(tree);
           runs[who].push(run);
           progress(
-            `scale ${files} files ${r + 1}/${repeats} ${who}: ready ${(run.readyMs / 1000).toFixed(2)} s, RSS ${mb(run.rss)} MB, heap ${mb(run.heapUsed)} MB, ${run.watches} watches` +
+            `scale ${files} files ${r + 1}/${repeats} ${who}: ready ${(run.readyMs / 1000).toFixed(2)} s, RSS ${mb(run.rss)} MB (${mb(run.rssAtReady)} before GC, peak ${mb(run.peakRss)}), heap ${mb(run.heapUsed)} MB, ${run.watches} watches` +
               (run.restartReadyMs ? `, restart ready ${(run.restartReadyMs / 1000).toFixed(2)} s` : ''),
           );
         }
@@ -73,6 +95,8 @@ export async function scaleScenario({ sizes, repeats, progress }) {
       agent: summary(result.agent, files),
       chokidar: summary(result.chokidar, files),
       rssRatio: pairedRatios(of('agent', 'rss'), of('chokidar', 'rss')),
+      rssAtReadyRatio: pairedRatios(of('agent', 'rssAtReady'), of('chokidar', 'rssAtReady')),
+      peakRssRatio: pairedRatios(of('agent', 'peakRss'), of('chokidar', 'peakRss')),
       readyRatio: pairedRatios(of('agent', 'readyMs'), of('chokidar', 'readyMs')),
       runs: result,
     });
@@ -88,6 +112,7 @@ function summary(runs, files) {
     readyMs: pick('readyMs'),
     ...(runs[0]?.restartReadyMs !== undefined ? { restartReadyMs: pick('restartReadyMs') } : {}),
     rss: pick('rss'),
+    rssAtReady: pick('rssAtReady'),
     peakRss: pick('peakRss'),
     heapUsed: pick('heapUsed'),
     watches: pick('watches'),

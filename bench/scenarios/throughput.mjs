@@ -7,7 +7,7 @@ import path from 'node:path';
 import { checkRecorded, createAuditTail, waitForEvents } from '../lib/audit.mjs';
 import { makeDirs, nowMs, throughputPhases } from '../lib/generator.mjs';
 import { nextMessage } from '../lib/ipc.mjs';
-import { sleep, startNode, tempDir, withResources } from '../lib/processes.mjs';
+import { procCpuSeconds, sleep, startNode, tempDir, withResources } from '../lib/processes.mjs';
 import { followAcks, startAgent, startBroker, startRecorder } from '../lib/stack.mjs';
 import { pairedRatios, spread } from '../lib/stats.mjs';
 
@@ -22,12 +22,14 @@ export async function runPipeline(brokerKind, n, { pairWindow = '200ms' } = {}) 
     const audit = path.join(tmp.path, 'audit');
     makeDirs(watched, 't', n);
     const broker = track(await startBroker(brokerKind, tmp.path));
-    track(await startRecorder(broker.url, audit));
+    const recorder = track(await startRecorder(broker.url, audit));
     const acks = track(await followAcks(broker.url, 'bench'));
     const agent = track(await startAgent({ brokerUrl: broker.url, watch: watched, stateDir: path.join(tmp.path, 'state'), pairWindow }));
     const tail = createAuditTail(audit);
     const phases = {};
     const expectedAll = new Set();
+    const parts = { agent: agent.pid, broker: broker.pid, recorder: recorder.pid };
+    const cpuBefore = await cpuOf(parts);
     for (const phase of throughputPhases(watched, n)) {
       const t0 = nowMs();
       phase.run();
@@ -39,12 +41,13 @@ export async function runPipeline(brokerKind, n, { pairWindow = '200ms' } = {}) 
       phases[phase.phase] = { ms: acks.ackAt(maxSeq) - t0, opsMs, recorded: found.size };
       for (const k of phase.expected) expectedAll.add(k);
     }
+    const cpu = diffCpu(await cpuOf(parts), cpuBefore);
     // Late duplicates would show up here: stop the agent (it settles and flushes), then read the rest.
     await agent.stop();
     await sleep(500);
     await tail.poll();
     const check = checkRecorded(tail.events, expectedAll);
-    return { phases, totalMs: sum(phases), changes: expectedAll.size, check };
+    return { phases, totalMs: sum(phases), changes: expectedAll.size, cpu, check };
   });
 }
 
@@ -56,6 +59,7 @@ export async function runChokidar(n) {
     makeDirs(watched, 't', n);
     const child = track(startNode('chokidar', [CHOKIDAR_CHILD, watched], { ipc: true }));
     await nextMessage(child, 'ready');
+    const cpuBefore = await cpuOf({ chokidar: child.pid });
     const phases = {};
     for (const phase of throughputPhases(watched, n)) {
       const expecting = nextMessage(child, 'expecting');
@@ -67,8 +71,21 @@ export async function runChokidar(n) {
       const opsMs = nowMs() - t0;
       phases[phase.phase] = { ms: (await done).at - t0, opsMs };
     }
-    return { phases, totalMs: sum(phases), changes: 4 * n };
+    return { phases, totalMs: sum(phases), changes: 4 * n, cpu: diffCpu(await cpuOf({ chokidar: child.pid }), cpuBefore) };
   });
+}
+
+/** CPU seconds used so far by each named process. */
+async function cpuOf(pids) {
+  const out = {};
+  for (const [name, pid] of Object.entries(pids)) out[name] = await procCpuSeconds(pid);
+  return out;
+}
+const diffCpu = (after, before) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((v - before[k]) * 100) / 100]));
+
+function cpuPerThousand(runs) {
+  const parts = Object.keys(runs[0]?.cpu ?? {});
+  return Object.fromEntries(parts.map((p) => [p, spread(runs.map((r) => (r.cpu[p] * 1000) / r.changes), 3).median]));
 }
 
 const sum = (phases) => Object.values(phases).reduce((s, p) => s + p.ms, 0);
@@ -105,6 +122,10 @@ export async function throughputScenario({ n, repeats, progress }) {
       e2eOverChokidar: pairedRatios(rate('embedded'), rate('chokidar')),
       embeddedOverMosquitto: pairedRatios(rate('embedded'), rate('mosquitto')),
     },
+    // CPU seconds per 1,000 changes, per process, during the phases (median over rounds).
+    cpuPerThousand: Object.fromEntries(
+      VARIANTS.map((v) => [v, cpuPerThousand(runs[v])]),
+    ),
     lost: totals('lost'),
     duplicatedById: totals('duplicatedById'),
     duplicatedByPath: totals('duplicatedByPath'),
