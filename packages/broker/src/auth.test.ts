@@ -2,8 +2,6 @@ import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import mqtt from 'mqtt';
-import type { IClientOptions } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { startBroker } from './broker.js';
@@ -15,7 +13,7 @@ import { hashPassword } from './passwords.js';
 import { TEST_SCRYPT, USERS, testToken, writeTestAuthFile, writeTestJwtKeys } from './testing/auth.js';
 import type { TestJwtKeys } from './testing/auth.js';
 import { createTestBrokers } from './testing/brokers.js';
-import { createTestClients } from './testing/clients.js';
+import { createTestClients, loginRefusal } from './testing/clients.js';
 import { captureLog } from './testing/log.js';
 
 const run = promisify(execFile);
@@ -36,16 +34,7 @@ afterEach(async () => {
 });
 afterAll(async () => temp.cleanup());
 
-/** The CONNACK return code of a refused login, or a failure when the login succeeds. */
-async function refusal(url: string, options: IClientOptions): Promise<number> {
-  try {
-    const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options });
-    await client.endAsync(true);
-  } catch (err) {
-    return (err as { code?: number }).code ?? -1;
-  }
-  throw new Error(`login ${options.clientId ?? ''} was accepted`);
-}
+const refusal = loginRefusal;
 
 const hsJwt = { secretFile: '', issuer: 'fso-test' };
 

@@ -1,20 +1,18 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import mqtt from 'mqtt';
 import type { IClientOptions } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { readAuthFile, withoutUser, writeAuthFile } from './authFile.js';
 import type { Broker, BrokerOptions } from './broker.js';
 import { startBroker } from './broker.js';
-import { main } from './cli.js';
 import { CLIENT_IDS_FILE, readClientIds } from './clientIds.js';
 import { BrokerStorageError } from './errors.js';
 import { USERS, testToken, writeTestAuthFile, writeTestJwtKeys } from './testing/auth.js';
 import type { TestJwtKeys, TestUser } from './testing/auth.js';
 import { createTestBrokers } from './testing/brokers.js';
-import { createTestClients, received } from './testing/clients.js';
+import { runCli } from './testing/cli.js';
+import { createTestClients, loginRefusal, received } from './testing/clients.js';
 import { captureLog } from './testing/log.js';
 import type { CapturedLog } from './testing/log.js';
 
@@ -50,28 +48,8 @@ async function start(authFile: string, options: BrokerOptions = {}): Promise<Bro
 
 const as = (user: TestUser, clientId: string, clean = true): IClientOptions => ({ clientId, username: user.username, password: user.password, clean });
 
-/** The CONNACK code of a refused login; fails when it is accepted. */
-async function refusal(url: string, options: IClientOptions): Promise<number> {
-  try {
-    const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options });
-    await client.endAsync(true);
-  } catch (err) {
-    return (err as { code?: number }).code ?? -1;
-  }
-  throw new Error(`login ${options.clientId ?? ''} was accepted`);
-}
-
-/** Runs `fso-broker` in-process; returns the exit code and output. */
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const code = await main(argv, { stdin: Readable.from([]), stdout, stderr, env: {} });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const refusal = loginRefusal;
+const cli = runCli;
 
 describe('client ids bound to their first login', () => {
   it("refuses a viewer an offline recorder's persistent client id, so the recorder's queue survives; clean logins bind nothing", async () => {

@@ -52,10 +52,12 @@ describe('GuardedConnection', () => {
     expect(g.violations[0]).toMatchObject({ reason: 'packet-too-large', packetType: 1, limitBytes: 256 });
   });
 
-  it('holds PUBLISH packets beyond the rate until tokens come back, in order', async () => {
+  it.each([
+    { kind: 'PUBLISH', packet: (i: number) => publish('t', Buffer.from([i])) },
+    { kind: 'SUBSCRIBE and UNSUBSCRIBE', packet: (i: number) => (i % 2 ? unsubscribePacket(i + 1, ['t']) : subscribePacket(i + 1, ['t'])) },
+  ])('holds $kind packets beyond the rate until tokens come back, in order', async ({ packet }) => {
     const g = guard({ maxPublishRate: 20 });
-    const packets = Array.from({ length: 30 }, (_, i) => publish('t', Buffer.from([i])));
-    const stream = Buffer.concat([connectPacket('c1'), ...packets]);
+    const stream = Buffer.concat([connectPacket('c1'), ...Array.from({ length: 30 }, (_, i) => packet(i))]);
     const startedAt = Date.now();
     g.feed(stream);
     await waitFor(() => g.output().length === stream.length || undefined, 'every packet at the output');
@@ -83,14 +85,4 @@ describe('GuardedConnection', () => {
     }
   });
 
-  it('makes SUBSCRIBE and UNSUBSCRIBE packets draw from the publish rate too', async () => {
-    const g = guard({ maxPublishRate: 20 });
-    const packets = Array.from({ length: 30 }, (_, i) => (i % 2 ? unsubscribePacket(i + 1, ['t']) : subscribePacket(i + 1, ['t'])));
-    const stream = Buffer.concat([connectPacket('c1'), ...packets]);
-    const startedAt = Date.now();
-    g.feed(stream);
-    await waitFor(() => g.output().length === stream.length || undefined, 'every packet at the output');
-    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(400);
-    expect(g.output().equals(stream)).toBe(true);
-  });
 });

@@ -1,10 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
-import { main } from './cli.js';
 import { createTestBrokers } from './testing/brokers.js';
+import { runCli } from './testing/cli.js';
 import { createTestClients } from './testing/clients.js';
 
 const brokers = createTestBrokers();
@@ -19,17 +18,7 @@ afterEach(async () => {
   await brokers.closeAll();
 });
 
-/** Runs `fso-broker` in-process with `stdin` text and env; returns the exit code and output. */
-async function cli(argv: string[], stdin = '', env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const code = await main(argv, { stdin: Readable.from([Buffer.from(stdin)]), stdout, stderr, env });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const cli = runCli;
 
 describe('fso-broker user', () => {
   it('adds a user from stdin: a 0600 file without the password, and the login works', async () => {

@@ -61,3 +61,14 @@ export async function subscribeCodes(client: MqttClient, topics: string | string
     return granted;
   }
 }
+
+/** The CONNACK return code of a refused login; throws when the login is accepted. */
+export async function loginRefusal(url: string, options: IClientOptions): Promise<number> {
+  try {
+    const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    await client.endAsync(true);
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1;
+  }
+  throw new Error(`login ${options.clientId ?? ''} was accepted`);
+}
