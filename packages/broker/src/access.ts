@@ -125,6 +125,22 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     }
   };
 
+  /**
+   * The identity behind the credentials, once the login guard admits the
+   * attempt; bad or missing credentials count towards its back-off.
+   */
+  const guardedAuthenticate = async (current: Authenticator, client: Client, username: string | undefined, password: Buffer | undefined): Promise<Identity> => {
+    const finish = loginGuard.admit(remoteAddressOf(client), username, client.id);
+    try {
+      const identity = await current.authenticate(username, password, client.id);
+      finish('accepted');
+      return identity;
+    } catch (err) {
+      finish(err instanceof AuthenticationError && err.returnCode >= 4 ? 'failed' : 'other');
+      throw err;
+    }
+  };
+
   /** Logs a refused login; a busy or backing-off refusal (3) at most once per interval and address, with a count. */
   const logRefusal = (client: Client, username: string | undefined, refusal: AuthenticationError): void => {
     let repeated: number | undefined = 0;
@@ -160,15 +176,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
       void (async () => {
         let login: Login;
         try {
-          const finish = loginGuard.admit(remoteAddressOf(client), username, client.id);
-          let identity: Identity;
-          try {
-            identity = await current.authenticate(username, password, client.id);
-            finish('accepted');
-          } catch (err) {
-            finish(err instanceof AuthenticationError && err.returnCode >= 4 ? 'failed' : 'other');
-            throw err;
-          }
+          const identity = await guardedAuthenticate(current, client, username, password);
           login = { identity, permissions: permissionsOf(identity, topics) };
           checkLogin(client, login.identity, login.permissions);
         } catch (err) {

@@ -17,6 +17,7 @@
  *   dropped, nothing forged).
  */
 import { Duplex } from 'node:stream';
+import { FilterCounter } from './filterCounter.js';
 
 /** Limits enforced by {@link GuardedConnection}. */
 export interface PacketLimits {
@@ -61,17 +62,6 @@ const UNSUBSCRIBE = 10;
 
 type Phase = 'type' | 'length' | 'body';
 
-/**
- * Where the filter count is in a SUBSCRIBE or UNSUBSCRIBE body: packet id,
- * then per filter a two-byte length, the filter, and (SUBSCRIBE) a QoS byte.
- */
-interface FilterCount {
-  stage: 'packet-id' | 'length-high' | 'length-low' | 'filter' | 'qos';
-  /** Bytes left in the packet id or the filter. */
-  left: number;
-  filters: number;
-}
-
 /** The guarded side of a client connection; aedes reads and writes this instead of the socket. */
 export class GuardedConnection extends Duplex {
   /** The client's address, for log lines (aedes sees this stream, not the socket). */
@@ -90,7 +80,7 @@ export class GuardedConnection extends Duplex {
   #lengthBytes = 0;
   #remaining = 0;
   /** Set while the body of a SUBSCRIBE or UNSUBSCRIBE is read. */
-  #filterCount: FilterCount | null = null;
+  #filterCount: FilterCounter | null = null;
   #tokens: number;
   #refilledAt = Date.now();
   /** Bytes held back while throttled, starting at a PUBLISH's first byte. */
@@ -173,7 +163,7 @@ export class GuardedConnection extends Duplex {
     while (i < chunk.length) {
       if (this.#phase === 'body') {
         const skip = Math.min(this.#remaining, chunk.length - i);
-        if (this.#filterCount && !this.#countFilters(chunk, i, i + skip)) {
+        if (this.#filterCount && !this.#filterCount.feed(chunk, i, i + skip)) {
           const { filters } = this.#filterCount;
           return this.#violate({ reason: 'too-many-filters', packetType: this.#packetType, filters, limitFilters: this.#limits.maxSubscriptions });
         }
@@ -218,44 +208,9 @@ export class GuardedConnection extends Duplex {
       this.#remaining = this.#length;
       this.#phase = this.#remaining === 0 ? 'type' : 'body';
       const filtered = this.#packetType === SUBSCRIBE || this.#packetType === UNSUBSCRIBE;
-      this.#filterCount = filtered && this.#remaining > 0 ? { stage: 'packet-id', left: 2, filters: 0 } : null;
+      this.#filterCount = filtered && this.#remaining > 0 ? new FilterCounter(this.#packetType === SUBSCRIBE, this.#limits.maxSubscriptions) : null;
     }
     this.#forward(chunk);
-  }
-
-  /** Counts the filters starting in `chunk[from, to)`; false once there are more than allowed. */
-  #countFilters(chunk: Buffer, from: number, to: number): boolean {
-    const count = this.#filterCount as FilterCount;
-    let i = from;
-    while (i < to) {
-      switch (count.stage) {
-        case 'packet-id':
-        case 'filter': {
-          const skip = Math.min(count.left, to - i);
-          i += skip;
-          count.left -= skip;
-          if (count.left === 0) count.stage = count.stage === 'filter' && this.#packetType === SUBSCRIBE ? 'qos' : 'length-high';
-          break;
-        }
-        case 'length-high':
-          count.left = (chunk[i] as number) << 8;
-          count.stage = 'length-low';
-          i += 1;
-          count.filters += 1;
-          if (count.filters > this.#limits.maxSubscriptions) return false;
-          break;
-        case 'length-low':
-          count.left += chunk[i] as number;
-          count.stage = count.left === 0 ? (this.#packetType === SUBSCRIBE ? 'qos' : 'length-high') : 'filter';
-          i += 1;
-          break;
-        case 'qos':
-          count.stage = 'length-high';
-          i += 1;
-          break;
-      }
-    }
-    return true;
   }
 
   #forward(bytes: Buffer): void {

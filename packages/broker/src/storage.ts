@@ -61,6 +61,109 @@ export async function openStorage(dataDir: string, log: Logger): Promise<Storage
   return { dataDir, persistence, close };
 }
 
+/** The fields aedes sets on a packet it publishes that {@link keepPublishOrder} reads. */
+interface PublishedPacket {
+  readonly qos: number;
+  /** Numbered by aedes's publish(), one up from the previous publish; its dedupe compares it. */
+  readonly brokerCounter: number;
+}
+
+/** A publish whose last write before delivery is in flight. */
+interface Turn {
+  readonly counter: number;
+  /** Set once that write settled: hands its outcome back to aedes. */
+  finish?: () => void;
+}
+
+/**
+ * Makes the writes that aedes waits for before it delivers a publish settle in
+ * publish order, so subscribers see publishes in the order aedes numbered them.
+ *
+ * aedes numbers each publish (`brokerCounter`), stores it (storeRetained when
+ * retained, then outgoingEnqueueCombi for QoS > 0, which queues it for every
+ * persistent session) and only then delivers it. Each client's dedupe drops a
+ * packet numbered at or below the last one it delivered (aedes lib/client.js
+ * `dedupe`). LevelDB writes run on libuv's thread pool and complete in any
+ * order, so in a burst of QoS 1 publishes with one persistent session about
+ * 3 % were delivered late and dropped, for every subscriber, although each
+ * publisher had its PUBACK (moscajs/aedes#955: the maintainers want the
+ * persistence to keep the order; PR #972, a dedupe history window, is unmerged).
+ *
+ * The writes still run concurrently; only the settling of a publish's last
+ * write is held until every publish numbered before it settled. A publish
+ * takes its turn at its first write: storeRetained, called while aedes
+ * numbers it, or outgoingEnqueueCombi, called a few microtasks later, before
+ * any later publish's write can have completed (subscriptionsByTopic is an
+ * in-memory trie match here). QoS 0 publishes that are not retained write
+ * nothing and cannot be ordered from here (moscajs/aedes#994).
+ */
+function keepPublishOrder<T extends object>(persistence: T): T {
+  /** Turns by counter, lowest first. */
+  const turns: Turn[] = [];
+  const byCounter = new Map<number, Turn>();
+
+  const take = (counter: number): Turn => {
+    const known = byCounter.get(counter);
+    if (known) return known;
+    const turn: Turn = { counter };
+    byCounter.set(counter, turn);
+    let at = turns.length;
+    while (at > 0 && (turns[at - 1]?.counter ?? 0) > counter) at--;
+    turns.splice(at, 0, turn);
+    return turn;
+  };
+  const release = (): void => {
+    while (turns[0]?.finish) {
+      const turn = turns.shift();
+      if (!turn) return;
+      byCounter.delete(turn.counter);
+      turn.finish?.();
+    }
+  };
+  /** Settles like `write`, once every earlier turn settled. */
+  const inTurn = <R>(turn: Turn, write: Promise<R>): Promise<R> =>
+    new Promise<R>((resolve, reject) => {
+      write.then(
+        (value) => {
+          turn.finish = () => resolve(value);
+          release();
+        },
+        (err: unknown) => {
+          turn.finish = () => reject(err);
+          release();
+        },
+      );
+    });
+  /** A turn that ends without a delivery (its publish failed): later ones stop waiting for it. */
+  const drop = (turn: Turn): void => {
+    turn.finish = () => undefined;
+    release();
+  };
+
+  return new Proxy(persistence, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || (property !== 'storeRetained' && property !== 'outgoingEnqueueCombi')) return value;
+      return (...args: unknown[]): unknown => {
+        const write: unknown = Reflect.apply(value, target, args);
+        const packet = (property === 'storeRetained' ? args[0] : args[1]) as Partial<PublishedPacket> | undefined;
+        const counter = packet?.brokerCounter;
+        if (!(write instanceof Promise) || typeof counter !== 'number') return write;
+        const turn = take(counter);
+        // A retained QoS 1/2 publish goes on to outgoingEnqueueCombi, which ends its turn;
+        // if storing it failed, aedes drops it and later publishes must not wait for it.
+        if (property === 'storeRetained' && (packet?.qos ?? 0) > 0) {
+          return write.catch((err: unknown) => {
+            drop(turn);
+            throw err;
+          });
+        }
+        return inTurn(turn, write);
+      };
+    },
+  });
+}
+
 /**
  * Wraps every method of `persistence` so the promises it returns are kept in
  * `pending` until they settle. aedes does not wait for some of its writes
