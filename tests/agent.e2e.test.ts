@@ -232,8 +232,8 @@ describe('agent end to end (real broker on port 0, real agent, real temp dirs)',
     });
     await agent.ready();
     for (let i = 0; i < 20; i += 1) await writeFile(path.join(watched, `f${i}.txt`), `${i}`);
-    await waitFor(() => latestStatus()?.outbox?.full && (latestStatus()?.outbox?.lost?.length ?? 0) > 0, 'a status announcing lost seqs');
-    await waitFor(() => agent!.status().outbox!.lost!.reduce((n, r) => n + r.toSeq - r.fromSeq + 1, 0) + sub.messages.filter(isEvent).length >= 20, 'every change either published or announced lost');
+    await waitFor(() => latestStatus()?.outbox?.full && (latestStatus()?.outbox?.lost?.length ?? 0) > 0, 'a status announcing lost seqs', 30_000);
+    await waitFor(() => agent!.status().outbox!.lost!.reduce((n, r) => n + r.toSeq - r.fromSeq + 1, 0) + sub.messages.filter(isEvent).length >= 20, 'every change either published or announced lost', 30_000);
     const status = agent.status();
     const published = new Set(sub.messages.filter(isEvent).map((m) => eventOf(m).seq));
     const lost = status.outbox!.lost!.flatMap((r) => Array.from({ length: r.toSeq - r.fromSeq + 1 }, (_, k) => r.fromSeq + k));

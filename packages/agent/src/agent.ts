@@ -21,7 +21,6 @@ import { createDiffer } from './differ.js';
 import { openRedactionKey } from './redactionKey.js';
 import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
-import type { BaselineOp } from './journal.js';
 import { openOutbox } from './outbox.js';
 import { createPublisher } from './publisher.js';
 import type { Unstamped } from './publisher.js';
@@ -48,7 +47,7 @@ export interface AgentOptions {
   nodiff?: string[];
   /** How long a vanished path waits for its rename partner (ms); default 200. */
   pairWindowMs?: number;
-  /** Resend unacknowledged messages after this long without ack progress (ms); default 30 s. */
+  /** Resend unacknowledged messages after this long without ack progress (ms); default 10 s. */
   resendIntervalMs?: number;
   /** Compare every watched tree with its baseline this often (ms), catching what the OS dropped; default off. */
   rescanIntervalMs?: number;
@@ -85,10 +84,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const log = (options.logger ?? createSilentLogger()).child({ agentId });
   const topics = createTopics(options.topicPrefix);
   const state = await openStateDir(options.stateDir, log);
-  // The baseline is as far as the published events, no further: fold the journal first.
-  await foldJournal(state.dir, log.child({ component: 'journal' }));
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),
+    // The baseline is as far as the events in the outbox, no further: fold the journal up to them.
+    recover: async (lastSeq) => {
+      await foldJournal(state.dir, log.child({ component: 'journal' }), lastSeq);
+    },
     maxBytes: options.outboxMaxBytes,
   });
   const store = await createContentStore(state.resolve('contents'));
@@ -191,7 +192,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       origin: change.origin,
       observedAt,
     };
-    const eventId = publisher.publish(topics.event(agentId, change.type), event, journalLines(root, change.ops));
+    const eventId = publisher.publish(topics.event(agentId, change.type), event, { root, ops: change.ops });
     if (!important || change.kind !== 'file' || change.type === 'rename') return;
     const diffOptions = (configs?.current?.config ?? pendingConfig)?.diff;
     if (!diffOptions) return;
@@ -209,8 +210,6 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     diffsInFlight.add(running);
   };
 
-  const journalLines = (root: string, ops: readonly BaselineOp[]): string[] => ops.map((op) => JSON.stringify([root, ...op]));
-
   const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
     const root = path.resolve(spec.path);
     return startRootWatcher({
@@ -219,9 +218,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       pairWindowMs: options.pairWindowMs ?? 200,
       onChange: (change, filter) => emitChange(change, filter, root),
       onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
-      onUnreported: (ops) => publisher.journal(journalLines(root, ops)),
+      onUnreported: (ops) => publisher.journal(root, ops),
       onRecorded: (p, entry, filter) => {
-        publisher.journal(journalLines(root, [['set', p, entry]]));
+        publisher.journal(root, [['set', p, entry]]);
         const diffOptions = (pendingConfig ?? configs?.current?.config)?.diff;
         if (entry.kind === 'file' && filter.isImportant(p)) {
           differ.remember(p, diffOptions?.maxFileBytes ?? 0, diffOptions?.nodiff).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));

@@ -89,6 +89,7 @@ export class ChangeEmitter {
       let sha256: string | null = null;
       let skipped: HashSkipReason | null;
       let size: number | null = kind === 'directory' ? null : d.stats.size;
+      let mtimeMs = d.stats.mtimeMs;
       if (!regular) skipped = 'not-regular';
       else if (d.vanished) skipped = 'vanished';
       else if (hashing) {
@@ -96,12 +97,15 @@ export class ChangeEmitter {
         sha256 = hashed.sha256;
         skipped = hashed.skipped;
         size = hashed.size ?? size;
+        // Written to since the lstat: report the state that was hashed, not a mix of two.
+        if (hashed.mtimeMs !== undefined && hashed.mtimeMs > mtimeMs) mtimeMs = hashed.mtimeMs;
       } else {
         sha256 = known?.sha256 ?? null;
         skipped = sha256 === null ? 'unreadable' : null;
       }
       const current = this.#o.baseline.get(d.path);
-      const settled = current && sameInode(current, d.stats) ? { ...current, sha256 } : undefined;
+      const settled =
+        current && sameInode(current, d.stats) ? { ...current, sha256, mtimeMs: Math.max(current.mtimeMs, mtimeMs), size: size ?? current.size } : undefined;
       if (settled) this.#o.baseline.set(d.path, settled);
       const ops: BaselineOp[] = d.type === 'rename' && d.oldPath ? [['mv', d.oldPath, d.path]] : [];
       if (settled) ops.push(['set', d.path, settled]);
@@ -110,7 +114,7 @@ export class ChangeEmitter {
         return;
       }
       this.#o.onChange({
-        type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs: d.stats.mtimeMs,
+        type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs,
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });
     };

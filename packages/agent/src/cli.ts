@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--username <name>', 'MQTT username (or FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the MQTT password or token (or FSO_PASSWORD)')
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (or FSO_CA_FILE)")
-    .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '30s')
+    .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '10s')
     .option('--pair-window <duration>', 'how long a vanished path waits for its rename partner', '200ms')
     .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
     .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')

@@ -28,6 +28,7 @@ describe('hashFile', () => {
       sha256: sha256(content),
       size: Buffer.byteLength(content),
       skipped: null,
+      mtimeMs: expect.any(Number),
     });
   });
 
@@ -38,6 +39,7 @@ describe('hashFile', () => {
       sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
       size: 0,
       skipped: null,
+      mtimeMs: expect.any(Number),
     });
   });
 
@@ -51,7 +53,7 @@ describe('hashFile', () => {
     global.gc?.();
     const before = process.memoryUsage().arrayBuffers;
     const result = await hashFile(file, { maxBytes: 64 * 1024 * 1024 });
-    expect(result).toEqual({ sha256: expected.digest('hex'), size: 50 * 1024 * 1024, skipped: null });
+    expect(result).toEqual({ sha256: expected.digest('hex'), size: 50 * 1024 * 1024, skipped: null, mtimeMs: expect.any(Number) });
     // One reused 1 MiB read buffer, not a 50 MB one.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(20 * 1024 * 1024);
   });

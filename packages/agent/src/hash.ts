@@ -18,6 +18,8 @@ export interface HashResult {
   /** Bytes hashed; for `too-large` the size found; null otherwise. */
   size: number | null;
   skipped: HashSkipReason | null;
+  /** The file's mtime (epoch ms) once it was read: the time of the content hashed. */
+  mtimeMs?: number;
 }
 
 /** Options of {@link hashFile}. */
@@ -130,7 +132,9 @@ export async function hashFile(path: string, options: HashFileOptions): Promise<
       const hash = createHash('sha256');
       const bytes = await readChunks(handle, options.maxBytes, (chunk) => hash.update(chunk));
       if (bytes === null) return { sha256: null, size: statSize, skipped: 'too-large' };
-      return { sha256: hash.digest('hex'), size: bytes, skipped: null };
+      // The content, size and mtime reported together must describe the same file state.
+      const after = await handle.stat();
+      return { sha256: hash.digest('hex'), size: bytes, skipped: null, mtimeMs: after.mtimeMs };
     },
   );
 }

@@ -13,8 +13,23 @@ import type { Entry } from './baseline.js';
  */
 export type BaselineOp = ['set', string, Entry] | ['del', string] | ['mv', string, string];
 
-/** A journal line: the root, then the op. */
-export type JournalLine = [string, ...BaselineOp];
+/**
+ * A journal line: the seq of the event the op belongs to (null for an op
+ * with no event, e.g. a silent first-start record), the root, the op.
+ * The journal is written just before the outbox; an op whose event never
+ * reached the outbox (a crash between the two writes) is dropped at the
+ * fold, so the restart scan reports that change again instead of losing it.
+ */
+export interface JournalLine {
+  s: number | null;
+  r: string;
+  o: BaselineOp;
+}
+
+/** The journal line of one op. */
+export function journalLine(seq: number | null, root: string, op: BaselineOp): string {
+  return JSON.stringify({ s: seq, r: root, o: op } satisfies JournalLine);
+}
 
 /** The journal file in a state dir. */
 export const JOURNAL_FILE = 'baseline.journal';
@@ -27,11 +42,12 @@ export function applyOp(baseline: Baseline, op: BaselineOp): void {
 }
 
 /**
- * Folds the journal into the per-root baseline snapshots and removes it.
+ * Folds the journal into the per-root baseline snapshots and removes it;
+ * ops of events past `durableSeq` (not in the outbox) are left out.
  * Runs at start, before any watcher; safe to run again after a crash midway
  * (snapshots are written atomically, ops are idempotent).
  */
-export async function foldJournal(stateDir: string, log: Logger): Promise<number> {
+export async function foldJournal(stateDir: string, log: Logger, durableSeq = Number.POSITIVE_INFINITY): Promise<number> {
   const file = path.join(stateDir, JOURNAL_FILE);
   let text: string;
   try {
@@ -42,6 +58,7 @@ export async function foldJournal(stateDir: string, log: Logger): Promise<number
   }
   const byRoot = new Map<string, BaselineOp[]>();
   let count = 0;
+  let dropped = 0;
   const lines = text.split('\n');
   // The last line may be torn (a crash mid-write): it was never fsync'd with its events.
   if (!text.endsWith('\n')) lines.pop();
@@ -54,12 +71,16 @@ export async function foldJournal(stateDir: string, log: Logger): Promise<number
       log.warn({ file }, 'skipping a corrupt baseline journal line');
       continue;
     }
-    const [root, ...op] = parsed;
-    const ops = byRoot.get(root) ?? [];
-    ops.push(op as BaselineOp);
-    byRoot.set(root, ops);
+    if (parsed.s !== null && parsed.s > durableSeq) {
+      dropped += 1;
+      continue;
+    }
+    const ops = byRoot.get(parsed.r) ?? [];
+    ops.push(parsed.o);
+    byRoot.set(parsed.r, ops);
     count += 1;
   }
+  if (dropped > 0) log.warn({ dropped, durableSeq }, 'dropped baseline ops whose events never reached the outbox; the scan reports those changes again');
   for (const [root, ops] of byRoot) {
     const snapshot = path.join(stateDir, baselineFileName(root));
     const baseline = (await Baseline.load(snapshot, log)) ?? new Baseline();

@@ -14,7 +14,7 @@ export interface OutboxEntry {
 
 /** The agent's durable outbox (DESIGN.md guarantee 1). */
 export interface Outbox {
-  /** Highest seq ever written (recovered at start). */
+  /** Highest seq whose entry is on disk, or given up as lost (recovered at start). */
   readonly lastSeq: number;
   /** Highest seq the recorder acknowledged. */
   readonly ackedSeq: number;
@@ -43,6 +43,8 @@ export interface OutboxOptions {
   file: string;
   /** The baseline journal written in the same group (see journal.ts). */
   journalFile: string;
+  /** Runs once the last durable seq is known, before the journal is opened for appending (the journal fold). */
+  recover?: (lastSeq: number) => Promise<void>;
   log: Logger;
   /** Rewrite the file once it holds this many bytes of acknowledged entries. */
   compactBytes?: number;
@@ -101,6 +103,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   const sizeOf = (e: OutboxEntry): number => e.payload.length + e.topic.length + 32;
   let pendingBytes = entries.reduce((sum, e) => sum + sizeOf(e), 0);
   let lost: SeqRange[] = (meta.lost ?? []).filter((r) => r.toSeq > ackedSeq);
+  await options.recover?.(lastSeq);
   let handle: FileHandle;
   let journal: FileHandle;
   try {
@@ -166,7 +169,6 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     },
     append(batch, journalLines = []) {
       if (closed) return Promise.reject(new OutboxError(file, 'closed'));
-      for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
       return serial(async () => {
         const text = batch.map((e) => `${JSON.stringify(e)}\n`).join('');
         try {
@@ -177,6 +179,8 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
           throw new OutboxError(file, `cannot append: ${(err as Error).message}`, { cause: err });
         }
         fileBytes += Buffer.byteLength(text);
+        // Only now: a seq counts as durable once its entry is on disk (the journal fold relies on it).
+        for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
         const kept = batch.filter((e) => e.seq > ackedSeq);
         entries.push(...kept);
         for (const e of kept) pendingBytes += sizeOf(e);

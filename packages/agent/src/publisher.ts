@@ -1,6 +1,8 @@
 import type { MqttClient } from 'mqtt';
 import { isoNow } from '@fso/common';
 import type { FsoDiff, FsoEvent, Logger } from '@fso/common';
+import { journalLine } from './journal.js';
+import type { BaselineOp } from './journal.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
 /** An event or diff before the publisher stamps it. */
@@ -13,7 +15,7 @@ export interface PublisherOptions {
   agentId: string;
   epoch: string;
   log: Logger;
-  /** Resend what stays unacknowledged this long without ack progress; default 30 s. */
+  /** Resend what stays unacknowledged this long without ack progress; default 10 s. */
   resendIntervalMs?: number;
   /** At most this many messages are resent in one round. */
   resendBatch?: number;
@@ -29,11 +31,11 @@ export interface Publisher {
   readonly lastSeq: number;
   /**
    * Stamps id/seq/epoch and queues the message; returns its id at once.
-   * `journal` (baseline journal lines) is made durable in the same fsync.
+   * `baseline` (the ops the change made to a root's baseline) is journaled in the same fsync.
    */
-  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>, journal?: readonly string[]): string;
-  /** Queues baseline journal lines that go with no message (a silent first-start record). */
-  journal(lines: readonly string[]): void;
+  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>, baseline?: { root: string; ops: readonly BaselineOp[] }): string;
+  /** Journals baseline ops that go with no message (a silent first-start record). */
+  journal(root: string, ops: readonly BaselineOp[]): void;
   /** The recorder acknowledged everything up to `seq`. */
   acknowledge(seq: number): void;
   /** Resends everything unacknowledged (after a reconnect). */
@@ -121,20 +123,20 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const pending = outbox.pending();
     if (pending.length > 0 && outbox.ackedSeq === lastAckSeen && client.connected) {
       log.info({ pending: pending.length, ackedSeq: outbox.ackedSeq }, 'no ack progress; resending the oldest unacknowledged messages');
-      for (const entry of pending.slice(0, options.resendBatch ?? 1000)) send(entry);
+      for (const entry of pending.slice(0, options.resendBatch ?? 5000)) send(entry);
     }
     lastAckSeen = outbox.ackedSeq;
-  }, options.resendIntervalMs ?? 30_000);
+  }, options.resendIntervalMs ?? 10_000);
   resendTimer.unref();
 
   return {
     get lastSeq() {
       return seq;
     },
-    publish(topic, message, journal) {
+    publish(topic, message, baseline) {
       if (closed) throw new Error('publisher is closed');
-      if (journal) journalQueue.push(...journal);
       seq += 1;
+      if (baseline) for (const op of baseline.ops) journalQueue.push(journalLine(seq, baseline.root, op));
       const id = `${epoch}-${seq}`;
       if (outbox.full) {
         // Nowhere to keep it: give the seq up loudly; the status announces the range and the
@@ -158,9 +160,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
       schedule();
       return id;
     },
-    journal(lines) {
-      if (closed || lines.length === 0) return;
-      journalQueue.push(...lines);
+    journal(root, ops) {
+      if (closed || ops.length === 0) return;
+      for (const op of ops) journalQueue.push(journalLine(null, root, op));
       schedule();
     },
     acknowledge(ackSeq) {
