@@ -98,7 +98,10 @@ export function attachBrokerLog(aedes: Aedes, log: Logger, identityOf: (client: 
   });
   aedes.on('clientError', (client, err) => {
     const code = errorCode(err);
-    const level = code !== undefined && ROUTINE_CLIENT_ERRORS.has(code) ? 'debug' : 'warn';
+    // aedes reports a login our authenticate hook refused (the error carries its returnCode) here
+    // too; `login refused` said it already, and a flood of them should cost one line each.
+    const refusedLogin = typeof (err as { returnCode?: unknown }).returnCode === 'number';
+    const level = refusedLogin || (code !== undefined && ROUTINE_CLIENT_ERRORS.has(code)) ? 'debug' : 'warn';
     log[level]({ ...fields(client), code, reason: err.message }, 'client error, connection closed');
   });
   aedes.on('connectionError', (client, err) => {

@@ -1,7 +1,8 @@
 /**
  * What stands before a login's credentials are checked: the bounded queue of
- * password checks, a cap on one address's logins in progress, and a growing
- * back-off for an address that keeps failing with the same username. Each
+ * password checks, a cap on one address's logins in progress while that
+ * queue is busy, and a growing back-off for an address that keeps failing
+ * with the same username. Each
  * refusal is CONNACK 3 (server unavailable): the client retries, and a
  * legitimate one gets in once the flood or the back-off is over.
  */
@@ -16,7 +17,13 @@ export interface LoginGuardOptions {
   maxConcurrentChecks: number;
   /** Password checks waiting for a turn; more are refused at once. */
   maxWaitingChecks: number;
-  /** Logins from one address being checked at once (any username, tokens too); more are refused at once. */
+  /**
+   * Logins from one address in progress at once (any username, tokens too)
+   * while password checks wait for a turn; more are refused at once. With no
+   * check waiting there is nothing to share, and nothing to refuse: an
+   * unknown username costs a timer, so a flood of them from the address a
+   * legitimate client shares (127.0.0.1, a NAT) does not keep it out.
+   */
   maxPendingPerAddress: number;
   /** Failed logins of one username from one address within `failureWindowMs` that start a back-off. */
   maxFailures: number;
@@ -61,8 +68,8 @@ export interface LoginGuard {
    * Lets a login from `address` for `username` be checked; call the returned
    * function exactly once with how it ended.
    *
-   * @throws {AuthenticationError} 3 when the address has too many logins in
-   *   progress, or this address and username are backing off.
+   * @throws {AuthenticationError} 3 when checks are waiting and the address
+   *   has too many logins in progress, or this address and username are backing off.
    */
   admit(address: string | undefined, username: string | undefined, clientId: string): (outcome: LoginOutcome) => void;
 }
@@ -115,7 +122,7 @@ export function createLoginGuard(options: Partial<LoginGuardOptions> = {}): Logi
         throw new AuthenticationError(3, clientId, `too many failed logins for this username from this address: retry in ${Math.ceil(waitMs / 1000)} s`);
       }
       const inProgress = pending.get(from) ?? 0;
-      if (inProgress >= o.maxPendingPerAddress) {
+      if (checks.waiting > 0 && inProgress >= o.maxPendingPerAddress) {
         throw new AuthenticationError(3, clientId, `too many logins in progress from this address (${o.maxPendingPerAddress})`);
       }
       pending.set(from, inProgress + 1);
