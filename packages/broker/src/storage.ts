@@ -42,7 +42,7 @@ export async function openStorage(dataDir: string, log: Logger): Promise<Storage
     throw new BrokerStorageError(dataDir, err);
   }
   const pending = new Set<Promise<unknown>>();
-  const persistence = trackPending(createLevelPersistence(db), pending);
+  const persistence = trackPending(keepPublishOrder(createLevelPersistence(db)), pending);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -93,9 +93,14 @@ interface Turn {
  * write is held until every publish numbered before it settled. A publish
  * takes its turn at its first write: storeRetained, called while aedes
  * numbers it, or outgoingEnqueueCombi, called a few microtasks later, before
- * any later publish's write can have completed (subscriptionsByTopic is an
- * in-memory trie match here). QoS 0 publishes that are not retained write
- * nothing and cannot be ordered from here (moscajs/aedes#994).
+ * any later publish's write can have completed (subscriptionsByTopic, in
+ * between, is an in-memory trie match). A turn taken by storeRetained for a
+ * QoS 1/2 publish ends in its outgoingEnqueueCombi; only a failing
+ * subscriptionsByTopic could stop the chain in between, and the trie fails
+ * only past 100 topic levels, which limits.ts does not allow.
+ *
+ * QoS 0 publishes that are not retained write nothing and cannot be ordered
+ * from here (moscajs/aedes#994).
  */
 function keepPublishOrder<T extends object>(persistence: T): T {
   /** Turns by counter, lowest first. */
