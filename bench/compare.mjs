@@ -4,7 +4,7 @@
 // ratios. The bins come from each root's packages/*/dist.
 //
 // Usage: node bench/compare.mjs --a ROOT_A --b ROOT_B [--rounds 3] [--files 5000]
-//          [--rate 200] [--seconds 5] [--tree 50000] [--only throughput,latency,scale]
+//          [--rate 200] [--seconds 5] [--tree 50000] [--only throughput,latency,diffs,scale]
 // Extra broker flags for both sides: BENCH_BROKER_ARGS='--max-publish-rate 0'.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ import { makeFiles } from './lib/generator.mjs';
 import { summarise } from './lib/latency.mjs';
 import { tempDir, withResources } from './lib/processes.mjs';
 import { fmtSpread, pairedRatios, spread } from './lib/stats.mjs';
+import { diffsScenario } from './scenarios/diffs.mjs';
 import { runSteady } from './scenarios/latency.mjs';
 import { runAgent } from './scenarios/scale.mjs';
 import { runPipeline } from './scenarios/throughput.mjs';
@@ -54,9 +55,10 @@ async function alternate(name, measure) {
 }
 
 const rows = [];
-const row = (measure, a, b, better = 'higher') => {
-  const ratio = pairedRatios(b, a);
-  rows.push(`| ${measure} | ${fmtSpread(spread(a, 1))} | ${fmtSpread(spread(b, 1))} | ${fmtSpread(ratio)} (${better} is better) |`);
+/** One table row; `delta` rows (counts, added ms) compare by B − A, the others by the paired ratio B ÷ A. */
+const row = (measure, a, b, better = 'higher', { delta = false } = {}) => {
+  const versus = delta ? `B − A: ${fmtSpread(spread(b.map((v, i) => v - a[i]), 1))}` : `B ÷ A: ${fmtSpread(pairedRatios(b, a))}`;
+  rows.push(`| ${measure} | ${fmtSpread(spread(a, 1))} | ${fmtSpread(spread(b, 1))} | ${versus} (${better} is better) |`);
 };
 const pick = (runs, key) => runs.map((r) => r[key]);
 
@@ -68,7 +70,7 @@ if (only.has('throughput')) {
   });
   row(`throughput, ${files} files: changes/s`, pick(runs.A, 'changesPerSec'), pick(runs.B, 'changesPerSec'));
   row('throughput: agent CPU s', pick(runs.A, 'agentCpuS'), pick(runs.B, 'agentCpuS'), 'lower');
-  row('throughput: lost + duplicated', pick(runs.A, 'lost').map((v, i) => v + runs.A[i].duplicated), pick(runs.B, 'lost').map((v, i) => v + runs.B[i].duplicated), 'lower');
+  row('throughput: lost + duplicated', pick(runs.A, 'lost').map((v, i) => v + runs.A[i].duplicated), pick(runs.B, 'lost').map((v, i) => v + runs.B[i].duplicated), 'lower', { delta: true });
 }
 if (only.has('latency')) {
   const rate = Number(o.rate);
@@ -78,6 +80,16 @@ if (only.has('latency')) {
   });
   row(`op → audit p50 at ${rate}/s, ms`, pick(runs.A, 'p50'), pick(runs.B, 'p50'), 'lower');
   row(`op → audit p99 at ${rate}/s, ms`, pick(runs.A, 'p99'), pick(runs.B, 'p99'), 'lower');
+}
+if (only.has('diffs')) {
+  const runs = await alternate('diffs', async () => {
+    const r = await diffsScenario({ sizes: ['10MB'], reps: 1, seconds: Number(o.seconds), repeats: 1, progress: () => {} });
+    const i = r.interference;
+    return { quietP99: i.quiet.stages.opToAudit.p99, loadedP99: i.loaded.stages.opToAudit.p99, addedMs: i.p99Added.median };
+  });
+  row('other events op → audit p99 without big diffs, ms', pick(runs.A, 'quietP99'), pick(runs.B, 'quietP99'), 'lower');
+  row('… while 10 MB 100% diffs run, ms', pick(runs.A, 'loadedP99'), pick(runs.B, 'loadedP99'), 'lower');
+  row('p99 added by the diffs, ms', pick(runs.A, 'addedMs'), pick(runs.B, 'addedMs'), 'lower', { delta: true });
 }
 if (only.has('scale')) {
   const files = Number(o.tree);
@@ -95,4 +107,4 @@ if (only.has('scale')) {
     row('RSS at ready, MB', pick(runs.A, 'rssAtReadyMb'), pick(runs.B, 'rssAtReadyMb'), 'lower');
   });
 }
-process.stdout.write(`\nA = ${roots.A}\nB = ${roots.B}\n\n| measure | A: median (min–max) | B: median (min–max) | B ÷ A, paired |\n|---|---|---|---|\n${rows.join('\n')}\n`);
+process.stdout.write(`\nA = ${roots.A}\nB = ${roots.B}\n\n| measure | A: median (min–max) | B: median (min–max) | B vs A, paired per round |\n|---|---|---|---|\n${rows.join('\n')}\n`);

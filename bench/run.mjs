@@ -5,7 +5,9 @@
 // (bench/results/latest.json, or --out), appends a dated section to
 // docs/benchmarks.md and draws the scale chart (not with --no-docs).
 //
-// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs]
+// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs] [--label TEXT]
+// Environment: BENCH_PACKAGES_ROOT (bins of another checkout), BENCH_BROKER_ARGS (extra fso-broker
+// flags), BENCH_PROFILE_DIR + BENCH_PROFILE=agent,recorder,broker (CPU profiles).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -24,18 +26,18 @@ import { throughputScenario } from './scenarios/throughput.mjs';
 /** Sizes per mode. Full is the issue's; quick fits in 3 minutes on 2 cores; tiny is the smoke test's. */
 const MODES = {
   full: {
-    throughput: { n: 20_000, repeats: 5 },
-    latency: { rates: [200, 2000], seconds: 15, repeats: 2 },
+    throughput: { n: 20_000, repeats: 3 },
+    latency: { rates: [200, 2000], seconds: 10, repeats: 2 },
     scale: { sizes: [10_000, 50_000, 100_000], repeats: 2 },
     diffs: { reps: 5, seconds: 10, repeats: 3 },
     recorder: { m: 50_000, repeats: 3 },
   },
   quick: {
     throughput: { n: 1000, repeats: 3 },
-    latency: { rates: [200, 2000], seconds: 4, repeats: 1 },
+    latency: { rates: [200, 2000], seconds: 3, repeats: 1 },
     scale: { sizes: [10_000], repeats: 1 },
-    diffs: { reps: 2, seconds: 4, repeats: 1 },
-    recorder: { m: 10_000, repeats: 2 },
+    diffs: { reps: 1, seconds: 3, repeats: 1 },
+    recorder: { m: 5000, repeats: 2 },
   },
   tiny: {
     throughput: { n: 200, repeats: 1 },
@@ -54,11 +56,12 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string', default: path.join(REPO, 'bench', 'results', 'latest.json') },
     'no-docs': { type: 'boolean', default: false },
+    label: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs]\n');
+  process.stdout.write('usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs] [--label TEXT]\n');
   process.exit(0);
 }
 const mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
@@ -88,6 +91,8 @@ const result = {
   schema: 'fso.bench/1',
   mode,
   startedAt: new Date(started).toISOString(),
+  ...(flags.label ? { label: flags.label } : {}),
+  packages: packagesInfo(),
   machine: machineInfo(),
   load: { start: load() },
   params: Object.fromEntries(only.map((s) => [s, MODES[mode][s]])),
@@ -138,6 +143,18 @@ function machineInfo() {
       maxQueuedEvents: readProc('/proc/sys/fs/inotify/max_queued_events'),
     },
   };
+}
+
+/** Which code was measured: the checkout's commit, or BENCH_PACKAGES_ROOT when the bins come from elsewhere. */
+function packagesInfo() {
+  const root = process.env.BENCH_PACKAGES_ROOT ?? REPO;
+  let commit = null;
+  try {
+    commit = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    commit = null;
+  }
+  return { root, commit, otherRoot: root !== REPO, brokerArgs: process.env.BENCH_BROKER_ARGS ?? null };
 }
 
 function readProc(file) {

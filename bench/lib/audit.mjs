@@ -68,7 +68,7 @@ export const changeKey = (type, p) => `${type} ${p}`;
  * the recorded events, or nothing new arrived for `stallMs`, or `maxMs`
  * passed. Returns the recorded events matching the expected keys.
  */
-export async function waitForEvents(tail, expected, { stallMs = 20_000, maxMs = 300_000, intervalMs = 25 } = {}) {
+export async function waitForEvents(tail, expected, { stallMs = 20_000, maxMs = 900_000, intervalMs = 25 } = {}) {
   const started = Date.now();
   let lastProgress = Date.now();
   let scanned = 0;

@@ -20,6 +20,7 @@ const send = (message) => process.send?.(message);
 // Per throughput phase: the distinct paths each event type has been seen for.
 const seen = { add: new Set(), change: new Set(), unlink: new Set() };
 let total = 0;
+let lastEventAt = 0;
 let expectation = null;
 
 // Distinct paths seen per kind: new names added, `.moved` names added, old and `.moved` names unlinked.
@@ -50,6 +51,7 @@ const watcher = watch(root, {
 let ready = false;
 watcher.on('all', (event, p) => {
   total += 1;
+  lastEventAt = Date.now();
   if (!ready) return;
   const moved = p.endsWith('.moved');
   if (event === 'add' && !seen.add.has(p)) {
@@ -77,6 +79,10 @@ process.on('message', (message) => {
     expectation = { phase: message.phase, n: message.n };
     send({ bench: 'expecting', phase: message.phase });
     check(Date.now());
+  } else if (message?.bench === 'status') {
+    // What a stalled phase got: the bench counts the rest as lost (the kernel's queue overflowed).
+    const seenOfPhase = { create: counters.createdNew, modify: seen.change.size, rename: Math.min(counters.movedIn, counters.unlinkedOld), delete: counters.unlinkedMoved };
+    send({ bench: 'status', total, lastEventAt, seen: seenOfPhase });
   } else if (message?.bench === 'memory') {
     if (message.gc) gc();
     const heap = v8.getHeapStatistics();

@@ -71,7 +71,9 @@ export async function writeDocs(result, markdown, progress) {
   const m = result.machine;
   const section = [
     '',
-    `## ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${result.mode}`,
+    `## ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${result.mode}${result.label ? `: ${result.label}` : ''}`,
+    '',
+    `Code: commit ${result.packages.commit ?? 'unknown'}${result.packages.otherRoot ? `, bins from ${result.packages.root}` : ''}${result.packages.brokerArgs ? `, broker flags \`${result.packages.brokerArgs}\`` : ''}.`,
     '',
     `${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Linux ${m.kernel}, Node ${m.node}, ${m.mosquitto ?? 'no mosquitto'}; ` +
       `load average ${result.load.start.join(' ')} at start, ${result.load.end.join(' ')} at end; ${Math.round(result.durationMs / 1000)} s.`,

@@ -51,7 +51,8 @@ export function markdownReport(result) {
     out.push(`| raw chokidar (events counted in its process) | ${fmtSpread(tp.changesPerSec.chokidar)} | ${cpu('chokidar')} |`);
     out.push(`| agent → embedded broker → recorder | ${fmtSpread(tp.changesPerSec.embedded)} | ${cpu('embedded')} |`);
     out.push(`| agent → Mosquitto → recorder | ${fmtSpread(tp.changesPerSec.mosquitto)} | ${cpu('mosquitto')} |`);
-    out.push(`| lost / duplicated by id / by path / unexpected | ${tp.lost} / ${tp.duplicatedById} / ${tp.duplicatedByPath} / ${tp.unexpected} | |`);
+    out.push(`| pipeline: lost / duplicated by id / by path / unexpected | ${tp.lost} / ${tp.duplicatedById} / ${tp.duplicatedByPath} / ${tp.unexpected} | |`);
+    if (tp.chokidarLost) out.push(`| raw chokidar: changes it never reported (inotify queue overflow) | ${tp.chokidarLost} | |`);
   }
   const lat = scenarios.latency;
   if (lat && !lat.error) {
