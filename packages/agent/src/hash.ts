@@ -18,7 +18,7 @@ export interface HashResult {
   /** Bytes hashed; for `too-large` the size found; null otherwise. */
   size: number | null;
   skipped: HashSkipReason | null;
-  /** The file's mtime (epoch ms) once it was read: the time of the content hashed. */
+  /** The file's mtime (epoch ms) when it was opened for hashing: the content read is at least that new. */
   mtimeMs?: number;
 }
 
@@ -31,7 +31,7 @@ export interface HashFileOptions {
 /** What {@link readRegularFile} returns: the whole content, or why there is none. */
 export type ReadResult = { content: Buffer; skipped: null } | { content: null; skipped: HashSkipReason };
 
-type Opened = { handle: FileHandle; size: number } | { skipped: HashSkipReason };
+type Opened = { handle: FileHandle; size: number; mtimeMs: number } | { skipped: HashSkipReason };
 
 // O_NOFOLLOW: a symlink swapped in after lstat fails with ELOOP instead of
 // being followed. O_NONBLOCK: a FIFO swapped in does not block open(2).
@@ -65,7 +65,7 @@ async function openRegularFile(path: string): Promise<Opened> {
     const handle = await open(path, OPEN_FLAGS);
     try {
       const stats = await handle.stat();
-      if (stats.isFile()) return { handle, size: stats.size };
+      if (stats.isFile()) return { handle, size: stats.size, mtimeMs: stats.mtimeMs };
     } catch (err) {
       await handle.close();
       throw err;
@@ -98,14 +98,14 @@ async function withRegularFile<T>(
   path: string,
   maxBytes: number,
   onSkip: (reason: HashSkipReason, size: number | null) => T,
-  read: (handle: FileHandle, size: number) => Promise<T>,
+  read: (handle: FileHandle, size: number, mtimeMs: number) => Promise<T>,
 ): Promise<T> {
   const opened = await openRegularFile(path);
   if ('skipped' in opened) return onSkip(opened.skipped, null);
-  const { handle, size } = opened;
+  const { handle, size, mtimeMs } = opened;
   try {
     if (size > maxBytes) return onSkip('too-large', size);
-    return await read(handle, size);
+    return await read(handle, size, mtimeMs);
   } catch (err) {
     return onSkip(skipReason(err), null);
   } finally {
@@ -128,13 +128,13 @@ export async function hashFile(path: string, options: HashFileOptions): Promise<
     path,
     options.maxBytes,
     (skipped, size) => ({ sha256: null, size, skipped }),
-    async (handle, statSize) => {
+    async (handle, statSize, mtimeMs) => {
       const hash = createHash('sha256');
       const bytes = await readChunks(handle, options.maxBytes, (chunk) => hash.update(chunk));
       if (bytes === null) return { sha256: null, size: statSize, skipped: 'too-large' };
-      // The content, size and mtime reported together must describe the same file state.
-      const after = await handle.stat();
-      return { sha256: hash.digest('hex'), size: bytes, skipped: null, mtimeMs: after.mtimeMs };
+      // The mtime of when the file was opened: the content read is at least that new. A write
+      // during the read leaves a newer mtime on disk, so the next look reports it as a modify.
+      return { sha256: hash.digest('hex'), size: bytes, skipped: null, mtimeMs };
     },
   );
 }
