@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ackSchema, createTopics } from '@fso/common';
-import { createCollector, waitFor } from './helpers.js';
+import { createCollector, readAuditLines, waitFor } from './helpers.js';
+import type { AuditLine } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -242,27 +243,11 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<D
   return agent;
 }
 
-/** One line of an audit file. */
-export type AuditLine = Record<string, unknown> & { record: string; receivedAt: string };
+export type { AuditLine } from './helpers.js';
 
-/**
- * Every complete line of the `kind` audit files of `dir`, oldest day first.
- * A torn last line (no newline yet) is left out: it is not a record.
- */
-export async function readAudit(dir: string, kind: 'events' | 'diffs' = 'events'): Promise<AuditLine[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.startsWith(`${kind}-`) && n.endsWith('.jsonl')).sort();
-  } catch {
-    return [];
-  }
-  const lines: AuditLine[] = [];
-  for (const name of names) {
-    const text = await readFile(path.join(dir, name), 'utf8');
-    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-    for (const line of complete.split('\n')) if (line) lines.push(JSON.parse(line) as AuditLine);
-  }
-  return lines;
+/** Every complete line of the `kind` audit files of `dir`, oldest day first (a torn last line is left out). */
+export function readAudit(dir: string, kind: 'events' | 'diffs' = 'events'): Promise<AuditLine[]> {
+  return readAuditLines(dir, kind);
 }
 
 /** The `record: "event"` lines of `dir`. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -90,4 +90,27 @@ export async function createCollector(url: string, topics: string | string[]): P
       ),
     close: () => client.endAsync(),
   };
+}
+
+/** One line of an audit file. */
+export type AuditLine = Record<string, unknown> & { record: string; topic: string; receivedAt: string };
+
+/**
+ * Every complete line of the `kind` audit files of `dir`, oldest day first
+ * ([] when the dir does not exist yet). A torn last line (no newline yet) is
+ * left out: it is not a record.
+ */
+export async function readAuditLines(dir: string, kind: 'events' | 'diffs' | 'rejected' = 'events'): Promise<AuditLine[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.startsWith(`${kind}-`) && n.endsWith('.jsonl')).sort();
+  } catch {
+    return [];
+  }
+  const lines: AuditLine[] = [];
+  for (const name of names) {
+    const text = await readFile(path.join(dir, name), 'utf8');
+    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) if (line) lines.push(JSON.parse(line) as AuditLine);
+  }
+  return lines;
 }

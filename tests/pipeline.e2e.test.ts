@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,9 +12,8 @@ import type { Broker } from '@fso/broker';
 import { parseAgentConfig } from '@fso/common';
 import { main as auditMain } from '../packages/audit-recorder/src/cli.js';
 import { main as controllerMain } from '../packages/controller/src/cli.js';
-import { createTempDir, waitFor } from './helpers.js';
-
-type AuditLine = Record<string, unknown> & { record: string; topic: string; receivedAt: string };
+import { createTempDir, readAuditLines, waitFor } from './helpers.js';
+import type { AuditLine } from './helpers.js';
 
 /** Runs a CLI `main` in-process and captures what it prints. */
 async function runCli(
@@ -39,15 +38,7 @@ describe('the whole pipeline: agent → broker → recorder → JSONL (all real,
   let watched: string;
   let auditDir: string;
 
-  const readAudit = async (kind: 'events' | 'diffs' | 'rejected'): Promise<AuditLine[]> => {
-    const names = (await readdir(auditDir)).filter((n) => n.startsWith(`${kind}-`)).sort();
-    const lines: AuditLine[] = [];
-    for (const name of names) {
-      const text = await readFile(path.join(auditDir, name), 'utf8');
-      for (const line of text.split('\n')) if (line) lines.push(JSON.parse(line) as AuditLine);
-    }
-    return lines;
-  };
+  const readAudit = (kind: 'events' | 'diffs' | 'rejected'): Promise<AuditLine[]> => readAuditLines(auditDir, kind);
   const events = async (): Promise<AuditLine[]> => (await readAudit('events')).filter((l) => l.record === 'event');
   const waitForEvent = (pred: (l: AuditLine) => boolean, what: string, timeoutMs = 10_000): Promise<AuditLine> =>
     waitFor(async () => (await events()).find(pred), what, timeoutMs, 50);

@@ -26,7 +26,8 @@ import { writeTestAuthFile } from '../packages/broker/src/testing/auth.js';
 import { subscribeCodes } from '../packages/broker/src/testing/clients.js';
 import { captureLog } from '../packages/broker/src/testing/log.js';
 import type { CapturedLog } from '../packages/broker/src/testing/log.js';
-import { createTempDir, waitFor } from './helpers.js';
+import { createTempDir, readAuditLines, waitFor } from './helpers.js';
+import type { AuditLine } from './helpers.js';
 
 /** A login of the auth file. */
 export interface SecurityUser {
@@ -60,24 +61,8 @@ export const RECORDER_CLIENT_ID = 'audit-recorder-1';
 /** A debug-level JSON logger writing into memory (the broker package's test capture). */
 export type LogSink = CapturedLog;
 
-/** One line of an audit file. */
-export type AuditLine = Record<string, unknown> & { topic: string; receivedAt: string };
-
-/** Every line of the `kind` files of an audit dir (a torn last line is left out). */
-export async function readAuditLines(dir: string, kind: 'events' | 'diffs' | 'rejected'): Promise<AuditLine[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.startsWith(`${kind}-`) && n.endsWith('.jsonl')).sort();
-  } catch {
-    return [];
-  }
-  const lines: AuditLine[] = [];
-  for (const name of names) {
-    const text = await readFile(path.join(dir, name), 'utf8');
-    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) if (line) lines.push(JSON.parse(line) as AuditLine);
-  }
-  return lines;
-}
+export { readAuditLines } from './helpers.js';
+export type { AuditLine } from './helpers.js';
 
 /** The broker's Ed25519 key pair: the broker holds the public half only. */
 export interface TokenKeys {
