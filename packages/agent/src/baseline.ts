@@ -87,6 +87,10 @@ export class Baseline {
 
   /** Every path at or below `dir`, deepest first. */
   subtree(dir: string): string[] {
+    // Only a directory has paths below it: a file's rename or delete must not
+    // scan every path (a burst of N renames or deletes was O(N²)).
+    const entry = this.#entries.get(dir);
+    if (entry !== undefined && entry.kind !== 'directory') return [dir];
     const prefix = `${dir}/`;
     const found = [...this.#entries.keys()].filter((p) => p === dir || p.startsWith(prefix));
     return found.sort((a, b) => b.length - a.length);
