@@ -53,20 +53,7 @@ How it measures:
 
 /** Appends the run's section to docs/benchmarks.md and writes the chart. */
 export async function writeDocs(result, markdown, progress) {
-  const scale = result.scenarios.scale;
-  let chart = null;
-  if (scale && !scale.error && scale.bySize.length > 0) {
-    chart = result.mode === 'full' ? CHART_IN_DOCS : path.join(REPO, 'bench', 'results', `scale-${result.mode}.png`);
-    await mkdir(path.dirname(chart), { recursive: true });
-    const rows = scale.bySize.map((s) => ({
-      files: s.files,
-      agent: { rssMb: s.agent.rss.median / 2 ** 20, readyS: s.agent.readyMs.median / 1000 },
-      chokidar: { rssMb: s.chokidar.rss.median / 2 ** 20, readyS: s.chokidar.readyMs.median / 1000 },
-    }));
-    const caption = `${result.startedAt.slice(0, 10)}, ${result.machine.cpus} CPUS, MEDIAN OF ${scale.repeats} RUN(S) PER SIZE`;
-    await writeFile(chart, scaleChart(rows, caption));
-    progress(`chart: ${path.relative(REPO, chart)}`);
-  }
+  const chart = await writeChart(result, progress);
   if (!existsSync(DOC)) await writeFile(DOC, INTRO);
   const m = result.machine;
   const section = [
@@ -84,4 +71,24 @@ export async function writeDocs(result, markdown, progress) {
   ].join('\n');
   await appendFile(DOC, section);
   progress(`appended a section to ${path.relative(REPO, DOC)}`);
+}
+
+/**
+ * Draws the scale chart of `result` (docs/ for a full run, bench/results/
+ * otherwise); returns its path, or null without scale figures.
+ */
+export async function writeChart(result, progress = () => {}) {
+  const scale = result.scenarios.scale;
+  if (!scale || scale.error || scale.bySize.length === 0) return null;
+  const chart = result.mode === 'full' ? CHART_IN_DOCS : path.join(REPO, 'bench', 'results', `scale-${result.mode}.png`);
+  await mkdir(path.dirname(chart), { recursive: true });
+  const rows = scale.bySize.map((s) => ({
+    files: s.files,
+    agent: { rssMb: s.agent.rss.median / 2 ** 20, readyS: s.agent.readyMs.median / 1000 },
+    chokidar: { rssMb: s.chokidar.rss.median / 2 ** 20, readyS: s.chokidar.readyMs.median / 1000 },
+  }));
+  const caption = `${result.startedAt.slice(0, 10)}, ${result.machine.cpus} CPUS, MEDIAN OF ${scale.repeats} RUN(S) PER SIZE`;
+  await writeFile(chart, scaleChart(rows, caption));
+  progress(`chart: ${path.relative(REPO, chart)}`);
+  return chart;
 }

@@ -65,7 +65,7 @@ export function scaleChart(rows, caption) {
     { name: 'agent', color: COLORS.agent, points: rows.map((r) => [r.files, r.agent[key]]) },
     { name: 'chokidar alone', color: COLORS.chokidar, points: rows.map((r) => [r.files, r.chokidar[key]]), dashed: true },
   ];
-  panel(c, { x: 10, y: 70, w: 540, h: 360, title: 'RSS AT READY', xTitle: 'FILES IN TREE', yTitle: 'RSS (MB)', series: series('rssMb') });
+  panel(c, { x: 10, y: 70, w: 540, h: 360, title: 'RSS, SETTLED (AFTER GC)', xTitle: 'FILES IN TREE', yTitle: 'RSS (MB)', series: series('rssMb') });
   panel(c, { x: 560, y: 70, w: 530, h: 360, title: 'TIME TO READY', xTitle: 'FILES IN TREE', yTitle: 'SECONDS', series: series('readyS') });
   // Legend.
   let lx = 330;
