@@ -39,6 +39,13 @@ export const SCHEMA_FILES = [
     description: 'Unified diff of an important file, after its event, on fso/agents/{agentId}/diffs (QoS 1, not retained).',
   },
   {
+    name: 'gap-message',
+    schema: 'gapMessageSchema',
+    title: 'fso.gap/1',
+    description:
+      "An agent's announcement that its watcher may have missed changes (inotify queue overflow), on fso/agents/{agentId}/gaps (QoS 1, not retained); sequenced like events and diffs.",
+  },
+  {
     name: 'status',
     schema: 'statusSchema',
     title: 'fso.status/1',
@@ -62,7 +69,7 @@ export const SCHEMA_FILES = [
     schema: 'gapRecordSchema',
     title: 'gap audit record',
     description:
-      'A seq range of an agent that can never arrive, as a line of DIR/events-YYYY-MM-DD.jsonl (the line also carries prevHash and hash, see docs/protocol.md).',
+      "A gap line of DIR/events-YYYY-MM-DD.jsonl: a seq range of an agent that can never arrive (written by the recorder), or an agent's fso.gap/1 message (a time window its watcher may have missed). The line also carries prevHash and hash, see docs/protocol.md.",
   },
 ];
 

@@ -10,7 +10,7 @@
  * mounts a tmpfs and so needs root (it fails, saying why, without it).
  */
 import { execFile } from 'node:child_process';
-import { appendFile, cp, mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, cp, mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import {
   fileNames,
   freePort,
   killAll,
+  readAudit,
   readEvents,
   recoverMs,
   reportFigure,
@@ -263,6 +264,66 @@ describe('fault injection on real processes (broker, recorder, agent bins)', () 
     expect(offlineEvents.map((e) => e.origin)).toEqual(offline.map(() => 'scan'));
     expect(events.filter((e) => keep.includes(String(e.path)))).toEqual([]);
   }, 90_000);
+
+  it('inotify queue overflow (agent SIGSTOPped past fs.inotify.max_queued_events): a watcher-overflow gap record, then every missed file by rescan, once', async () => {
+    const maxQueued = Number.parseInt((await readFile('/proc/sys/fs/inotify/max_queued_events', 'utf8')).trim(), 10);
+    expect(maxQueued, 'this test needs Linux inotify').toBeGreaterThan(0);
+    const { agent } = await startStack();
+    const churn = fileNames(watched, 'churn', 2);
+    // The dropped creates go into a folder of their own: no notification of it survives, so
+    // chokidar has no reason to read it again (a surviving one makes it re-read the folder).
+    const quiet = path.join(watched, 'quiet');
+    await mkdir(quiet);
+    await createFiles(churn);
+    await waitForAll(auditDir, [...creates(churn), { type: 'create', path: quiet }], 'the churn files', 20_000);
+    // A stopped agent reads nothing: the kernel queues notifications until the queue is
+    // full, then drops the rest. Alternating chmods of two files are never merged.
+    process.kill(agent.pid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    let resumed = false;
+    try {
+      for (let i = 0; i < maxQueued + 1000; i += 1) await chmod(churn[i % 2] as string, i % 4 < 2 ? 0o600 : 0o644);
+      // The queue is full now: these creates are never notified.
+      const missed = fileNames(quiet, 'missed', 50);
+      await createFiles(missed);
+      // Created and deleted inside the window: no trace can be recovered (that is what the gap says).
+      await writeFile(path.join(quiet, 'ephemeral.txt'), 'gone before anyone looked');
+      await rm(path.join(quiet, 'ephemeral.txt'));
+      process.kill(agent.pid, 'SIGCONT');
+      resumed = true;
+      const resumedAt = Date.now();
+      const expected: ExpectedChange[] = [...creates(churn), { type: 'create', path: quiet }, ...creates(missed)];
+      await waitForAll(auditDir, expected, 'the 50 creates the kernel dropped', 60_000);
+      const recoveredAt = Date.now();
+      const t = await settledTally(expected);
+      expect(t.lost, describeTally(t)).toHaveLength(0);
+      expect(t.duplicatedById + t.duplicatedBySeq, describeTally(t)).toBe(0);
+      expect(t.duplicatedByPath, describeTally(t)).toHaveLength(0);
+      expect(t.unexpected, describeTally(t)).toHaveLength(0);
+      const events = await readEvents(auditDir);
+      // The kernel really dropped them: only the rescan found them.
+      for (const p of missed) expect(events.find((e) => e.path === p)?.origin, p).toBe('scan');
+      expect(t.gaps).toHaveLength(1);
+      const gap = t.gaps[0] as Record<string, unknown>;
+      expect(gap).toMatchObject({ schema: 'fso.gap/1', reason: 'watcher-overflow', roots: [watched], agentId: AGENT, topic: `fso/agents/${AGENT}/gaps` });
+      expect(gap.notifications as number).toBeGreaterThanOrEqual(Math.floor(maxQueued / 2));
+      expect(Date.parse(gap.since as string)).toBeLessThanOrEqual(stoppedAt);
+      expect(Date.parse(gap.until as string)).toBeGreaterThanOrEqual(resumedAt);
+      // The gap comes before the rescan's events, and its seq is one of the agent's.
+      const gapLine = (await readAudit(auditDir)).findIndex((l) => l.record === 'gap');
+      const firstMissed = (await readAudit(auditDir)).findIndex((l) => l.record === 'event' && String(l.path).includes('missed-'));
+      expect(gapLine).toBeLessThan(firstMissed);
+      expect(agent.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('inotify queue overflowed'))).toBe(true);
+      expect((await verify(auditDir)).code).toBe(0);
+      reportFigure({
+        fault: 'inotify queue overflow (agent stopped while > max_queued_events notifications)',
+        behaviour: `gap record (watcher-overflow, ${String(gap.notifications)} notifications at once), rescan reported the 50 dropped creates`,
+        expected: expected.length, lost: t.lost.length, duplicated: duplicates(t), recoverMs: recoveredAt - resumedAt,
+      });
+    } finally {
+      if (!resumed) process.kill(agent.pid, 'SIGCONT');
+    }
+  }, 120_000);
 
   it('audit disk full (2 MiB tmpfs): the recorder exits non-zero, never acks what it could not write; space freed and restarted: 0 lost, 0 duplicated', async () => {
     await mkdir(auditDir);

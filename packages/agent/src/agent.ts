@@ -13,7 +13,7 @@ import {
   parseJson,
   ackSchema,
 } from '@fso/common';
-import type { AgentConfig, AgentStatus, FsoDiff, FsoEvent, Logger, WatchSpec } from '@fso/common';
+import type { AgentConfig, AgentStatus, FsoDiff, FsoEvent, FsoGap, Logger, WatchSpec } from '@fso/common';
 import { ConfigManager } from './configManager.js';
 import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
@@ -22,6 +22,8 @@ import { openRedactionKey } from './redactionKey.js';
 import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
 import { openOutbox } from './outbox.js';
+import { createOverflowMonitor, overflowThreshold, readMaxQueuedEvents, MAX_QUEUED_EVENTS_FILE } from './overflowMonitor.js';
+import type { OverflowSuspicion } from './overflowMonitor.js';
 import { createPublisher } from './publisher.js';
 import type { Unstamped } from './publisher.js';
 import type { Change } from './reconciler.js';
@@ -167,11 +169,60 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   };
   const heartbeat = setInterval(publishStatus, options.statusIntervalMs ?? 30_000);
   heartbeat.unref();
-  const rescanTimer = options.rescanIntervalMs
-    ? setInterval(() => {
-        for (const watcher of watchers.values()) void watcher.rescan();
-      }, options.rescanIntervalMs)
-    : undefined;
+  // Rescans of every root, one round at a time; a request during a round asks for one more.
+  let rescanning: Promise<void> | undefined;
+  let rescanAgain = false;
+  /** An inotify overflow not announced yet: announced as a gap message when the next round starts. */
+  let unannounced: { sinceMs: number; untilMs: number; notifications: number } | undefined;
+  const rescanAll = (): void => {
+    if (closing) return;
+    if (rescanning) {
+      rescanAgain = true;
+      return;
+    }
+    rescanning = (async () => {
+      do {
+        rescanAgain = false;
+        announceGap();
+        const started = Date.now();
+        await Promise.all([...watchers.values()].map((w) => w.rescan()));
+        log.info({ ms: Date.now() - started }, 'rescan done');
+      } while (rescanAgain && !closing);
+    })()
+      .catch((err: unknown) => log.error({ err }, 'rescan failed'))
+      .finally(() => {
+        rescanning = undefined;
+      });
+  };
+  const announceGap = (): void => {
+    const gap = unannounced;
+    if (!gap) return;
+    unannounced = undefined;
+    const message: Unstamped<FsoGap> = {
+      schema: 'fso.gap/1', reason: 'watcher-overflow', roots: [...watchers.keys()],
+      since: isoFromMs(gap.sinceMs), until: isoFromMs(gap.untilMs), notifications: gap.notifications, observedAt: isoFromMs(gap.untilMs),
+    };
+    publisher.publish(topics.gaps(agentId), message);
+  };
+  const onOverflow = (suspicion: OverflowSuspicion, maxQueuedEvents: number): void => {
+    log.error(
+      { notifications: suspicion.notifications, maxQueuedEvents, since: isoFromMs(suspicion.sinceMs) },
+      `inotify queue overflowed: changes since then may be missing; announcing a gap and rescanning every root (raise ${MAX_QUEUED_EVENTS_FILE}, see docs/reliability.md)`,
+    );
+    unannounced = {
+      sinceMs: Math.min(unannounced?.sinceMs ?? suspicion.sinceMs, suspicion.sinceMs),
+      untilMs: suspicion.atMs,
+      notifications: Math.max(unannounced?.notifications ?? 0, suspicion.notifications),
+    };
+    rescanAll();
+  };
+  const maxQueuedEvents = await readMaxQueuedEvents();
+  const overflowMonitor =
+    maxQueuedEvents === null
+      ? undefined
+      : createOverflowMonitor({ threshold: overflowThreshold(maxQueuedEvents), onOverflow: (s) => onOverflow(s, maxQueuedEvents) });
+  log.debug({ maxQueuedEvents, overflowThreshold: overflowMonitor?.threshold }, 'inotify queue');
+  const rescanTimer = options.rescanIntervalMs ? setInterval(rescanAll, options.rescanIntervalMs) : undefined;
   rescanTimer?.unref();
 
   const emitChange = (change: Change, filter: WatchFilter, root: string): void => {
@@ -227,6 +278,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         }
       },
       onState: publishStatusSoon,
+      onNotification: overflowMonitor ? () => overflowMonitor.note() : undefined,
     });
   };
 
@@ -298,6 +350,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       closing ??= (async () => {
         clearInterval(heartbeat);
         if (rescanTimer) clearInterval(rescanTimer);
+        overflowMonitor?.close();
+        await rescanning;
+        // An overflow seen after the last round started is still announced.
+        announceGap();
         if (statusTimer) clearTimeout(statusTimer);
         for (const watcher of watchers.values()) await watcher.close();
         await Promise.all([...diffsInFlight]);

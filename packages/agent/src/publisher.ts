@@ -1,11 +1,11 @@
 import type { MqttClient } from 'mqtt';
 import { isoNow } from '@fso/common';
-import type { FsoDiff, FsoEvent, Logger } from '@fso/common';
+import type { FsoDiff, FsoEvent, FsoGap, Logger } from '@fso/common';
 import { journalLine } from './journal.js';
 import type { BaselineOp } from './journal.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
-/** An event or diff before the publisher stamps it. */
+/** An event, diff or gap message before the publisher stamps it. */
 export type Unstamped<T> = Omit<T, 'id' | 'seq' | 'epoch' | 'agentId' | 'emittedAt'>;
 
 /** Options of {@link createPublisher}. */
@@ -33,7 +33,7 @@ export interface Publisher {
    * Stamps id/seq/epoch and queues the message; returns its id at once.
    * `baseline` (the ops the change made to a root's baseline) is journaled in the same fsync.
    */
-  publish<T extends FsoEvent | FsoDiff>(topic: string, message: Unstamped<T>, baseline?: { root: string; ops: readonly BaselineOp[] }): string;
+  publish<T extends FsoEvent | FsoDiff | FsoGap>(topic: string, message: Unstamped<T>, baseline?: { root: string; ops: readonly BaselineOp[] }): string;
   /** Journals baseline ops that go with no message (a silent first-start record). */
   journal(root: string, ops: readonly BaselineOp[]): void;
   /** The recorder acknowledged everything up to `seq`. */

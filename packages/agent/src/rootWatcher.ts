@@ -37,6 +37,8 @@ export interface RootWatcherOptions {
   onUnreported?: (ops: BaselineOp[]) => void;
   /** Ready, error or entry count changed. */
   onState?: () => void;
+  /** Every fs.watch notification, before any filtering (the agent's inotify overflow monitor counts them). */
+  onNotification?: () => void;
 }
 
 /** One watched root: chokidar, the reconciler and the saved baseline. */
@@ -182,6 +184,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       reconciler.touch(p, now);
     });
     w.on('raw', (_event: string, name: unknown, details: unknown) => {
+      options.onNotification?.();
       if (typeof name !== 'string' || name === '') return;
       // fs.watch decodes names as UTF-8; a name that is not valid UTF-8 cannot be opened by that string.
       if (name.includes('\uFFFD')) {

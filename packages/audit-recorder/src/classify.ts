@@ -2,6 +2,7 @@ import {
   agentConfigSchema,
   diffSchema,
   eventSchema,
+  gapMessageSchema,
   MAX_SMALL_PAYLOAD_BYTES,
   formatIssues,
   parseJson,
@@ -18,7 +19,7 @@ export const REJECTED_PAYLOAD_CHARS = 4096;
 export interface RecordEntry {
   type: 'record';
   file: 'events' | 'diffs';
-  record: 'event' | 'diff' | 'status' | 'config';
+  record: 'event' | 'diff' | 'gap' | 'status' | 'config';
   topic: string;
   receivedAt: string;
   retained: boolean;
@@ -110,9 +111,10 @@ export function classifyMessage(message: IncomingMessage, prefix: string): Inbou
   switch (parsed.kind) {
     case 'event':
     case 'diff':
+    case 'gap':
       return {
         ...base,
-        file: parsed.kind === 'event' ? 'events' : 'diffs',
+        file: parsed.kind === 'diff' ? 'diffs' : 'events',
         record: parsed.kind,
         fields,
         agentId: parsed.agentId,
@@ -136,9 +138,11 @@ function validate(parsed: Exclude<ParsedTopic, { kind: 'ack' }>, fields: Record<
       ? eventSchema.safeParse(fields)
       : parsed.kind === 'diff'
         ? diffSchema.safeParse(fields)
-        : parsed.kind === 'status'
-          ? statusSchema.safeParse(fields)
-          : agentConfigSchema.safeParse(fields);
+        : parsed.kind === 'gap'
+          ? gapMessageSchema.safeParse(fields)
+          : parsed.kind === 'status'
+            ? statusSchema.safeParse(fields)
+            : agentConfigSchema.safeParse(fields);
   if (!result.success) return `invalid ${parsed.kind === 'defaultConfig' ? 'config' : parsed.kind}: ${formatIssues(result.error).join('; ')}`;
   if ('agentId' in parsed && fields.agentId !== undefined && fields.agentId !== parsed.agentId) {
     return `agentId ${JSON.stringify(fields.agentId)} does not match the topic's agent ${JSON.stringify(parsed.agentId)}`;

@@ -65,6 +65,11 @@ function describe(r: Record<string, unknown>): string[] {
       return ['config', `r${num(r.revision) ?? '?'}`, `watch ${watch.length > 0 ? watch.join(', ') : '(none)'}`];
     }
     case 'gap':
+      if (r.fromSeq === undefined) {
+        // An agent's own announcement: a time window its watcher may have missed.
+        const roots = Array.isArray(r.roots) ? r.roots.map((root) => text(root) ?? '?').join(', ') : '?';
+        return ['gap', text(r.reason) ?? '', `${text(r.since) ?? '?'} .. ${text(r.until) ?? '?'}`, `rescanning ${roots}`];
+      }
       return ['gap', `epoch ${text(r.epoch) ?? '?'}`, `seq ${num(r.fromSeq) ?? '?'}-${num(r.toSeq) ?? '?'}`, text(r.reason) ?? ''];
     default:
       return [text(r.record) ?? 'record', text(r.topic) ?? ''];

@@ -65,14 +65,8 @@ export class AuditLedger {
     const epoch = str(record.epoch);
     switch (record.record) {
       case 'event':
-      case 'diff': {
-        const n = seq(record.seq);
-        if (!agentId || !epoch || n === undefined || n < 1) return;
-        const track = this.#track(agentId, epoch, receivedAt);
-        track.recorded.add(n);
-        track.maxSeen = Math.max(track.maxSeen, n);
-        return;
-      }
+      case 'diff':
+        return this.#recordSeq(agentId, epoch, seq(record.seq), receivedAt);
       case 'status': {
         if (topic) this.#retained.set(topic, canonicalFields(record));
         const lastSeq = seq(record.lastSeq);
@@ -85,6 +79,8 @@ export class AuditLedger {
         if (topic) this.#retained.set(topic, canonicalFields(record));
         return;
       case 'gap': {
+        // An agent's own gap message (fso.gap/1) is sequenced like an event.
+        if (record.fromSeq === undefined) return this.#recordSeq(agentId, epoch, seq(record.seq), receivedAt);
         const from = seq(record.fromSeq);
         const to = seq(record.toSeq);
         if (!agentId || !epoch || from === undefined || to === undefined || from < 1) return;
@@ -94,6 +90,13 @@ export class AuditLedger {
       default:
         return;
     }
+  }
+
+  #recordSeq(agentId: string | undefined, epoch: string | undefined, n: number | undefined, receivedAt: string): void {
+    if (!agentId || !epoch || n === undefined || n < 1) return;
+    const track = this.#track(agentId, epoch, receivedAt);
+    track.recorded.add(n);
+    track.maxSeen = Math.max(track.maxSeen, n);
   }
 
   /** Notes that `epoch` of `agentId` has reached at least `lastSeq` (a gap announced ahead of the records). */

@@ -11,7 +11,7 @@ import { main } from './cli.js';
 import { startRecorder } from './recorder.js';
 import type { Recorder, RecorderOptions } from './recorder.js';
 import { readKind } from './testing/auditDir.js';
-import { makeConfig, makeDiff, makeEvent, makeStatus } from './testing/messages.js';
+import { makeConfig, makeDiff, makeEvent, makeGap, makeStatus } from './testing/messages.js';
 import { captureOutput } from './testing/output.js';
 import { startTestBroker } from './testing/testBroker.js';
 import type { TestBroker } from './testing/testBroker.js';
@@ -229,6 +229,35 @@ describe('startRecorder', () => {
     await publish(topics.status('web-01'), { ...full, at: new Date().toISOString() }, true);
     const events = await waitForRecords('events', 2, 'both statuses', (r) => r.record === 'status');
     expect(events.filter((r) => r.record === 'gap')).toMatchObject([{ epoch: 'e1', fromSeq: 3, toSeq: 4, reason: 'outbox-full' }]);
+  });
+
+  it("records an agent's gap message (watcher overflow) as a gap line in its seq, once, acked like an event; rejects a malformed one", async () => {
+    const acks = await collect(topics.ack('web-01'));
+    await record();
+    await publishEvent('web-01', 'e1', 1);
+    const gap = makeGap('web-01', 'e1', 2);
+    await publish(topics.gaps('web-01'), gap);
+    await publish(topics.gaps('web-01'), gap);
+    await publish(topics.gaps('web-01'), { ...makeGap('web-01', 'e1', 9), reason: 'bored' });
+    await publish(topics.gaps('web-02'), makeGap('web-01', 'e1', 10));
+    await publishEvent('web-01', 'e1', 3);
+    await acks.waitFor((m) => (m.json as { seq?: number })?.seq === 3, 'ack of seq 3 (past the gap message)');
+    const rejected = await waitForRecords('rejected', 2, 'the two bad gap messages');
+    expect(rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/^invalid gap: reason/), expect.stringMatching(/does not match the topic's agent/)]);
+    const events = await readKind(dir, 'events');
+    const gaps = events.filter((r) => r.record === 'gap');
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]).toMatchObject({ ...gap, record: 'gap', topic: topics.gaps('web-01') });
+    expect(gapRecordSchema.parse(gaps[0])).toMatchObject({ reason: 'watcher-overflow', seq: 2 });
+    expect(events.map((r) => r.seq)).toEqual([1, 2, 3]);
+    // A restart rebuilds the ledger from the files: the gap message's seq counts as recorded.
+    for (const thing of open.splice(1)) await thing.close();
+    await record();
+    await publish(topics.gaps('web-01'), gap);
+    await publishEvent('web-01', 'e1', 4);
+    await waitForRecords('events', 1, 'seq 4 after the restart', (r) => r.seq === 4);
+    expect((await readKind(dir, 'events')).filter((r) => r.record === 'gap')).toHaveLength(1);
+    expect(await verifyAuditDir(dir)).toMatchObject({ ok: true });
   });
 
   it('writes gap records for what an old epoch can never send once the agent starts a new one', async () => {

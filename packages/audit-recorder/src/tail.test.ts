@@ -41,6 +41,10 @@ beforeEach(async () => {
     [D2]: [
       { record: 'gap', agentId: 'web-01', epoch: 'old', fromSeq: 3, toSeq: 5, reason: 'epoch-changed', topic: 'fso/agents/web-01/status', receivedAt: `${D2}T09:00:00.000Z` },
       ev('web-01', 'delete', `${D2}T09:00:01.000Z`, { path: '/srv/app/.hidden/x.bin', kind: 'file', size: null, sha256: null }),
+      {
+        schema: 'fso.gap/1', agentId: 'web-02', seq: 9, reason: 'watcher-overflow', roots: ['/srv'], since: `${D2}T09:00:01.500Z`, until: `${D2}T09:00:02.000Z`,
+        notifications: 16384, record: 'gap', topic: 'fso/agents/web-02/gaps', receivedAt: `${D2}T09:00:02.100Z`,
+      },
     ],
     [recent.slice(0, 10)]: [{ cleared: true, record: 'config', topic: 'fso/config/default', receivedAt: recent }],
   });
@@ -74,6 +78,7 @@ describe('fso-audit tail', () => {
       `${D1}T10:00:00.450Z web-02 diff /srv/b.conf skipped: binary`,
       `${D2}T09:00:00.000Z web-01 gap epoch old seq 3-5 epoch-changed`,
       `${D2}T09:00:01.000Z web-01 delete /srv/app/.hidden/x.bin file`,
+      `${D2}T09:00:02.100Z web-02 gap watcher-overflow ${D2}T09:00:01.500Z .. ${D2}T09:00:02.000Z rescanning /srv`,
       `${recent} (default) config cleared`,
     ]);
   });
@@ -86,7 +91,8 @@ describe('fso-audit tail', () => {
 
   it('filters by --agent, --type, --path and --since', async () => {
     const at = (lines: string[]): string[] => lines.map((l) => l.split(' ').slice(0, 3).join(' '));
-    expect(at((await tail('--agent', 'web-02')).lines)).toEqual([`${D1}T10:00:00.400Z web-02 rename`, `${D1}T10:00:00.450Z web-02 diff`]);
+    expect(at((await tail('--agent', 'web-02')).lines)).toEqual([`${D1}T10:00:00.400Z web-02 rename`, `${D1}T10:00:00.450Z web-02 diff`, `${D2}T09:00:02.100Z web-02 gap`]);
+    expect(at((await tail('--type', 'gap')).lines)).toEqual([`${D2}T09:00:00.000Z web-01 gap`, `${D2}T09:00:02.100Z web-02 gap`]);
     expect(at((await tail('--type', 'diff')).lines)).toHaveLength(2);
     expect(at((await tail('--type', 'event')).lines)).toHaveLength(3);
     expect(at((await tail('--type', 'delete')).lines)).toEqual([`${D2}T09:00:01.000Z web-01 delete`]);
@@ -97,7 +103,7 @@ describe('fso-audit tail', () => {
       `${D1}T10:00:00.100Z web-01 create`,
       `${D2}T09:00:01.000Z web-01 delete`,
     ]);
-    expect((await tail('--since', `${D2}T09:00:00.500Z`)).lines).toHaveLength(2);
+    expect((await tail('--since', `${D2}T09:00:00.500Z`)).lines).toHaveLength(3);
     expect((await tail('--since', '10m')).lines).toEqual([`${recent} (default) config cleared`]);
   });
 

@@ -31,11 +31,14 @@ describe('filterCovers', () => {
 });
 
 describe('permissionsOf', () => {
-  it('lets an agent publish its own events, diffs and status only', () => {
+  it('lets an agent publish its own events, diffs, gaps and status only', () => {
     const agent = as('agent', 'web-01');
-    for (const topic of [topics.event('web-01', 'create'), topics.diffs('web-01'), topics.status('web-01')]) expect(agent.mayPublish(topic)).toBe(true);
+    for (const topic of [topics.event('web-01', 'create'), topics.diffs('web-01'), topics.gaps('web-01'), topics.status('web-01')]) {
+      expect(agent.mayPublish(topic)).toBe(true);
+    }
     for (const topic of [
       topics.event('web-02', 'create'),
+      topics.gaps('web-02'),
       topics.status('web-02'),
       topics.config('web-01'),
       topics.ack('web-01'),
@@ -77,9 +80,9 @@ describe('permissionsOf', () => {
     expect(recorder.mayPublish(topics.config('web-01'))).toBe(false);
   });
 
-  it('lets a viewer read events, diffs and status and publish nothing', () => {
+  it('lets a viewer read events, diffs, gaps and status and publish nothing', () => {
     const viewer = as('viewer');
-    for (const f of [topics.allEvents(), topics.diffs('+'), topics.allStatus(), topics.event('a', 'modify'), topics.diffs('a')]) {
+    for (const f of [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus(), topics.event('a', 'modify'), topics.diffs('a')]) {
       expect(viewer.maySubscribe(f), f).toBe(true);
     }
     for (const f of [topics.all(), topics.allConfigs(), topics.ack('a')]) expect(viewer.maySubscribe(f), f).toBe(false);

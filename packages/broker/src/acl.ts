@@ -67,7 +67,7 @@ function readableFilters(identity: Identity, topics: Topics): string[] {
       return [topics.all()];
     case 'viewer':
       // `+` as the agent id: the builders spell the levels, the wildcard stands for the id.
-      return [topics.allEvents(), topics.diffs('+'), topics.allStatus()];
+      return [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus()];
   }
 }
 
@@ -76,10 +76,10 @@ function readableFilters(identity: Identity, topics: Topics): string[] {
  *
  * | role | publish | subscribe |
  * |---|---|---|
- * | agent ID | `P/agents/ID/events/{type}`, `P/agents/ID/diffs`, `P/agents/ID/status` | `P/agents/ID/config`, `P/agents/ID/ack`, `P/config/default` |
+ * | agent ID | `P/agents/ID/events/{type}`, `P/agents/ID/diffs`, `P/agents/ID/gaps`, `P/agents/ID/status` | `P/agents/ID/config`, `P/agents/ID/ack`, `P/config/default` |
  * | controller | `P/agents/+/config`, `P/config/default` | `P/agents/+/status`, `P/agents/+/config`, `P/config/default` |
  * | recorder | `P/agents/+/ack` | `P/#` |
- * | viewer | nothing | `P/agents/+/events/#`, `P/agents/+/diffs`, `P/agents/+/status` |
+ * | viewer | nothing | `P/agents/+/events/#`, `P/agents/+/diffs`, `P/agents/+/gaps`, `P/agents/+/status` |
  *
  * A subscription must fit inside one of these filters (narrowing is fine:
  * a viewer may subscribe to `P/agents/web-01/events/modify`).
@@ -96,7 +96,7 @@ export function permissionsOf(identity: Identity, topics: Topics): Permissions {
       if (!parsed) return false;
       switch (identity.role) {
         case 'agent':
-          return (parsed.kind === 'event' || parsed.kind === 'diff' || parsed.kind === 'status') && parsed.agentId === identity.agentId;
+          return (parsed.kind === 'event' || parsed.kind === 'diff' || parsed.kind === 'gap' || parsed.kind === 'status') && parsed.agentId === identity.agentId;
         case 'controller':
           return parsed.kind === 'config' || parsed.kind === 'defaultConfig';
         case 'recorder':

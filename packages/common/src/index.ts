@@ -8,6 +8,7 @@ export {
   DIFF_SKIP_REASONS,
   ENTRY_KINDS,
   EVENT_TYPES,
+  WATCH_GAP_REASONS,
   HASH_SKIP_REASONS,
   RECORD_KINDS,
   REDACTION_KIND_PATTERN,
@@ -21,6 +22,7 @@ export {
   entryKindSchema,
   eventSchema,
   eventTypeSchema,
+  gapMessageSchema,
   gapRecordSchema,
   hashOptionsSchema,
   redactPatternSchema,
@@ -41,6 +43,7 @@ export type {
   EventType,
   FsoDiff,
   FsoEvent,
+  FsoGap,
   GapRecord,
   HashOptions,
   HashSkipReason,
@@ -48,6 +51,7 @@ export type {
   RedactPattern,
   Redaction,
   WatchSpec,
+  WatchGapReason,
   WatchState,
 } from './schemas.js';
 export { DEFAULT_TOPIC_PREFIX, createTopics, parseTopic } from './topics.js';

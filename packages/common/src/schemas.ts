@@ -92,6 +92,41 @@ export const diffSchema = z.object({
 });
 export type FsoDiff = z.infer<typeof diffSchema>;
 
+/**
+ * Why an agent announces a `gap` message: `watcher-overflow` when the
+ * kernel's inotify queue overflowed (fs.inotify.max_queued_events), so
+ * changes between `since` and `until` may be missing individually.
+ */
+export const WATCH_GAP_REASONS = ['watcher-overflow'] as const;
+
+/**
+ * An agent's announcement that its watcher may have missed changes (an FSO
+ * addition to DESIGN.md, see docs/protocol.md). Sequenced like events and
+ * diffs, so it goes through the outbox and is never lost. The agent rescans
+ * `roots` right after: what changed in the window is then reported as events
+ * with `origin: "scan"` (the net change per path, not every step).
+ */
+export const gapMessageSchema = z.object({
+  schema: z.literal('fso.gap/1'),
+  id: z.string().min(1).max(200),
+  agentId: agentIdSchema,
+  epoch: epochSchema,
+  seq: seqSchema,
+  reason: z.enum(WATCH_GAP_REASONS),
+  /** The watched roots a rescan covers (every root: the kernel queue is shared). */
+  roots: z.array(z.string().min(1)).max(256),
+  /** Changes from here … */
+  since: timestampSchema,
+  /** … to here may be missing as events; the rescan that follows reports the net difference. */
+  until: timestampSchema,
+  /** Watch notifications the agent received at once (the kernel queue's worth). */
+  notifications: z.number().int().min(0),
+  observedAt: timestampSchema,
+  emittedAt: timestampSchema,
+});
+export type FsoGap = z.infer<typeof gapMessageSchema>;
+export type WatchGapReason = (typeof WATCH_GAP_REASONS)[number];
+
 const absolutePathSchema = z
   .string()
   .min(1)
@@ -281,8 +316,8 @@ export type Ack = z.infer<typeof ackSchema>;
 export const RECORD_KINDS = ['event', 'diff', 'status', 'config', 'gap'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
-/** A `gap` audit record: a seq range of an agent that can never arrive. */
-export const gapRecordSchema = z.object({
+/** A `gap` audit record written by the recorder: a seq range of an agent that can never arrive. */
+export const seqGapRecordSchema = z.object({
   record: z.literal('gap'),
   agentId: agentIdSchema,
   epoch: epochSchema,
@@ -292,4 +327,14 @@ export const gapRecordSchema = z.object({
   topic: z.string(),
   receivedAt: timestampSchema,
 });
+
+/** A `gap` audit record of an agent's own `fso.gap/1` message: a time window its watcher may have missed. */
+export const watchGapRecordSchema = gapMessageSchema.extend({
+  record: z.literal('gap'),
+  topic: z.string(),
+  receivedAt: timestampSchema,
+});
+
+/** A `gap` audit line: either what can never arrive (seq range) or what the watcher may have missed (time window). */
+export const gapRecordSchema = z.union([seqGapRecordSchema, watchGapRecordSchema]);
 export type GapRecord = z.infer<typeof gapRecordSchema>;

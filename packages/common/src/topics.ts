@@ -9,6 +9,8 @@ export interface Topics {
   readonly prefix: string;
   event(agentId: string, type: EventType): string;
   diffs(agentId: string): string;
+  /** An agent's `fso.gap/1` announcements (its watcher may have missed changes). */
+  gaps(agentId: string): string;
   status(agentId: string): string;
   config(agentId: string): string;
   ack(agentId: string): string;
@@ -33,6 +35,7 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     prefix,
     event: (id, type) => `${agent(id)}/events/${type}`,
     diffs: (id) => `${agent(id)}/diffs`,
+    gaps: (id) => `${agent(id)}/gaps`,
     status: (id) => `${agent(id)}/status`,
     config: (id) => `${agent(id)}/config`,
     ack: (id) => `${agent(id)}/ack`,
@@ -48,6 +51,7 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
 export type ParsedTopic =
   | { kind: 'event'; agentId: string; eventType: EventType }
   | { kind: 'diff'; agentId: string }
+  | { kind: 'gap'; agentId: string }
   | { kind: 'status'; agentId: string }
   | { kind: 'config'; agentId: string }
   | { kind: 'ack'; agentId: string }
@@ -72,6 +76,8 @@ export function parseTopic(topic: string, prefix: string = DEFAULT_TOPIC_PREFIX)
   switch (parts[2]) {
     case 'diffs':
       return { kind: 'diff', agentId };
+    case 'gaps':
+      return { kind: 'gap', agentId };
     case 'status':
       return { kind: 'status', agentId };
     case 'config':

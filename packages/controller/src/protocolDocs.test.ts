@@ -33,6 +33,7 @@ function examples(doc: string): Map<string, string> {
 const schemas: Record<string, { parse(value: unknown): unknown }> = {
   event: common.eventSchema,
   diff: common.diffSchema,
+  'gap-message': common.gapMessageSchema,
   status: common.statusSchema,
   config: common.agentConfigSchema,
   ack: common.ackSchema,

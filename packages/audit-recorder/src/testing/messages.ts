@@ -1,4 +1,4 @@
-import type { AgentConfigInput, AgentStatus, FsoDiff, FsoEvent } from '@fso/common';
+import type { AgentConfigInput, AgentStatus, FsoDiff, FsoEvent, FsoGap } from '@fso/common';
 
 const at = (ms = Date.now()): string => new Date(ms).toISOString();
 
@@ -40,6 +40,25 @@ export function makeDiff(agentId: string, epoch: string, seq: number, overrides:
     added: 1,
     removed: 1,
     skipped: null,
+    observedAt: at(),
+    emittedAt: at(),
+    ...overrides,
+  };
+}
+
+/** A valid gap message (an agent's watcher overflowed). */
+export function makeGap(agentId: string, epoch: string, seq: number, overrides: Partial<FsoGap> = {}): FsoGap {
+  return {
+    schema: 'fso.gap/1',
+    id: `${epoch}-${seq}`,
+    agentId,
+    epoch,
+    seq,
+    reason: 'watcher-overflow',
+    roots: ['/srv/app'],
+    since: at(Date.now() - 2000),
+    until: at(),
+    notifications: 16_384,
     observedAt: at(),
     emittedAt: at(),
     ...overrides,
