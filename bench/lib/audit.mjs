@@ -15,6 +15,7 @@ export function createAuditTail(dir) {
   const rests = new Map();
   const events = [];
   const diffs = [];
+  const gaps = [];
   let other = 0;
 
   const readNew = async (name) => {
@@ -34,6 +35,7 @@ export function createAuditTail(dir) {
         const record = JSON.parse(line);
         if (record.record === 'event') events.push(record);
         else if (record.record === 'diff') diffs.push(record);
+        else if (record.record === 'gap') gaps.push(record);
         else other += 1;
       }
     } finally {
@@ -43,6 +45,8 @@ export function createAuditTail(dir) {
 
   return {
     events,
+    /** `gap` lines: the agent's watcher-overflow announcements (and recorder seq gaps). */
+    gaps,
     diffs,
     get otherRecords() {
       return other;

@@ -53,6 +53,7 @@ export function markdownReport(result) {
     out.push(`| agent → Mosquitto → recorder | ${fmtSpread(tp.changesPerSec.mosquitto)} | ${cpu('mosquitto')} |`);
     out.push(`| pipeline: lost / duplicated by id / by path / unexpected | ${tp.lost} / ${tp.duplicatedById} / ${tp.duplicatedByPath} / ${tp.unexpected} | |`);
     if (tp.chokidarLost) out.push(`| raw chokidar: changes it never reported (inotify queue overflow) | ${tp.chokidarLost} | |`);
+    if (tp.overflowGaps !== undefined) out.push(`| pipeline: inotify overflows the agent announced (gap lines, then a rescan) | ${tp.overflowGaps} | |`);
   }
   const lat = scenarios.latency;
   if (lat && !lat.error) {

@@ -46,7 +46,7 @@ export async function runPipeline(brokerKind, n, { pairWindow = '200ms' } = {}) 
     await agent.stop();
     await sleep(500);
     await tail.poll();
-    const check = checkRecorded(tail.events, expectedAll);
+    const check = { ...checkRecorded(tail.events, expectedAll), overflowGaps: tail.gaps.filter((g) => g.reason === 'watcher-overflow').length };
     return { phases, totalMs: sum(phases), changes: expectedAll.size, cpu, check };
   });
 }
@@ -136,7 +136,7 @@ export async function throughputScenario({ n, repeats, progress }) {
       progress(
         `throughput ${r + 1}/${repeats} ${variant}: ${Math.round(result.changesPerSec)} changes/s (${Math.round(result.totalMs)} ms)` +
           (result.lost ? `, chokidar itself missed ${result.lost} changes` : '') +
-          (c ? `, lost ${c.lost}, dup ${c.duplicatedById}/${c.duplicatedByPath}, unexpected ${c.unexpected}` : '') +
+          (c ? `, lost ${c.lost}, dup ${c.duplicatedById}/${c.duplicatedByPath}, unexpected ${c.unexpected}, overflow gaps ${c.overflowGaps}` : '') +
           (c && c.lost + c.unexpected + c.duplicatedByPath > 0 ? ` e.g. ${JSON.stringify(c.samples)}` : ''),
       );
     }
@@ -162,6 +162,7 @@ export async function throughputScenario({ n, repeats, progress }) {
     duplicatedById: totals('duplicatedById'),
     duplicatedByPath: totals('duplicatedByPath'),
     unexpected: totals('unexpected'),
+    overflowGaps: totals('overflowGaps'),
     runs,
   };
 }
