@@ -18,6 +18,8 @@ import type { BrokerLimits } from './limits.js';
 import type { LoginGuard } from './loginGuard.js';
 import { createSubscriptionCap } from './subscriptionCap.js';
 
+/** Why a QoS 0 publish under the prefix is refused. */
+const QOS0_REFUSAL = 'QoS 0 under the FSO prefix: publish with QoS 1 (a QoS 0 message can make the broker drop queued QoS 1 deliveries, moscajs/aedes#994)';
 /** How often connected clients are checked for an expired token. */
 const EXPIRY_SWEEP_MS = 5_000;
 /** How often a repeated refusal (server busy, back-off, subscription cap) is logged, with a count. */
@@ -155,6 +157,15 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     );
   };
 
+  /**
+   * A client's QoS 0 publish under the prefix. aedes delivers a QoS 0 message at
+   * once, ahead of QoS 1 messages still being stored, and then drops those as
+   * duplicates (moscajs/aedes#994): one QoS 0 message could cost the recorder a
+   * queued event. Every FSO client publishes at QoS 1.
+   */
+  const qos0UnderPrefix = (client: Client | null, packet: PublishPacket): boolean =>
+    client !== null && packet.qos === 0 && (packet.topic === topics.prefix || packet.topic.startsWith(`${topics.prefix}/`));
+
   const refusePublish = (client: Client | null, topic: string, callback: (error?: Error | null) => void, why: string): void => {
     log.warn({ ...fields(client), topic }, `publish refused: ${why}`);
     // aedes closes the connection (MQTT-3.3.5-2 allows that or a positive ack); nothing is delivered.
@@ -196,7 +207,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
       const { topic } = packet;
       // '$' topics are the broker's ($SYS/…): no client may write there, open broker or not.
       if (topic.startsWith('$')) return refusePublish(client, topic, callback, '$ topics are reserved for the broker');
-      if (!authenticator) return callback(null);
+      if (!authenticator) return qos0UnderPrefix(client, packet) ? refusePublish(client, topic, callback, QOS0_REFUSAL) : callback(null);
       if (client === null) {
         // A last will of a client of an earlier run, published at start: only an agent's own status.
         const parsed = parseTopic(topic, topics.prefix);
@@ -206,6 +217,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
       }
       const login = logins.get(client);
       if (!login?.permissions.mayPublish(topic)) return refusePublish(client, topic, callback, `not allowed for role ${login?.identity.role ?? 'none'}`);
+      if (qos0UnderPrefix(client, packet)) return refusePublish(client, topic, callback, QOS0_REFUSAL);
       callback(null);
     },
 

@@ -127,6 +127,30 @@ describe('startBroker', () => {
     expect(messages).toEqual([]);
   });
 
+  it('refuses a QoS 0 publish under the prefix (moscajs/aedes#994) and carries QoS 0 elsewhere', async () => {
+    const { logger, records } = captureLog();
+    const broker = await start({ logger });
+    const spy = await connect(broker.url);
+    const messages = received(spy);
+    await spy.subscribeAsync(['fso/#', 'other/#'], { qos: 1 });
+
+    const sloppy = await connect(broker.url, { clientId: 'sloppy' });
+    await sloppy.publishAsync('other/topic', 'fine', { qos: 0 });
+    await waitFor(() => messages.find((m) => m.topic === 'other/topic'), 'the QoS 0 message outside the prefix');
+    const closed = new Promise<void>((resolve) => sloppy.once('close', () => resolve()));
+    sloppy.publish('fso/agents/web-01/events/create', 'qos0', { qos: 0 });
+    await closed;
+    const refusal = await waitFor(
+      () => records().find((r) => String(r.msg).startsWith('publish refused: QoS 0 under the FSO prefix') && r.clientId === 'sloppy'),
+      'the refusal log line',
+    );
+    expect(refusal).toMatchObject({ topic: 'fso/agents/web-01/events/create' });
+    const careful = await connect(broker.url);
+    await careful.publishAsync('fso/agents/web-01/events/create', 'qos1', { qos: 1 });
+    await waitFor(() => messages.find((m) => m.payload === 'qos1'), 'the QoS 1 message under the prefix');
+    expect(messages.map((m) => m.payload)).toEqual(['fine', 'qos1']);
+  });
+
   it('rejects an invalid port before opening anything', async () => {
     await expect(startBroker({ port: 70000 })).rejects.toThrow(RangeError);
     await expect(startBroker({ port: 0, wsPort: -1 })).rejects.toThrow(/invalid wsPort/);
