@@ -1,12 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@fso/common';
 import { createSilentLogger } from '@fso/common';
+import { lineDiff } from './lineDiff.js';
 
 /**
- * jsdiff off the agent's event loop: one long-lived worker thread, one job
- * at a time, a watchdog, and a fresh worker after a crash. A 100%-changed
- * 10 MB file keeps jsdiff busy for its whole `timeout`; the agent's events
- * keep flowing meanwhile.
+ * Diffs off the agent's event loop: one long-lived worker thread, one job
+ * at a time, a watchdog, and a fresh worker after a crash. The worker runs
+ * {@link lineDiff} (near-linear: a 100%-changed 10 MB file takes a few
+ * hundred ms there), so decoding, splitting, interning and formatting the
+ * patch never block the agent's events.
  */
 
 /** One diff to compute. Contents are UTF-8 text (the caller has ruled out binary). */
@@ -17,18 +19,33 @@ export interface DiffJob {
   newContent: Uint8Array;
   /** Context lines around each change. */
   context: number;
-  /** jsdiff's `timeout`: give up when the edit search takes longer. */
+  /** Give up (`timeout`) when the diff takes longer, counted from when the worker starts it. */
   timeoutMs: number;
-  /** A patch larger than this (UTF-8 bytes) is not returned (`too-large`). */
+  /** A patch larger than this (UTF-8 bytes) is not built (`too-large`, with its line counts). */
   maxPatchBytes: number;
 }
 
-/** What became of a {@link DiffJob}. `failed`: the worker crashed or hung, or jsdiff threw. */
+/**
+ * What became of a {@link DiffJob}. `too-large`: the patch would exceed
+ * `maxPatchBytes`; `added`/`removed` are its line counts. `failed`: the
+ * worker crashed or hung, or the diff threw.
+ */
 export type DiffJobResult =
   | { outcome: 'patch'; patch: string; added: number; removed: number }
   | { outcome: 'timeout' }
-  | { outcome: 'too-large' }
+  | { outcome: 'too-large'; added: number; removed: number }
   | { outcome: 'failed'; reason: string };
+
+/** Options of {@link DiffWorker.run}. */
+export interface RunOptions {
+  /**
+   * Hand `oldContent`'s memory to the worker instead of copying it (a 10 MB
+   * file is 10 MB less to copy on this thread); `oldContent` is unusable
+   * afterwards. Ignored unless `oldContent` spans its whole ArrayBuffer
+   * (a small Buffer shares Node's pool with others).
+   */
+  transferOld?: boolean;
+}
 
 /** Options of {@link createDiffWorker}. */
 export interface DiffWorkerOptions {
@@ -46,7 +63,7 @@ export interface DiffWorkerOptions {
 /** The worker side of {@link createDiffWorker}. */
 export interface DiffWorker {
   /** Queues a job; resolves when it is done, rejects with {@link DifferClosedError} after close(). */
-  run(job: DiffJob): Promise<DiffJobResult>;
+  run(job: DiffJob, options?: RunOptions): Promise<DiffJobResult>;
   /** The live worker's thread id; null before the first job, after a crash and after close(). */
   readonly threadId: number | null;
   /** Rejects queued and running jobs, terminates the thread. Idempotent. */
@@ -62,26 +79,20 @@ export class DifferClosedError extends Error {
 }
 
 // Plain JS, run with `eval: true`: a worker file would have to be JS on disk,
-// which tests running the TypeScript sources do not have. jsdiff is loaded by
-// the absolute URL the main thread resolved.
+// which tests running the TypeScript sources do not have. lineDiff is
+// self-contained for this (see lineDiff.ts) and embedded as its source text;
+// jsdiff is loaded by the absolute URL the main thread resolved.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const jsdiff = import(workerData.diffUrl);
+const lineDiff = (${lineDiff.toString()});
 const decoder = new TextDecoder();
 function run(d, job) {
-  const patch = d.structuredPatch(job.oldName, job.newName, decoder.decode(job.oldContent), decoder.decode(job.newContent),
-    undefined, undefined, { context: job.context, timeout: job.timeoutMs });
-  if (!patch) return { outcome: 'timeout' };
-  let added = 0, removed = 0;
-  for (const hunk of patch.hunks) {
-    for (const line of hunk.lines) {
-      if (line[0] === '+') added++;
-      else if (line[0] === '-') removed++;
-    }
-  }
-  const text = d.formatPatch(patch, d.FILE_HEADERS_ONLY);
-  if (Buffer.byteLength(text) > job.maxPatchBytes) return { outcome: 'too-large' };
-  return { outcome: 'patch', patch: text, added, removed };
+  const deadline = Date.now() + job.timeoutMs;
+  return lineDiff({
+    oldText: decoder.decode(job.oldContent), newText: decoder.decode(job.newContent),
+    oldName: job.oldName, newName: job.newName, context: job.context, maxPatchBytes: job.maxPatchBytes, deadline,
+  }, d.diffArrays);
 }
 parentPort.on('message', (job) => {
   jsdiff.then((d) => run(d, job)).then(
@@ -94,6 +105,7 @@ parentPort.on('message', (job) => {
 interface Pending {
   id: number;
   job: DiffJob;
+  transfer: ArrayBuffer[];
   resolve: (result: DiffJobResult) => void;
   reject: (err: Error) => void;
 }
@@ -174,14 +186,17 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
     const { job } = next;
     watchdog = setTimeout(() => discard(`no answer within ${2 * job.timeoutMs + watchdogGraceMs} ms`), 2 * job.timeoutMs + watchdogGraceMs);
     watchdog.unref();
-    worker.postMessage({ id: next.id, ...job });
+    worker.postMessage({ id: next.id, ...job }, next.transfer);
   }
 
   return {
-    run(job) {
+    run(job, runOptions = {}) {
       if (closing) return Promise.reject(new DifferClosedError());
+      const old = job.oldContent;
+      const ownsMemory = old.byteOffset === 0 && old.byteLength === old.buffer.byteLength && old.buffer instanceof ArrayBuffer;
+      const transfer = runOptions.transferOld && ownsMemory && old.byteLength > 0 ? [old.buffer as ArrayBuffer] : [];
       return new Promise<DiffJobResult>((resolve, reject) => {
-        queue.push({ id: nextId++, job, resolve, reject });
+        queue.push({ id: nextId++, job, transfer, resolve, reject });
         pump();
       });
     },

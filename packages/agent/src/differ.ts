@@ -1,13 +1,13 @@
 import { basename } from 'node:path';
 import picomatch from 'picomatch';
-import { DEFAULT_NODIFF, MAX_PAYLOAD_BYTES, createSilentLogger, toError } from '@fso/common';
+import { DEFAULT_MAX_PATCH_BYTES, DEFAULT_NODIFF, createSilentLogger, toError } from '@fso/common';
 import type { DiffOptions, DiffSkipReason, EventType, Logger, Redaction } from '@fso/common';
 import { isBinary } from './binary.js';
 import type { ContentStore } from './contentStore.js';
 import { DifferClosedError, createDiffWorker } from './diffWorker.js';
 import type { DiffJobResult } from './diffWorker.js';
 import { readRegularFile } from './hash.js';
-import { redactSecrets } from './redact.js';
+import { redactSecretsAsync } from './redact.js';
 
 export { DifferClosedError } from './diffWorker.js';
 
@@ -25,9 +25,9 @@ export interface DiffRequest {
 export interface DiffResult {
   /** Unified diff `--- a/path` / `+++ b/path`, secrets redacted; null when `skipped`. */
   patch: string | null;
-  /** `+` lines in the hunks. */
+  /** `+` lines in the hunks; also given when the patch is skipped as too large to publish (else 0 when skipped). */
   added: number;
-  /** `-` lines in the hunks. */
+  /** `-` lines in the hunks; also given when the patch is skipped as too large to publish (else 0 when skipped). */
   removed: number;
   skipped: DiffSkipReason | null;
   /** The secrets replaced in `patch` by `[REDACTED:<kind>:<hash>]` markers; empty when none (or no patch). */
@@ -41,9 +41,12 @@ export interface DifferOptions {
   /** Used as given: bind `component` in the caller (`log.child({ component: 'differ' })`). */
   logger?: Logger;
   /**
-   * A larger patch is skipped as `too-large`: it must fit an MQTT message the
-   * recorder accepts. Measured once redacted and JSON-escaped (a file of
-   * control characters grows sixfold). Default MAX_PAYLOAD_BYTES / 4.
+   * A larger patch is skipped as `too-large` (with its line counts): it must
+   * fit an MQTT message the recorder accepts, and a bigger one costs every
+   * stage a multi-megabyte message. Measured once redacted and JSON-escaped
+   * (a file of control characters grows sixfold). A request's
+   * `options.maxPatchBytes` (`diff.maxPatchBytes`) wins. Default
+   * DEFAULT_MAX_PATCH_BYTES (MAX_PAYLOAD_BYTES / 4).
    */
   maxPatchBytes?: number;
   /**
@@ -97,6 +100,7 @@ export class DiffError extends Error {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+
 const matcherOptions = { dot: true } as const;
 const defaultNodiff = picomatch([...DEFAULT_NODIFF], matcherOptions);
 const nodiffMatchers = new WeakMap<readonly string[], (absPath: string) => boolean>();
@@ -142,7 +146,8 @@ function fromJob(result: DiffJobResult): DiffResult {
     case 'patch':
       return { patch: result.patch, added: result.added, removed: result.removed, skipped: null, redactions: [] };
     case 'too-large':
-      return skippedResult('too-large');
+      // The patch was measured, not built: its line counts are known (docs/protocol.md).
+      return { patch: null, added: result.added, removed: result.removed, skipped: 'too-large', redactions: [] };
     default:
       // A jsdiff timeout, or a worker that crashed or hung on this input.
       return skippedResult('timeout');
@@ -161,7 +166,7 @@ function fromJob(result: DiffJobResult): DiffResult {
 export function createDiffer(options: DifferOptions): Differ {
   const { store } = options;
   const log = options.logger ?? createSilentLogger();
-  const maxPatchBytes = options.maxPatchBytes ?? MAX_PAYLOAD_BYTES / 4;
+  const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
   const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb });
   const localNodiff = options.nodiff ?? [];
   /** DEFAULT_NODIFF, this host's globs, the config's. */
@@ -199,14 +204,15 @@ export function createDiffer(options: DifferOptions): Differ {
     }
   }
 
-  /** Secrets out of the patch; the size check again, since markers can be longer than what they replace. */
-  function redact(result: DiffResult, diffOptions: DiffOptions, previous: Buffer, current: Buffer): DiffResult {
+  /**
+   * Secrets out of the patch, in slices that let the event loop run (a
+   * 4 MB patch takes ~100 ms to redact); the size check again, since markers
+   * can be longer than what they replace.
+   */
+  async function redact(result: DiffResult, diffOptions: DiffOptions, sources: { old: string; new: string }, limit: number): Promise<DiffResult> {
     if (result.patch === null) return result;
-    // The whole texts are needed only to spot private key lines a hunk shows without their BEGIN line.
-    const hasKey = previous.includes('PRIVATE KEY-----') || current.includes('PRIVATE KEY-----');
-    const sources = hasKey ? { old: previous.toString('utf8'), new: current.toString('utf8') } : { old: '', new: '' };
-    const { text, redactions } = redactSecrets(result.patch, diffOptions.redact, { key: options.redactionKey, sources });
-    if (Buffer.byteLength(JSON.stringify(text)) > maxPatchBytes) return skippedResult('too-large');
+    const { text, redactions } = await redactSecretsAsync(result.patch, diffOptions.redact, { key: options.redactionKey, sources });
+    if (Buffer.byteLength(JSON.stringify(text)) > limit) return { ...skippedResult('too-large'), added: result.added, removed: result.removed };
     return { ...result, patch: text, redactions };
   }
 
@@ -242,17 +248,17 @@ export function createDiffer(options: DifferOptions): Differ {
     else if (change === 'modify' && previous.equals(current)) {
       return { patch: headersOnly(path), added: 0, removed: 0, skipped: null, redactions: [] };
     } else {
-      const job = await worker.run({
-        oldName: `a${path}`,
-        newName: `b${path}`,
-        oldContent: previous,
-        newContent: current,
-        context: diffOptions.context,
-        timeoutMs: diffOptions.timeoutMs,
-        maxPatchBytes,
-      });
+      // The whole texts are needed only to spot private key lines a hunk shows without their BEGIN line.
+      const hasKey = previous.includes('PRIVATE KEY-----') || current.includes('PRIVATE KEY-----');
+      const sources = hasKey ? { old: previous.toString('utf8'), new: current.toString('utf8') } : { old: '', new: '' };
+      const limit = diffOptions.maxPatchBytes ?? maxPatchBytes;
+      const job = await worker.run(
+        { oldName: `a${path}`, newName: `b${path}`, oldContent: previous, newContent: current, context: diffOptions.context, timeoutMs: diffOptions.timeoutMs, maxPatchBytes: limit },
+        // `previous` is not used again: its memory moves to the worker. `current` is stored below.
+        { transferOld: true },
+      );
       if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'diff failed, reported as timeout');
-      result = redact(fromJob(job), diffOptions, previous, current);
+      result = await redact(fromJob(job), diffOptions, sources, limit);
     }
     await updateStore(path, keep);
     return result;

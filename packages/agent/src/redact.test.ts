@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffOptionsSchema, diffSchema, formatIssues } from '@fso/common';
-import { RedactPatternError, findPrivateKeyLines, redactSecrets } from './redact.js';
+import { RedactPatternError, findPrivateKeyLines, redactSecrets, redactSecretsAsync } from './redact.js';
 import { passesLuhn, secretKindOfKey } from './secretPatterns.js';
 import { ALL_SECRETS, NOT_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from './testing/secretFixtures.js';
 
@@ -246,5 +246,22 @@ describe('redactSecrets: bounded cost', () => {
     const { text, redactions } = redactSecrets('xxxxxx yy\n', patterns);
     expect(text).toBe(`${expectedMarker('xs', 'xxxx')}xx yy\n`);
     expect(redactions).toEqual([{ kind: 'xs', count: 1 }]);
+  });
+});
+
+describe('redactSecretsAsync', () => {
+  it('gives what redactSecrets gives, letting the event loop run between slices', async () => {
+    const hunk = Array.from({ length: 20_000 }, (_, i) => `+password=secret${i % 50} line ${i}`).join('\n');
+    const patch = `--- a/f\n+++ b/f\n@@ -0,0 +1,20000 @@\n${hunk}\n`;
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    try {
+      const result = await redactSecretsAsync(patch, [], { key: Buffer.from('k'), sliceMs: 1 });
+      expect(result).toEqual(redactSecrets(patch, [], { key: Buffer.from('k') }));
+      expect(result.redactions).toEqual([{ kind: 'password', count: 20_000 }]);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(turns).toBeGreaterThan(0);
   });
 });

@@ -138,6 +138,46 @@ function mergeSpans(spans: SecretSpan[]): SecretSpan[] {
  * // text: 'password=[REDACTED:password:f52fbd32]\n', redactions: [{ kind: 'password', count: 1 }]
  */
 export function redactSecrets(text: string, extraPatterns: readonly RedactPattern[] = [], options: RedactOptions = {}): RedactResult {
+  const { lines, redactLine, redactions } = startRedaction(text, extraPatterns, options);
+  return { text: lines.map(redactLine).join('\n'), redactions: redactions() };
+}
+
+/** Options of {@link redactSecretsAsync}. */
+export interface RedactAsyncOptions extends RedactOptions {
+  /** Longest stretch of work between two turns of the event loop (ms); default 5. */
+  sliceMs?: number;
+}
+
+/**
+ * {@link redactSecrets} in slices of at most `sliceMs`, letting the event
+ * loop run in between: a multi-megabyte patch costs the agent's other events
+ * a few milliseconds of delay at a time, not its whole redaction at once.
+ *
+ * @example
+ * const { text, redactions } = await redactSecretsAsync(patch, config.diff.redact, { key });
+ */
+export async function redactSecretsAsync(text: string, extraPatterns: readonly RedactPattern[] = [], options: RedactAsyncOptions = {}): Promise<RedactResult> {
+  const sliceMs = options.sliceMs ?? 5;
+  const { lines, redactLine, redactions } = startRedaction(text, extraPatterns, options);
+  const out = new Array<string>(lines.length);
+  let sliceEnd = performance.now() + sliceMs;
+  for (let i = 0; i < lines.length; i++) {
+    out[i] = redactLine(lines[i] as string);
+    // The clock is read every 256 lines: cheap, and a slice overruns by 256 lines at most.
+    if ((i & 255) === 255 && performance.now() > sliceEnd) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceEnd = performance.now() + sliceMs;
+    }
+  }
+  return { text: out.join('\n'), redactions: redactions() };
+}
+
+/** The lines of `text` and the stateful function that redacts them in order. */
+function startRedaction(
+  text: string,
+  extraPatterns: readonly RedactPattern[],
+  options: RedactOptions,
+): { lines: string[]; redactLine: (line: string) => string; redactions: () => Redaction[] } {
   const extra = compilePatterns(extraPatterns);
   const counts = new Map<string, number>();
   // The same secret recurs (context lines, old and new side): hash it once per call.
@@ -157,18 +197,26 @@ export function redactSecrets(text: string, extraPatterns: readonly RedactPatter
     if (isKey) return content.trim() === '' ? content : marker('private-key', content);
     return replaceSpans(content, extra, marker);
   };
+  const redactions = (): Redaction[] => summarize(counts);
 
   const lines = text.split('\n');
   const isPatch = lines[0]?.startsWith('--- ') === true && lines[1]?.startsWith('+++ ') === true;
   const tracker = options.sources ? trackBySources(options.sources) : trackByMarkers();
   if (!isPatch) {
-    const out = lines.map((line, i) => redactContent(line, tracker.isKeyLine(line, { old: i + 1, new: i + 1 })));
-    return { text: out.join('\n'), redactions: summarize(counts) };
+    let lineNo = 0;
+    return {
+      lines,
+      redactLine: (line) => {
+        lineNo++;
+        return redactContent(line, tracker.isKeyLine(line, { old: lineNo, new: lineNo }));
+      },
+      redactions,
+    };
   }
   let oldNo = 0;
   let newNo = 0;
   let inHunk = false;
-  const out = lines.map((line) => {
+  const redactLine = (line: string): string => {
     const hunk = HUNK_HEADER.exec(line);
     if (hunk) {
       inHunk = true;
@@ -185,8 +233,8 @@ export function redactSecrets(text: string, extraPatterns: readonly RedactPatter
     if (sides.new !== null) newNo++;
     const content = line.slice(1);
     return prefix + redactContent(content, tracker.isKeyLine(content, sides));
-  });
-  return { text: out.join('\n'), redactions: summarize(counts) };
+  };
+  return { lines, redactLine, redactions };
 }
 
 function replaceSpans(line: string, extra: readonly CompiledPattern[], marker: (kind: string, secret: string) => string): string {

@@ -219,8 +219,17 @@ export const redactPatternSchema = z
   });
 export type RedactPattern = z.infer<typeof redactPatternSchema>;
 
+/**
+ * The largest patch a diff message carries (UTF-8 bytes, once redacted and
+ * JSON-escaped), and the most `diff.maxPatchBytes` may be: a quarter of
+ * MAX_PAYLOAD_BYTES. A larger patch is `skipped: "too-large"` with its line counts.
+ */
+export const DEFAULT_MAX_PATCH_BYTES = 4 * 1024 * 1024;
+
 export const diffOptionsSchema = z.strictObject({
   maxFileBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Larger patches are skipped as too-large, with their line counts (an FSO addition); absent: DEFAULT_MAX_PATCH_BYTES. */
+  maxPatchBytes: z.number().int().min(1024).max(DEFAULT_MAX_PATCH_BYTES).optional(),
   timeoutMs: z.number().int().min(1).max(60_000).default(1000),
   context: z.number().int().min(0).max(100).default(3),
   /** More globs whose content never leaves the host (DEFAULT_NODIFF always applies). */
