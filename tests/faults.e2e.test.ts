@@ -314,6 +314,9 @@ describe('fault injection on real processes (broker, recorder, agent bins)', () 
       const firstMissed = (await readAudit(auditDir)).findIndex((l) => l.record === 'event' && String(l.path).includes('missed-'));
       expect(gapLine).toBeLessThan(firstMissed);
       expect(agent.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('inotify queue overflowed'))).toBe(true);
+      // The status says so too (the recorder keeps every status it receives).
+      const statuses = (await readAudit(auditDir)).filter((l) => l.record === 'status');
+      expect(statuses.some((l) => (l.inotify as { overflows?: number } | undefined)?.overflows === 1), 'a status with inotify.overflows 1').toBe(true);
       expect((await verify(auditDir)).code).toBe(0);
       reportFigure({
         fault: 'inotify queue overflow (agent stopped while > max_queued_events notifications)',

@@ -99,6 +99,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const redactionKey = await openRedactionKey(state.resolve('redaction.key'));
   const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey });
   const hostname = os.hostname();
+  // null where there is no inotify (not Linux): no overflow monitor then.
+  const maxQueuedEvents = await readMaxQueuedEvents();
+  let overflows = 0;
+  let lastOverflowMs: number | null = null;
   const watchers = new Map<string, RootWatcher>();
   const diffsInFlight = new Set<Promise<void>>();
   let configs: ConfigManager | undefined;
@@ -144,6 +148,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         pending: outbox.pending().length, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
         lost: outbox.lost().map((r) => ({ ...r })),
       },
+      ...(maxQueuedEvents === null ? {} : { inotify: { maxQueuedEvents, overflows, lastOverflowAt: lastOverflowMs === null ? null : isoFromMs(lastOverflowMs) } }),
       at: isoNow(),
     };
   }
@@ -204,11 +209,14 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     };
     publisher.publish(topics.gaps(agentId), message);
   };
-  const onOverflow = (suspicion: OverflowSuspicion, maxQueuedEvents: number): void => {
+  const onOverflow = (suspicion: OverflowSuspicion): void => {
     log.error(
       { notifications: suspicion.notifications, maxQueuedEvents, since: isoFromMs(suspicion.sinceMs) },
       `inotify queue overflowed: changes since then may be missing; announcing a gap and rescanning every root (raise ${MAX_QUEUED_EVENTS_FILE}, see docs/reliability.md)`,
     );
+    overflows += 1;
+    lastOverflowMs = suspicion.atMs;
+    publishStatusSoon();
     unannounced = {
       sinceMs: Math.min(unannounced?.sinceMs ?? suspicion.sinceMs, suspicion.sinceMs),
       untilMs: suspicion.atMs,
@@ -216,11 +224,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     };
     rescanAll();
   };
-  const maxQueuedEvents = await readMaxQueuedEvents();
   const overflowMonitor =
     maxQueuedEvents === null
       ? undefined
-      : createOverflowMonitor({ threshold: overflowThreshold(maxQueuedEvents), onOverflow: (s) => onOverflow(s, maxQueuedEvents) });
+      : createOverflowMonitor({ threshold: overflowThreshold(maxQueuedEvents), onOverflow });
   log.debug({ maxQueuedEvents, overflowThreshold: overflowMonitor?.threshold }, 'inotify queue');
   const rescanTimer = options.rescanIntervalMs ? setInterval(rescanAll, options.rescanIntervalMs) : undefined;
   rescanTimer?.unref();

@@ -307,6 +307,14 @@ export const statusSchema = z.object({
       lost: z.array(z.object({ fromSeq: seqSchema, toSeq: seqSchema })).optional(),
     })
     .optional(),
+  /** The kernel's watch queue (an FSO addition): its size, and the overflows the agent noticed (each one a gap message). */
+  inotify: z
+    .object({
+      maxQueuedEvents: z.number().int().min(1),
+      overflows: z.number().int().min(0),
+      lastOverflowAt: timestampSchema.nullable(),
+    })
+    .optional(),
   at: timestampSchema,
 });
 export type AgentStatus = z.infer<typeof statusSchema>;
