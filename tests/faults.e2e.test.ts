@@ -286,15 +286,23 @@ describe('fault injection on real processes (broker, recorder, agent bins)', () 
       // The queue is full now: these creates are never notified.
       const missed = fileNames(quiet, 'missed', 50);
       await createFiles(missed);
+      // A folder made inside the window: chokidar never heard of it, so it watches nothing in it.
+      const unseenDir = path.join(quiet, 'made-while-blind');
+      await mkdir(unseenDir);
       // Created and deleted inside the window: no trace can be recovered (that is what the gap says).
       await writeFile(path.join(quiet, 'ephemeral.txt'), 'gone before anyone looked');
       await rm(path.join(quiet, 'ephemeral.txt'));
       process.kill(agent.pid, 'SIGCONT');
       resumed = true;
       const resumedAt = Date.now();
-      const expected: ExpectedChange[] = [...creates(churn), { type: 'create', path: quiet }, ...creates(missed)];
+      const expected: ExpectedChange[] = [...creates(churn), { type: 'create', path: quiet }, ...creates(missed), { type: 'create', path: unseenDir }];
       await waitForAll(auditDir, expected, 'the 50 creates the kernel dropped', 60_000);
       const recoveredAt = Date.now();
+      // After the rescan the new folder is watched live like any other.
+      const later = path.join(unseenDir, 'later.txt');
+      await writeFile(later, 'seen live');
+      expected.push({ type: 'create', path: later });
+      await waitForAll(auditDir, expected, 'a create inside the folder made while the watcher was blind', 20_000);
       const t = await settledTally(expected);
       expect(t.lost, describeTally(t)).toHaveLength(0);
       expect(t.duplicatedById + t.duplicatedBySeq, describeTally(t)).toBe(0);
@@ -302,7 +310,8 @@ describe('fault injection on real processes (broker, recorder, agent bins)', () 
       expect(t.unexpected, describeTally(t)).toHaveLength(0);
       const events = await readEvents(auditDir);
       // The kernel really dropped them: only the rescan found them.
-      for (const p of missed) expect(events.find((e) => e.path === p)?.origin, p).toBe('scan');
+      for (const p of [...missed, unseenDir]) expect(events.find((e) => e.path === p)?.origin, p).toBe('scan');
+      expect(events.find((e) => e.path === later)?.origin).toBe('live');
       expect(t.gaps).toHaveLength(1);
       const gap = t.gaps[0] as Record<string, unknown>;
       expect(gap).toMatchObject({ schema: 'fso.gap/1', reason: 'watcher-overflow', roots: [watched], agentId: AGENT, topic: `fso/agents/${AGENT}/gaps` });

@@ -84,6 +84,9 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs,
     ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
     onChange: (change) => {
+      if (ready && change.origin === 'scan' && change.kind === 'directory' && (change.type === 'create' || change.type === 'rename')) {
+        watchFoundDirectory(change.path);
+      }
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
         options.onChange(change, filter);
       } else if (change.ops.length > 0) {
@@ -96,6 +99,32 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
 
   let watcher: FSWatcher | undefined;
   let ready = false;
+  /** Directories a rescan found, to be checked against what chokidar watches. */
+  const foundDirectories = new Set<string>();
+  let checkScheduled = false;
+  /**
+   * A directory made while the kernel dropped notifications (an inotify
+   * overflow) was never seen by chokidar, so nothing in it would be watched:
+   * the rescan reports it, and this makes chokidar watch it from then on.
+   */
+  const watchFoundDirectory = (p: string): void => {
+    if (!options.spec.recursive) return;
+    foundDirectories.add(p);
+    if (checkScheduled) return;
+    checkScheduled = true;
+    setImmediate(() => {
+      checkScheduled = false;
+      const w = watcher;
+      const candidates = [...foundDirectories];
+      foundDirectories.clear();
+      if (!w || closing) return;
+      const watched = w.getWatched();
+      const missing = candidates.filter((d) => watched[d] === undefined);
+      if (missing.length === 0) return;
+      log.info({ directories: missing.length, first: missing[0] }, 'watching directories the watcher had missed');
+      w.add(missing);
+    });
+  };
   let error: string | null = null;
   let closing: Promise<void> | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
