@@ -67,8 +67,12 @@ describe('the whole pipeline: agent → broker → recorder → JSONL (all real,
     const conf = path.join(watched, 'app.conf');
     await writeFile(conf, 'a=1\n');
     await waitForEvent((l) => l.type === 'create' && l.path === conf, 'create of app.conf');
+    // A diff reads the file when it runs, after its event: the next write waits for it, or
+    // the create's diff could show the modified content (see the issue 5 note).
+    await waitFor(async () => (await readAudit('diffs')).length >= 1, 'the diff of the create');
     await writeFile(conf, 'a=2\n');
     await waitForEvent((l) => l.type === 'modify' && l.path === conf, 'modify of app.conf');
+    await waitFor(async () => (await readAudit('diffs')).length >= 2, 'the diff of the modify');
     await rename(conf, path.join(watched, 'renamed.conf'));
     await waitForEvent((l) => l.type === 'rename', 'rename of app.conf');
     await mkdir(path.join(watched, 'dir', 'deep'), { recursive: true });
