@@ -57,9 +57,38 @@ export class ChangeEmitter {
   readonly #o: ChangeEmitterOptions;
   readonly #hashLimit = createLimiter(16);
   #chain: Promise<void> = Promise.resolve();
+  /** Changes emitted and not reported yet, and who waits for fewer. */
+  #backlog = 0;
+  #belowWaiters: Array<{ limit: number; resolve: () => void }> = [];
 
   constructor(options: ChangeEmitterOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Resolves once fewer than `limit` changes wait to be reported: the
+   * reconciler pauses on it, so a first start on 100,000 files never holds
+   * 100,000 pending hashes (their promises and stats) at once.
+   */
+  below(limit: number): Promise<void> {
+    if (this.#backlog < limit) return Promise.resolve();
+    return new Promise((resolve) => this.#belowWaiters.push({ limit, resolve }));
+  }
+
+  #track(task: () => void | Promise<void>): () => Promise<void> {
+    this.#backlog += 1;
+    return async () => {
+      try {
+        await task();
+      } finally {
+        this.#backlog -= 1;
+        if (this.#belowWaiters.length > 0) {
+          const ready = this.#belowWaiters.filter((w) => this.#backlog < w.limit);
+          this.#belowWaiters = this.#belowWaiters.filter((w) => this.#backlog >= w.limit);
+          for (const w of ready) w.resolve();
+        }
+      }
+    };
   }
 
   /** Resolves once everything emitted so far was reported. */
@@ -74,7 +103,7 @@ export class ChangeEmitter {
       type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
       hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
     };
-    this.#chain = this.#chain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
+    this.#chain = this.#chain.then(this.#track(() => this.#o.onChange(change))).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
   }
 
   /** Hashes (bounded concurrency) and reports in decision order; updates the baseline. */
@@ -118,6 +147,6 @@ export class ChangeEmitter {
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });
     };
-    this.#chain = this.#chain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+    this.#chain = this.#chain.then(this.#track(run)).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
   }
 }

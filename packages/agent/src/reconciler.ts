@@ -55,6 +55,13 @@ interface PendingDelete {
 
 type Probe = { stats: Stats } | { missing: true } | { error: string };
 
+/** Paths looked at in parallel by one drain or sweep step. */
+const PROBE_BATCH = 256;
+/** Decided changes waiting for their hash before the reconciler decides more. */
+const EMIT_BACKLOG = 4 * PROBE_BATCH;
+/** Shortest wait between two sweeps (a burst's pending paths are swept together). */
+const MIN_SWEEP_MS = 5;
+
 async function probe(p: string): Promise<Probe> {
   try {
     return { stats: await lstat(p) };
@@ -182,7 +189,12 @@ export class Reconciler {
 
   async #drain(): Promise<void> {
     while (this.#dirty.size > 0) {
-      const batch = [...this.#dirty].slice(0, 256);
+      // The first PROBE_BATCH hints (copying all of them per batch was quadratic at a first start).
+      const batch: Array<[string, { observedAtMs: number; byScan: boolean }]> = [];
+      for (const entry of this.#dirty) {
+        batch.push(entry);
+        if (batch.length === PROBE_BATCH) break;
+      }
       for (const [p] of batch) this.#dirty.delete(p);
       // Look at the whole batch in parallel, decide one path at a time.
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
@@ -190,6 +202,8 @@ export class Reconciler {
         const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
         await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
       }
+      // Hashing is slower than deciding: wait rather than queue a whole tree's hashes at once.
+      await this.#emitter.below(EMIT_BACKLOG);
     }
   }
 
@@ -311,44 +325,65 @@ export class Reconciler {
 
   #scheduleSweep(): void {
     if (this.#sweepTimer || this.#closed) return;
+    // Wake when the oldest pending path's window ends (maps keep insertion
+    // order, which is deadline order but for a re-added create), not on a
+    // window/4 tick: every create and delete waited up to a quarter window more.
+    const next = Math.min(
+      this.#pendingCreates.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
+      this.#pendingDeletes.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
+    );
+    const delay = Number.isFinite(next) ? Math.max(MIN_SWEEP_MS, next - Date.now()) : Math.max(10, Math.floor(this.#o.pairWindowMs / 4));
     this.#sweepTimer = setTimeout(() => {
       this.#sweepTimer = undefined;
       void this.#enqueue(() => this.#sweep(Date.now()));
-    }, Math.max(10, Math.floor(this.#o.pairWindowMs / 4)));
+    }, delay);
     this.#sweepTimer.unref();
   }
 
   /** Reports every pending path whose window has ended. */
   async #sweep(now: number): Promise<void> {
-    for (const [p, pending] of [...this.#pendingCreates]) {
-      if (pending.deadline > now) continue;
-      this.#dropPendingCreate(p);
-      const found = await probe(p);
-      if ('stats' in found) {
-        this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
-      } else {
-        // It existed, briefly: the trail says so rather than nothing.
-        this.#emitter.emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
-        this.#emitter.emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
-      }
+    // Expired paths are looked at in parallel batches (like #drain), decided one at a time:
+    // one awaited lstat after another made a burst's sweep as slow as the disk's round trips.
+    const creates = [...this.#pendingCreates].filter(([, pending]) => pending.deadline <= now);
+    for (let i = 0; i < creates.length; i += PROBE_BATCH) {
+      const batch = creates.slice(i, i + PROBE_BATCH);
+      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      batch.forEach(([p, pending], j) => {
+        if (this.#pendingCreates.get(p) !== pending) return;
+        this.#dropPendingCreate(p);
+        const found = probes[j] as Probe;
+        if ('stats' in found) {
+          this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
+        } else {
+          // It existed, briefly: the trail says so rather than nothing.
+          this.#emitter.emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
+          this.#emitter.emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
+        }
+      });
     }
-    for (const [p, pending] of [...this.#pendingDeletes]) {
-      if (pending.deadline > now) continue;
-      this.#pendingDeletes.delete(p);
-      const found = await probe(p);
-      if ('stats' in found) {
-        this.touch(p);
-        continue;
+    const deletes = [...this.#pendingDeletes].filter(([, pending]) => pending.deadline <= now);
+    for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
+      const batch = deletes.slice(i, i + PROBE_BATCH);
+      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      for (let j = 0; j < batch.length; j += 1) {
+        const [p, pending] = batch[j] as [string, PendingDelete];
+        // Already reported below a removed directory of this sweep.
+        if (this.#pendingDeletes.get(p) !== pending) continue;
+        this.#pendingDeletes.delete(p);
+        if ('stats' in (probes[j] as Probe)) {
+          this.touch(p);
+          continue;
+        }
+        // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
+        for (const child of this.#o.baseline.subtree(p)) {
+          if (child === p) continue;
+          const childEntry = this.#o.baseline.get(child);
+          const childPending = this.#pendingDeletes.get(child);
+          this.#pendingDeletes.delete(child);
+          if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
+        }
+        this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
       }
-      // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
-      for (const child of this.#o.baseline.subtree(p)) {
-        if (child === p) continue;
-        const childEntry = this.#o.baseline.get(child);
-        const childPending = this.#pendingDeletes.get(child);
-        this.#pendingDeletes.delete(child);
-        if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
-      }
-      this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
     }
     if (this.#pendingCreates.size > 0 || this.#pendingDeletes.size > 0) this.#scheduleSweep();
   }
