@@ -19,6 +19,7 @@ import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
 import { openRedactionKey } from './redactionKey.js';
+import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
 import { openOutbox } from './outbox.js';
@@ -139,7 +140,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       },
       watching: [...watchers.values()].map((w) => w.state()),
       outbox: {
-        pending: outbox.pending().length, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
+        pending: outbox.pendingCount, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
         lost: outbox.lost().map((r) => ({ ...r })),
       },
       at: isoNow(),
@@ -212,12 +213,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
   const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
     const root = path.resolve(spec.path);
+    // Content is kept for important files only: a rename of two unimportant paths has none to move
+    // (asking the store cost a failed rename(2) per renamed file).
+    const patterns = createWatchFilter(spec);
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 200,
       onChange: (change, filter) => emitChange(change, filter, root),
-      onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
+      onMove: (oldPath, newPath) => {
+        if (!patterns.isImportant(oldPath) && !patterns.isImportant(newPath)) return;
+        differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content'));
+      },
       onUnreported: (ops) => publisher.journal(root, ops),
       onRecorded: (p, entry, filter) => {
         publisher.journal(root, [['set', p, entry]]);
