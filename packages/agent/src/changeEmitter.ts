@@ -60,6 +60,8 @@ export class ChangeEmitter {
   /** Changes emitted and not reported yet, and who waits for fewer. */
   #backlog = 0;
   #belowWaiters: Array<{ limit: number; resolve: () => void }> = [];
+  /** path → the report of its last change still hashing (see {@link settling}). */
+  readonly #settling = new Map<string, Promise<void>>();
 
   constructor(options: ChangeEmitterOptions) {
     this.#o = options;
@@ -94,6 +96,15 @@ export class ChangeEmitter {
   /** Resolves once everything emitted so far was reported. */
   drained(): Promise<void> {
     return this.#chain;
+  }
+
+  /**
+   * The report of `p`'s last emitted change, while it is still hashing: the
+   * baseline holds the stats it was decided on until then, not the size and
+   * mtime it will settle on (the state that was hashed, maybe newer).
+   */
+  settling(p: string): Promise<void> | undefined {
+    return this.#settling.get(p);
   }
 
   /** Reports a delete (the baseline forgets the path at once). */
@@ -147,6 +158,12 @@ export class ChangeEmitter {
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });
     };
-    this.#chain = this.#chain.then(this.#track(run)).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+    const done = this.#chain.then(this.#track(run)).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+    this.#chain = done;
+    if (!hashing) return;
+    this.#settling.set(d.path, done);
+    void done.then(() => {
+      if (this.#settling.get(d.path) === done) this.#settling.delete(d.path);
+    });
   }
 }

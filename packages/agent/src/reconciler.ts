@@ -236,6 +236,14 @@ export class Reconciler {
         if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
         return;
       }
+      // The last change of p may still be hashing a newer state than it was decided on (a
+      // create swept mid-write): once reported, that state may be this very one, not a modify.
+      const settling = this.#emitter.settling(p);
+      if (settling) {
+        await settling;
+        const settled = this.#o.baseline.get(p);
+        if (settled && sameInode(settled, stats) && settled.size === stats.size && settled.mtimeMs === stats.mtimeMs) return;
+      }
       this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
