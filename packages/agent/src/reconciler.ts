@@ -95,6 +95,8 @@ export class Reconciler {
   #sweepTimer: NodeJS.Timeout | undefined;
   #warnedPaths = new Set<string>();
   #closed = false;
+  /** When a directory last appeared (created, moved in, renamed): see {@link #drain}. */
+  #directoryAppearedAt = Number.NEGATIVE_INFINITY;
 
   readonly #emitter: ChangeEmitter;
 
@@ -205,6 +207,14 @@ export class Reconciler {
       // Hashing is slower than deciding: wait rather than queue a whole tree's hashes at once.
       await this.#emitter.below(EMIT_BACKLOG);
     }
+    // The kernel queues a rename's MOVED_FROM and MOVED_TO together, and the loop above ran
+    // until no hint was left (its lstats let the event loop read inotify in between): a
+    // vanished path's partner has been decided by now, so its delete need not wait out the
+    // window. Except while chokidar may still be adding watches: a path that appears in a
+    // directory that appeared lately is seen only by chokidar's scan of it, later.
+    if (this.#pendingDeletes.size > 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
+      await this.#sweep(Date.now(), true);
+    }
   }
 
   async #decide(p: string, found: Probe, observedAtMs: number, byScan: boolean): Promise<void> {
@@ -247,6 +257,8 @@ export class Reconciler {
       this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
+    // (The start-up scan's directories are watched by the time it is ready.)
+    if (kind === 'directory' && !this.#o.scanning) this.#directoryAppearedAt = Date.now();
     if (kind === 'directory' && !prev) await this.#checkDirectoryReadable(p);
     const source = await this.#findSource(p, stats);
     if (prev) {
@@ -348,8 +360,8 @@ export class Reconciler {
     this.#sweepTimer.unref();
   }
 
-  /** Reports every pending path whose window has ended. */
-  async #sweep(now: number): Promise<void> {
+  /** Reports every pending path whose window has ended (and every pending delete with `allDeletes`). */
+  async #sweep(now: number, allDeletes = false): Promise<void> {
     // Expired paths are looked at in parallel batches (like #drain), decided one at a time:
     // one awaited lstat after another made a burst's sweep as slow as the disk's round trips.
     const creates = [...this.#pendingCreates].filter(([, pending]) => pending.deadline <= now);
@@ -369,7 +381,7 @@ export class Reconciler {
         }
       });
     }
-    const deletes = [...this.#pendingDeletes].filter(([, pending]) => pending.deadline <= now);
+    const deletes = [...this.#pendingDeletes].filter(([, pending]) => allDeletes || pending.deadline <= now);
     for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
       const batch = deletes.slice(i, i + PROBE_BATCH);
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
