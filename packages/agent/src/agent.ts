@@ -46,7 +46,7 @@ export interface AgentOptions {
   caFile?: string;
   /** Globs whose content never leaves this host, whatever a pushed config says (`--nodiff`); DEFAULT_NODIFF always applies. */
   nodiff?: string[];
-  /** How long a vanished path waits for its rename partner (ms); default 200. */
+  /** How long a new path waits to be renamed over a file, and at most a vanished path for its rename partner (ms); default 100. */
   pairWindowMs?: number;
   /** Resend unacknowledged messages after this long without ack progress (ms); default 10 s. */
   resendIntervalMs?: number;
@@ -219,7 +219,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
-      pairWindowMs: options.pairWindowMs ?? 200,
+      pairWindowMs: options.pairWindowMs ?? 100,
       onChange: (change, filter) => emitChange(change, filter, root),
       onMove: (oldPath, newPath) => {
         if (!patterns.isImportant(oldPath) && !patterns.isImportant(newPath)) return;

@@ -21,8 +21,10 @@ export interface ReconcilerOptions {
   scanning: boolean;
   hashMaxBytes: number;
   /**
-   * How long a vanished path waits for its rename partner, and a new path for
-   * being renamed over an existing file (an editor's atomic save), in ms.
+   * How long a new path waits for being renamed over an existing file (an
+   * editor's atomic save), and at most a vanished path for its rename partner
+   * (it is settled as soon as the hints around it are decided, but while
+   * directories appear), in ms.
    */
   pairWindowMs: number;
   /** How long live hints collect before they are looked at (ms); default 30. */
