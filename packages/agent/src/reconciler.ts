@@ -315,6 +315,8 @@ export class Reconciler {
     if (!entry || entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return undefined;
     // A rename keeps size and mtime; a new file that got a freed inode number does not.
     if (entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs) && !this.#pendingDeletes.has(q)) return undefined;
+    // Found missing already (a rename's old name is usually decided just before its new one).
+    if (this.#pendingDeletes.has(q)) return { path: q };
     const now = await probe(q);
     if ('stats' in now && sameInode(entry, now.stats)) return undefined; // a hard link, not a rename
     return { path: q };
@@ -369,7 +371,9 @@ export class Reconciler {
     const creates = [...this.#pendingCreates].filter(([, pending]) => pending.deadline <= now);
     for (let i = 0; i < creates.length; i += PROBE_BATCH) {
       const batch = creates.slice(i, i + PROBE_BATCH);
-      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      // A path with no undecided hint is as its last decision saw it (a later change is a
+      // later hint, decided then): only the others are looked at again.
+      const probes = await Promise.all(batch.map(([p, pending]): Promise<Probe> | Probe => (pending.gone || this.#dirty.has(p) ? probe(p) : { stats: pending.stats })));
       batch.forEach(([p, pending], j) => {
         if (this.#pendingCreates.get(p) !== pending) return;
         this.#dropPendingCreate(p);
