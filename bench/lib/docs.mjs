@@ -37,8 +37,9 @@ How it measures:
   sum of the phases. Every expected change must be in the audit exactly once
   (by id and by type + path); "unexpected" counts extra events.
 - **Latency.** Creates, modifies, renames and deletes in turn, each on its own
-  path, at a fixed rate. Creates and deletes are held for the rename pair
-  window (\`--pair-window\`, 200 ms) before they are emitted, by design.
+  path, at a fixed rate, with the agent's default \`--pair-window\` (100 ms
+  since issue 5; 200 ms before): creates are held for it before they are
+  emitted, by design; deletes only until the hints around them are decided.
 - **Scale.** A first start on an existing tree; RSS is VmRSS one second after
   the "watching" log line, heap is \`heapUsed\` after a GC (asked over IPC of a
   preloaded probe, bench/lib/memProbe.mjs), watches are the \`inotify wd:\`

@@ -8,7 +8,7 @@ import { tempDir, withResources } from '../lib/processes.mjs';
 import { followAcks, startAgent, startBroker, startRecorder } from '../lib/stack.mjs';
 
 /** One stack, `ops` operations at `rate`/s; the pool of files to modify, rename and delete exists before the agent starts. */
-export async function runSteady({ rate, ops, brokerKind = 'embedded', pairWindow = '200ms' }) {
+export async function runSteady({ rate, ops, brokerKind = 'embedded', pairWindow = '100ms' }) {
   return withResources(async (track) => {
     const tmp = track(await tempDir(`lat-${rate}`));
     const watched = path.join(tmp.path, 'watched');
@@ -26,7 +26,7 @@ export async function runSteady({ rate, ops, brokerKind = 'embedded', pairWindow
 }
 
 /** Runs each rate `repeats` times (rates alternate within a round). */
-export async function latencyScenario({ rates, seconds, repeats, progress, pairWindow = '200ms' }) {
+export async function latencyScenario({ rates, seconds, repeats, progress, pairWindow = '100ms' }) {
   const results = Object.fromEntries(rates.map((r) => [r, []]));
   for (let round = 0; round < repeats; round += 1) {
     const order = round % 2 ? [...rates].reverse() : rates;

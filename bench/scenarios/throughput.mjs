@@ -15,7 +15,7 @@ const CHOKIDAR_CHILD = fileURLToPath(new URL('../lib/chokidarChild.mjs', import.
 const VARIANTS = ['chokidar', 'embedded', 'mosquitto'];
 
 /** One run of the whole pipeline on `brokerKind`; returns per-phase ms and the loss/duplicate check. */
-export async function runPipeline(brokerKind, n, { pairWindow = '200ms' } = {}) {
+export async function runPipeline(brokerKind, n, { pairWindow = '100ms' } = {}) {
   return withResources(async (track) => {
     const tmp = track(await tempDir(`tp-${brokerKind}`));
     const watched = path.join(tmp.path, 'watched');

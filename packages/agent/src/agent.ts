@@ -19,6 +19,7 @@ import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
 import { openRedactionKey } from './redactionKey.js';
+import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
 import { openOutbox } from './outbox.js';
@@ -47,7 +48,7 @@ export interface AgentOptions {
   caFile?: string;
   /** Globs whose content never leaves this host, whatever a pushed config says (`--nodiff`); DEFAULT_NODIFF always applies. */
   nodiff?: string[];
-  /** How long a vanished path waits for its rename partner (ms); default 200. */
+  /** How long a new path waits to be renamed over a file, and at most a vanished path for its rename partner (ms); default 100. */
   pairWindowMs?: number;
   /** Resend unacknowledged messages after this long without ack progress (ms); default 10 s. */
   resendIntervalMs?: number;
@@ -145,7 +146,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       },
       watching: [...watchers.values()].map((w) => w.state()),
       outbox: {
-        pending: outbox.pending().length, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
+        pending: outbox.pendingCount, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
         lost: outbox.lost().map((r) => ({ ...r })),
       },
       ...(maxQueuedEvents === null ? {} : { inotify: { maxQueuedEvents, overflows, lastOverflowAt: lastOverflowMs === null ? null : isoFromMs(lastOverflowMs) } }),
@@ -270,12 +271,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
   const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
     const root = path.resolve(spec.path);
+    // Content is kept for important files only: a rename of two unimportant paths has none to move
+    // (asking the store cost a failed rename(2) per renamed file).
+    const patterns = createWatchFilter(spec);
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
-      pairWindowMs: options.pairWindowMs ?? 200,
+      pairWindowMs: options.pairWindowMs ?? 100,
       onChange: (change, filter) => emitChange(change, filter, root),
-      onMove: (oldPath, newPath) => void differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content')),
+      onMove: (oldPath, newPath) => {
+        if (!patterns.isImportant(oldPath) && !patterns.isImportant(newPath)) return;
+        differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content'));
+      },
       onUnreported: (ops) => publisher.journal(root, ops),
       onRecorded: (p, entry, filter) => {
         publisher.journal(root, [['set', p, entry]]);

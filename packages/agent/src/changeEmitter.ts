@@ -57,14 +57,54 @@ export class ChangeEmitter {
   readonly #o: ChangeEmitterOptions;
   readonly #hashLimit = createLimiter(16);
   #chain: Promise<void> = Promise.resolve();
+  /** Changes emitted and not reported yet, and who waits for fewer. */
+  #backlog = 0;
+  #belowWaiters: Array<{ limit: number; resolve: () => void }> = [];
+  /** path → the report of its last change still hashing (see {@link settling}). */
+  readonly #settling = new Map<string, Promise<void>>();
 
   constructor(options: ChangeEmitterOptions) {
     this.#o = options;
   }
 
+  /**
+   * Resolves once fewer than `limit` changes wait to be reported: the
+   * reconciler pauses on it, so a first start on 100,000 files never holds
+   * 100,000 pending hashes (their promises and stats) at once.
+   */
+  below(limit: number): Promise<void> {
+    if (this.#backlog < limit) return Promise.resolve();
+    return new Promise((resolve) => this.#belowWaiters.push({ limit, resolve }));
+  }
+
+  #track(task: () => void | Promise<void>): () => Promise<void> {
+    this.#backlog += 1;
+    return async () => {
+      try {
+        await task();
+      } finally {
+        this.#backlog -= 1;
+        if (this.#belowWaiters.length > 0) {
+          const ready = this.#belowWaiters.filter((w) => this.#backlog < w.limit);
+          this.#belowWaiters = this.#belowWaiters.filter((w) => this.#backlog >= w.limit);
+          for (const w of ready) w.resolve();
+        }
+      }
+    };
+  }
+
   /** Resolves once everything emitted so far was reported. */
   drained(): Promise<void> {
     return this.#chain;
+  }
+
+  /**
+   * The report of `p`'s last emitted change, while it is still hashing: the
+   * baseline holds the stats it was decided on until then, not the size and
+   * mtime it will settle on (the state that was hashed, maybe newer).
+   */
+  settling(p: string): Promise<void> | undefined {
+    return this.#settling.get(p);
   }
 
   /** Reports a delete (the baseline forgets the path at once). */
@@ -74,7 +114,7 @@ export class ChangeEmitter {
       type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
       hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
     };
-    this.#chain = this.#chain.then(() => this.#o.onChange(change)).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
+    this.#chain = this.#chain.then(this.#track(() => this.#o.onChange(change))).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
   }
 
   /** Hashes (bounded concurrency) and reports in decision order; updates the baseline. */
@@ -118,6 +158,12 @@ export class ChangeEmitter {
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });
     };
-    this.#chain = this.#chain.then(run).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+    const done = this.#chain.then(this.#track(run)).catch((err: unknown) => this.#o.log.error({ err, path: d.path }, 'emit failed'));
+    this.#chain = done;
+    if (!hashing) return;
+    this.#settling.set(d.path, done);
+    void done.then(() => {
+      if (this.#settling.get(d.path) === done) this.#settling.delete(d.path);
+    });
   }
 }

@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--password-file <file>', 'file holding the MQTT password or token (or FSO_PASSWORD)')
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (or FSO_CA_FILE)")
     .option('--resend-after <duration>', 'resend unacknowledged messages after this long without an ack', '10s')
-    .option('--pair-window <duration>', 'how long a vanished path waits for its rename partner', '200ms')
+    .option('--pair-window <duration>', 'how long a new path waits to be renamed over a file (an atomic save), and at most a vanished path for its rename partner', '100ms')
     .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
     .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')
     .exitOverride();

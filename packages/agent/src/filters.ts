@@ -21,7 +21,15 @@ export function createWatchFilter(spec: WatchSpec): WatchFilter {
   const exclude = spec.exclude.length > 0 ? picomatch(spec.exclude, matcherOptions) : () => false;
   const important = spec.important.length > 0 ? picomatch(spec.important, matcherOptions) : () => false;
   const events = new Set(spec.events);
+  const prefix = root.endsWith(path.sep) ? root : `${root}${path.sep}`;
+  // chokidar asks for every directory entry it reads (and again on each change
+  // in that directory): a normalized path under the root is sliced, not resolved
+  // (anything unusual: `.`, `..`, `//`, a trailing `/`, goes the slow way).
+  const unusual = /\/\.\.?(\/|$)|\/\/|\/$/;
   const relative = (absPath: string): string | null => {
+    if (path.sep === '/' && absPath.startsWith(prefix) && absPath.length > prefix.length && !unusual.test(absPath)) {
+      return absPath.slice(prefix.length);
+    }
     const rel = path.relative(root, absPath);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return null;
     return rel.split(path.sep).join('/');

@@ -26,8 +26,10 @@ export interface Outbox {
   lost(): readonly SeqRange[];
   /** Gives up `seq` (the outbox is full): it is announced as lost, never silently dropped. */
   markLost(seq: number): void;
-  /** Entries not yet acknowledged, in seq order. */
+  /** Entries not yet acknowledged, in seq order (a copy: for a resend, not per message). */
   pending(): readonly OutboxEntry[];
+  /** How many entries are not yet acknowledged. */
+  readonly pendingCount: number;
   /**
    * Appends the entries, and the baseline journal lines that go with them, and
    * fsyncs both; resolves only when everything is on disk.
@@ -75,7 +77,10 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') log.warn({ err, file: metaFile }, 'outbox meta unreadable; recovering from the outbox alone');
   }
+  // Unacknowledged entries are entries[head..]: an ack advances `head` instead of
+  // copying the rest (a slice per ack was O(pending) for each of thousands of acks).
   let entries: OutboxEntry[] = [];
+  let head = 0;
   let validBytes = 0;
   try {
     const text = await readFile(file, 'utf8');
@@ -96,7 +101,8 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') throw new OutboxError(file, 'cannot read', { cause: err });
   }
-  let lastSeq = Math.max(meta.lastSeq, ...entries.map((e) => e.seq), 0);
+  // Not Math.max(...spread): a full outbox holds far more entries than a call has arguments.
+  let lastSeq = entries.reduce((max, e) => Math.max(max, e.seq), Math.max(meta.lastSeq, 0));
   let ackedSeq = meta.ackedSeq;
   entries = entries.filter((e) => e.seq > ackedSeq);
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
@@ -122,6 +128,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     throw new OutboxError(file, 'cannot open', { cause: err });
   }
   let fileBytes = validBytes;
+  let compacting = false;
   let chain: Promise<void> = Promise.resolve();
   let closed: Promise<void> | undefined;
 
@@ -132,7 +139,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   };
 
   const compact = async (): Promise<void> => {
-    const text = entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+    const text = entries.slice(head).map((e) => `${JSON.stringify(e)}\n`).join('');
     await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta));
     await handle.close();
     await writeFileAtomic(file, text);
@@ -155,7 +162,10 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     get full() {
       return pendingBytes >= maxBytes;
     },
-    pending: () => entries,
+    pending: () => entries.slice(head),
+    get pendingCount() {
+      return entries.length - head;
+    },
     lost: () => lost,
     markLost(seq) {
       lastSeq = Math.max(lastSeq, seq);
@@ -181,20 +191,34 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
         fileBytes += Buffer.byteLength(text);
         // Only now: a seq counts as durable once its entry is on disk (the journal fold relies on it).
         for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
-        const kept = batch.filter((e) => e.seq > ackedSeq);
-        entries.push(...kept);
-        for (const e of kept) pendingBytes += sizeOf(e);
+        for (const e of batch) {
+          if (e.seq <= ackedSeq) continue;
+          entries.push(e);
+          pendingBytes += sizeOf(e);
+        }
       });
     },
     acknowledge(seq) {
       if (seq <= ackedSeq) return;
       ackedSeq = Math.min(seq, lastSeq);
-      const firstKept = entries.findIndex((e) => e.seq > ackedSeq);
-      for (const e of firstKept === -1 ? entries : entries.slice(0, firstKept)) pendingBytes -= sizeOf(e);
-      entries = firstKept === -1 ? [] : entries.slice(firstKept);
-      lost = lost.filter((r) => r.toSeq > ackedSeq);
-      if (fileBytes > compactBytes && !closed) {
-        serial(compact).catch((err: unknown) => log.error({ err, file }, 'outbox compaction failed'));
+      while (head < entries.length && (entries[head] as OutboxEntry).seq <= ackedSeq) {
+        pendingBytes -= sizeOf(entries[head] as OutboxEntry);
+        head += 1;
+      }
+      if (head === entries.length) {
+        entries = [];
+        head = 0;
+      } else if (head >= 1024 && head * 2 >= entries.length) {
+        entries = entries.slice(head);
+        head = 0;
+      }
+      if (lost.length > 0) lost = lost.filter((r) => r.toSeq > ackedSeq);
+      // One compaction at a time: each ack of a burst used to queue another rewrite of the whole file.
+      if (fileBytes > compactBytes && !closed && !compacting) {
+        compacting = true;
+        serial(compact)
+          .catch((err: unknown) => log.error({ err, file }, 'outbox compaction failed'))
+          .finally(() => (compacting = false));
       }
     },
     close() {

@@ -66,14 +66,25 @@ export function createPublisher(options: PublisherOptions): Publisher {
   // A bounded window of publishes awaiting PUBACK; the rest wait (already durable)
   // in `waiting`, so a burst never piles up unbounded in MQTT.js's memory.
   const windowSize = options.window ?? 1000;
-  const waiting: OutboxEntry[] = [];
+  // A queue read from `waitingHead` (Array#shift moved a whole burst's backlog for each publish).
+  let waiting: OutboxEntry[] = [];
+  let waitingHead = 0;
   const waitingSeqs = new Set<number>();
+  const waitingCount = (): number => waiting.length - waitingHead;
   // A reconnect starts a new generation: PUBACKs of the old connection no longer count.
   let generation = 0;
 
   const pump = (): void => {
-    while (inFlight < windowSize && waiting.length > 0 && client.connected) {
-      const entry = waiting.shift() as OutboxEntry;
+    while (inFlight < windowSize && waitingCount() > 0 && client.connected) {
+      const entry = waiting[waitingHead] as OutboxEntry;
+      waitingHead += 1;
+      if (waitingHead === waiting.length) {
+        waiting = [];
+        waitingHead = 0;
+      } else if (waitingHead >= 1024 && waitingHead * 2 >= waiting.length) {
+        waiting = waiting.slice(waitingHead);
+        waitingHead = 0;
+      }
       waitingSeqs.delete(entry.seq);
       if (entry.seq <= outbox.ackedSeq) continue; // the recorder has it already
       const sentIn = generation;
@@ -83,7 +94,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         inFlight -= 1;
         if (err) log.warn({ err: err.message, seq: entry.seq }, 'publish failed; it stays in the outbox');
         pump();
-        if (inFlight === 0 && waiting.length === 0) drained.splice(0).forEach((resolve) => resolve());
+        if (inFlight === 0 && waitingCount() === 0) drained.splice(0).forEach((resolve) => resolve());
       });
     }
   };
@@ -120,8 +131,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
 
   const resendTimer = setInterval(() => {
-    const pending = outbox.pending();
-    if (pending.length > 0 && outbox.ackedSeq === lastAckSeen && client.connected) {
+    if (outbox.pendingCount > 0 && outbox.ackedSeq === lastAckSeen && client.connected) {
+      const pending = outbox.pending();
       log.info({ pending: pending.length, ackedSeq: outbox.ackedSeq }, 'no ack progress; resending the oldest unacknowledged messages');
       for (const entry of pending.slice(0, options.resendBatch ?? 5000)) send(entry);
     }
@@ -171,7 +182,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     resendPending() {
       generation += 1;
       inFlight = 0;
-      waiting.length = 0;
+      waiting = [];
+      waitingHead = 0;
       waitingSeqs.clear();
       const pending = outbox.pending();
       if (pending.length > 0) log.info({ pending: pending.length }, 'resending unacknowledged messages');
@@ -180,7 +192,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     async flush(timeoutMs = 5000) {
       await new Promise((resolve) => setImmediate(resolve));
       await flushing;
-      if (inFlight === 0 && (waiting.length === 0 || !client.connected)) return;
+      if (inFlight === 0 && (waitingCount() === 0 || !client.connected)) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         drained.push(() => {

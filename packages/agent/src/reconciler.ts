@@ -21,8 +21,10 @@ export interface ReconcilerOptions {
   scanning: boolean;
   hashMaxBytes: number;
   /**
-   * How long a vanished path waits for its rename partner, and a new path for
-   * being renamed over an existing file (an editor's atomic save), in ms.
+   * How long a new path waits for being renamed over an existing file (an
+   * editor's atomic save), and at most a vanished path for its rename partner
+   * (it is settled as soon as the hints around it are decided, but while
+   * directories appear), in ms.
    */
   pairWindowMs: number;
   /** How long live hints collect before they are looked at (ms); default 30. */
@@ -54,6 +56,13 @@ interface PendingDelete {
 }
 
 type Probe = { stats: Stats } | { missing: true } | { error: string };
+
+/** Paths looked at in parallel by one drain or sweep step. */
+const PROBE_BATCH = 256;
+/** Decided changes waiting for their hash before the reconciler decides more. */
+const EMIT_BACKLOG = 4 * PROBE_BATCH;
+/** Shortest wait between two sweeps (a burst's pending paths are swept together). */
+const MIN_SWEEP_MS = 5;
 
 async function probe(p: string): Promise<Probe> {
   try {
@@ -88,6 +97,8 @@ export class Reconciler {
   #sweepTimer: NodeJS.Timeout | undefined;
   #warnedPaths = new Set<string>();
   #closed = false;
+  /** When a directory last appeared (created, moved in, renamed): see {@link #drain}. */
+  #directoryAppearedAt = Number.NEGATIVE_INFINITY;
 
   readonly #emitter: ChangeEmitter;
 
@@ -182,7 +193,12 @@ export class Reconciler {
 
   async #drain(): Promise<void> {
     while (this.#dirty.size > 0) {
-      const batch = [...this.#dirty].slice(0, 256);
+      // The first PROBE_BATCH hints (copying all of them per batch was quadratic at a first start).
+      const batch: Array<[string, { observedAtMs: number; byScan: boolean }]> = [];
+      for (const entry of this.#dirty) {
+        batch.push(entry);
+        if (batch.length === PROBE_BATCH) break;
+      }
       for (const [p] of batch) this.#dirty.delete(p);
       // Look at the whole batch in parallel, decide one path at a time.
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
@@ -190,6 +206,16 @@ export class Reconciler {
         const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
         await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
       }
+      // Hashing is slower than deciding: wait rather than queue a whole tree's hashes at once.
+      await this.#emitter.below(EMIT_BACKLOG);
+    }
+    // The kernel queues a rename's MOVED_FROM and MOVED_TO together, and the loop above ran
+    // until no hint was left (its lstats let the event loop read inotify in between): a
+    // vanished path's partner has been decided by now, so its delete need not wait out the
+    // window. Except while chokidar may still be adding watches: a path that appears in a
+    // directory that appeared lately is seen only by chokidar's scan of it, later.
+    if (this.#pendingDeletes.size > 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
+      await this.#sweep(Date.now(), true);
     }
   }
 
@@ -222,9 +248,19 @@ export class Reconciler {
         if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
         return;
       }
+      // The last change of p may still be hashing a newer state than it was decided on (a
+      // create swept mid-write): once reported, that state may be this very one, not a modify.
+      const settling = this.#emitter.settling(p);
+      if (settling) {
+        await settling;
+        const settled = this.#o.baseline.get(p);
+        if (settled && sameInode(settled, stats) && settled.size === stats.size && settled.mtimeMs === stats.mtimeMs) return;
+      }
       this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
+    // (The start-up scan's directories are watched by the time it is ready.)
+    if (kind === 'directory' && !this.#o.scanning) this.#directoryAppearedAt = Date.now();
     if (kind === 'directory' && !prev) await this.#checkDirectoryReadable(p);
     const source = await this.#findSource(p, stats);
     if (prev) {
@@ -279,6 +315,8 @@ export class Reconciler {
     if (!entry || entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return undefined;
     // A rename keeps size and mtime; a new file that got a freed inode number does not.
     if (entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs) && !this.#pendingDeletes.has(q)) return undefined;
+    // Found missing already (a rename's old name is usually decided just before its new one).
+    if (this.#pendingDeletes.has(q)) return { path: q };
     const now = await probe(q);
     if ('stats' in now && sameInode(entry, now.stats)) return undefined; // a hard link, not a rename
     return { path: q };
@@ -311,44 +349,67 @@ export class Reconciler {
 
   #scheduleSweep(): void {
     if (this.#sweepTimer || this.#closed) return;
+    // Wake when the oldest pending path's window ends (maps keep insertion
+    // order, which is deadline order but for a re-added create), not on a
+    // window/4 tick: every create and delete waited up to a quarter window more.
+    const next = Math.min(
+      this.#pendingCreates.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
+      this.#pendingDeletes.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
+    );
+    const delay = Number.isFinite(next) ? Math.max(MIN_SWEEP_MS, next - Date.now()) : Math.max(10, Math.floor(this.#o.pairWindowMs / 4));
     this.#sweepTimer = setTimeout(() => {
       this.#sweepTimer = undefined;
       void this.#enqueue(() => this.#sweep(Date.now()));
-    }, Math.max(10, Math.floor(this.#o.pairWindowMs / 4)));
+    }, delay);
     this.#sweepTimer.unref();
   }
 
-  /** Reports every pending path whose window has ended. */
-  async #sweep(now: number): Promise<void> {
-    for (const [p, pending] of [...this.#pendingCreates]) {
-      if (pending.deadline > now) continue;
-      this.#dropPendingCreate(p);
-      const found = await probe(p);
-      if ('stats' in found) {
-        this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
-      } else {
-        // It existed, briefly: the trail says so rather than nothing.
-        this.#emitter.emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
-        this.#emitter.emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
-      }
+  /** Reports every pending path whose window has ended (and every pending delete with `allDeletes`). */
+  async #sweep(now: number, allDeletes = false): Promise<void> {
+    // Expired paths are looked at in parallel batches (like #drain), decided one at a time:
+    // one awaited lstat after another made a burst's sweep as slow as the disk's round trips.
+    const creates = [...this.#pendingCreates].filter(([, pending]) => pending.deadline <= now);
+    for (let i = 0; i < creates.length; i += PROBE_BATCH) {
+      const batch = creates.slice(i, i + PROBE_BATCH);
+      // A path with no undecided hint is as its last decision saw it (a later change is a
+      // later hint, decided then): only the others are looked at again.
+      const probes = await Promise.all(batch.map(([p, pending]): Promise<Probe> | Probe => (pending.gone || this.#dirty.has(p) ? probe(p) : { stats: pending.stats })));
+      batch.forEach(([p, pending], j) => {
+        if (this.#pendingCreates.get(p) !== pending) return;
+        this.#dropPendingCreate(p);
+        const found = probes[j] as Probe;
+        if ('stats' in found) {
+          this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
+        } else {
+          // It existed, briefly: the trail says so rather than nothing.
+          this.#emitter.emit({ type: 'create', path: p, stats: pending.stats, observedAtMs: pending.observedAtMs, origin: pending.origin, vanished: true });
+          this.#emitter.emitDelete(p, entryFromStats(pending.stats, null), pending.observedAtMs, pending.origin);
+        }
+      });
     }
-    for (const [p, pending] of [...this.#pendingDeletes]) {
-      if (pending.deadline > now) continue;
-      this.#pendingDeletes.delete(p);
-      const found = await probe(p);
-      if ('stats' in found) {
-        this.touch(p);
-        continue;
+    const deletes = [...this.#pendingDeletes].filter(([, pending]) => allDeletes || pending.deadline <= now);
+    for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
+      const batch = deletes.slice(i, i + PROBE_BATCH);
+      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      for (let j = 0; j < batch.length; j += 1) {
+        const [p, pending] = batch[j] as [string, PendingDelete];
+        // Already reported below a removed directory of this sweep.
+        if (this.#pendingDeletes.get(p) !== pending) continue;
+        this.#pendingDeletes.delete(p);
+        if ('stats' in (probes[j] as Probe)) {
+          this.touch(p);
+          continue;
+        }
+        // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
+        for (const child of this.#o.baseline.subtree(p)) {
+          if (child === p) continue;
+          const childEntry = this.#o.baseline.get(child);
+          const childPending = this.#pendingDeletes.get(child);
+          this.#pendingDeletes.delete(child);
+          if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
+        }
+        this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
       }
-      // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
-      for (const child of this.#o.baseline.subtree(p)) {
-        if (child === p) continue;
-        const childEntry = this.#o.baseline.get(child);
-        const childPending = this.#pendingDeletes.get(child);
-        this.#pendingDeletes.delete(child);
-        if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
-      }
-      this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
     }
     if (this.#pendingCreates.size > 0 || this.#pendingDeletes.size > 0) this.#scheduleSweep();
   }

@@ -1,0 +1,105 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSilentLogger, watchSpecSchema } from '@fso/common';
+import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import type { Change } from './reconciler.js';
+import { startRootWatcher } from './rootWatcher.js';
+import type { RootWatcher } from './rootWatcher.js';
+
+// A long pair window: a delete that comes well before it was settled early, and
+// a rename still paired shows the early settling does not split renames.
+const PAIR_WINDOW_MS = 3000;
+
+describe('reconciler: deletes settle once their partner could have been seen', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let root: string;
+  let outside: string;
+  let changes: Array<Change & { at: number }>;
+  const watchers: RootWatcher[] = [];
+
+  const start = async (): Promise<RootWatcher> => {
+    const w = await startRootWatcher({
+      spec: watchSpecSchema.parse({ path: root }),
+      log: createSilentLogger(),
+      stateDir: path.join(tmp.path, 'state'),
+      hashMaxBytes: 1024 * 1024,
+      pairWindowMs: PAIR_WINDOW_MS,
+      onChange: (c) => changes.push({ ...c, at: Date.now() }),
+    });
+    watchers.push(w);
+    await w.ready();
+    return w;
+  };
+  /** Waits until nothing is pending any more (every window has passed) and returns what was reported. */
+  const settled = async (expected: number): Promise<Change[]> => {
+    await waitFor(() => changes.length >= expected, `${expected} changes`, PAIR_WINDOW_MS + 5000);
+    let count = -1;
+    await waitFor(async () => {
+      const stable = count === changes.length;
+      count = changes.length;
+      await new Promise((r) => setTimeout(r, 250));
+      return stable;
+    }, 'no more changes', PAIR_WINDOW_MS + 5000, 0);
+    return changes;
+  };
+
+  beforeEach(async () => {
+    tmp = await createTempDir();
+    root = path.join(tmp.path, 'root');
+    outside = path.join(tmp.path, 'outside');
+    await mkdir(root);
+    await mkdir(path.join(tmp.path, 'state'));
+    await mkdir(outside);
+    changes = [];
+  });
+  afterEach(async () => {
+    await Promise.all(watchers.splice(0).map((w) => w.close()));
+    await tmp.cleanup();
+  });
+
+  it('reports a move out as a delete well before the pair window ends', async () => {
+    await writeFile(path.join(root, 'out.txt'), 'out');
+    await start();
+    const movedAt = Date.now();
+    await rename(path.join(root, 'out.txt'), path.join(outside, 'out.txt'));
+    const deleted = await waitFor(() => changes.find((c) => c.type === 'delete'), 'the delete', PAIR_WINDOW_MS + 5000);
+    expect(deleted.path).toBe(path.join(root, 'out.txt'));
+    expect(deleted.at - movedAt).toBeLessThan(PAIR_WINDOW_MS / 2);
+  });
+
+  it('still pairs every rename of a burst across directories (no delete + create)', async () => {
+    const count = 200;
+    for (const dir of ['a', 'b']) await mkdir(path.join(root, dir));
+    for (let i = 0; i < count; i += 1) await writeFile(path.join(root, 'a', `f${i}.txt`), `${i}`);
+    await start();
+    for (let i = 0; i < count; i += 1) await rename(path.join(root, 'a', `f${i}.txt`), path.join(root, 'b', `g${i}.txt`));
+    const seen = await settled(count);
+    expect(seen.filter((c) => c.type !== 'rename')).toEqual([]);
+    expect(seen).toHaveLength(count);
+  });
+
+  it('waits out the window for a file moved into a directory that just appeared (only chokidar scans it)', async () => {
+    await writeFile(path.join(root, 'f.txt'), 'content');
+    await start();
+    await mkdir(path.join(root, 'new', 'deeper'), { recursive: true });
+    await rename(path.join(root, 'f.txt'), path.join(root, 'new', 'deeper', 'f.txt'));
+    const seen = await settled(3);
+    expect(seen.filter((c) => c.type === 'delete' || (c.type === 'create' && c.kind === 'file'))).toEqual([]);
+    expect(seen.find((c) => c.type === 'rename')).toMatchObject({ oldPath: path.join(root, 'f.txt'), path: path.join(root, 'new', 'deeper', 'f.txt') });
+  });
+
+  it('reports an rm of a tree with a directory: children first, then the directory, each once', async () => {
+    await mkdir(path.join(root, 'd'));
+    for (let i = 0; i < 5; i += 1) await writeFile(path.join(root, 'd', `f${i}.txt`), `${i}`);
+    const w = await start();
+    const removedAt = Date.now();
+    await rm(path.join(root, 'd'), { recursive: true });
+    const seen = await settled(6);
+    expect((seen[seen.length - 1] as Change & { at: number }).at - removedAt).toBeLessThan(PAIR_WINDOW_MS / 2);
+    expect(seen.every((c) => c.type === 'delete')).toBe(true);
+    expect(seen).toHaveLength(6);
+    expect(seen[seen.length - 1]).toMatchObject({ path: path.join(root, 'd'), kind: 'directory' });
+    expect(w.baseline.size).toBe(0);
+  });
+});
