@@ -78,22 +78,19 @@ describe('lineDiff', () => {
     }
   });
 
-  it('diffs a 1 MB file rewritten line by line (100% changed) in linear time: all removed, all added', () => {
+  // How fast is the bench's question (`pnpm bench --only diffs`), not a unit test's: these check the outcome.
+  it('diffs a 1 MB file rewritten line by line (100% changed): all removed, all added', () => {
     const before = text(10_486, 'a', 1);
     const after = text(10_486, 'b', 1);
-    const started = performance.now();
-    const result = run(before, after, { deadline: Date.now() + 1000 });
-    expect(performance.now() - started).toBeLessThan(1000);
+    const result = run(before, after);
     expect(result).toMatchObject({ outcome: 'patch', added: 10_486, removed: 10_486 });
     if (result.outcome === 'patch') expect(applyPatch(before, result.patch)).toBe(after);
   });
 
-  it('diffs a 10 MB file with 1% of its lines changed well within a second, minimal', () => {
+  it('diffs a 10 MB file with 1% of its lines changed: the minimal patch', () => {
     const before = text(104_858, 'a', 100);
     const after = text(104_858, 'b', 100);
-    const started = performance.now();
-    const result = run(before, after, { deadline: Date.now() + 1000 });
-    expect(performance.now() - started).toBeLessThan(1000);
+    const result = run(before, after);
     expect(result).toMatchObject({ outcome: 'patch', added: 1049, removed: 1049 });
     if (result.outcome === 'patch') expect(applyPatch(before, result.patch)).toBe(after);
   });
