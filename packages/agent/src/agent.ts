@@ -111,6 +111,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let closing: Promise<void> | undefined;
 
   const offlineStatus = (): AgentStatus => ({ ...buildStatus(), state: 'offline' });
+  // The client connects on its own: no `await` from here to `client.on('connect')` below, or a
+  // connect during it goes unseen and the agent never subscribes to its config and acks.
   const client = createMqttClient({
     url: options.brokerUrl,
     clientId: agentId,
