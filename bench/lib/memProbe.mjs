@@ -2,8 +2,24 @@
 // answers `{ bench: 'memory' }` over the IPC channel with the process's own
 // view of its memory (heap, external) — what /proc cannot tell. Inert
 // without an IPC channel. The channel is unref'd: it never keeps the child alive.
+import { appendFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+
+// BENCH_LOOP_STATS_FILE: every 100 ms, one JSONL line of the event loop's
+// delay over that time ({ t: epoch ms, p99, max } in ms): tells main-thread
+// blocking from waiting on the disk.
+if (process.env.BENCH_LOOP_STATS_FILE) {
+  const file = process.env.BENCH_LOOP_STATS_FILE;
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const ms = (ns) => Math.round(ns / 1e5) / 10;
+  setInterval(() => {
+    appendFileSync(file, `${JSON.stringify({ t: Date.now(), p99: ms(h.percentile(99)), max: ms(h.max) })}\n`);
+    h.reset();
+  }, 100).unref();
+}
 
 if (process.send && process.channel) {
   v8.setFlagsFromString('--expose-gc');
