@@ -56,14 +56,19 @@ for (let round = 0; round < Number(flags.rounds); round += 1) {
     try {
       scenario = await diffsScenario({ sizes: ['10MB'], reps: 1, seconds: Number(flags.seconds), repeats: Number(flags.repeats), progress: (t) => log(`${name} ${t}`), onWindow: (w) => windows.push(w) });
     } finally {
+      const exited = new Promise((resolve) => probe.once('exit', resolve));
       probe.kill('SIGTERM');
+      await exited;
       delete process.env.BENCH_LOOP_STATS_FILE;
     }
     const loop = readJsonl(loopFile);
     const fsyncs = readJsonl(fsyncFile);
     rmSync(dir, { recursive: true, force: true });
     const perWindow = windows.map((w) => {
-      const l = loop.filter((x) => x.t >= w.start && x.t <= w.end);
+      const inWindow = loop.filter((x) => x.t >= w.start && x.t <= w.end);
+      const l = inWindow.filter((x) => x.max !== undefined);
+      const syncs = inWindow.filter((x) => x.sync !== undefined).map((x) => x.sync);
+      const pool = inWindow.filter((x) => x.pool !== undefined).map((x) => x.pool);
       const f = fsyncs.filter((x) => x.t >= w.start && x.t <= w.end).map((x) => x.ms);
       return {
         kind: w.kind,
@@ -72,6 +77,12 @@ for (let round = 0; round < Number(flags.rounds); round += 1) {
         fsyncP50Ms: pct(f, 50),
         fsyncP99Ms: pct(f, 99),
         fsyncMaxMs: Math.max(0, ...f),
+        agentSyncs: syncs.length,
+        agentSyncP50Ms: pct(syncs, 50),
+        agentSyncP99Ms: pct(syncs, 99),
+        agentSyncMaxMs: Math.max(0, ...syncs),
+        poolWaitP99Ms: pct(pool, 99),
+        poolWaitMaxMs: Math.max(0, ...pool),
       };
     });
     const i = scenario.interference;
@@ -82,9 +93,11 @@ for (let round = 0; round < Number(flags.rounds); round += 1) {
       loadedP99: i.loaded.stages.opToAudit.p99,
       heavyDiffs: i.heavyDiffs,
       diffMs10MB100: scenario.perFile['10MB 100%'].diffMs.median,
+      stagesP99: Object.fromEntries(['quiet', 'loaded'].map((k) => [k, Object.fromEntries(Object.entries(i[k].stages).map(([s, v]) => [s, v.p99]))])),
       perWindow,
     };
     results[name].push(entry);
+    writeFileSync(flags.out, `${JSON.stringify({ results }, null, 2)}\n`);
     log(`${name} round ${round}: added p99 ${JSON.stringify(i.p99Added)}; windows ${JSON.stringify(perWindow)}`);
   }
 }
@@ -100,6 +113,7 @@ for (const name of Object.keys(results)) {
     loadedFsyncP99: all(name).filter((w) => w.kind === 'loaded').map((w) => w.fsyncP99Ms),
     quietFsyncP99: all(name).filter((w) => w.kind === 'quiet').map((w) => w.fsyncP99Ms),
     addedAll: added,
+    stagesP99: results[name].map((r) => r.stagesP99),
   };
 }
 writeFileSync(flags.out, `${JSON.stringify({ results, summary }, null, 2)}\n`);
