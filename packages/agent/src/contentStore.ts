@@ -14,7 +14,9 @@ import { errorCode } from '@fso/common';
  * fsync of the outbox and the recorder on the same disk): each file starts
  * with a header holding the SHA-256 and length of the content
  * ({@link encodeStored}), and content that does not match it (torn by a
- * crash or a power cut, or damaged) reads as not stored.
+ * crash or a power cut, or damaged) reads as not stored. After a power cut
+ * a file can also hold content a few seconds older than the last (the
+ * journal had not committed the rename yet): one diff against it.
  */
 export interface ContentStore {
   /** The stored content of `filePath`, or null when none is stored or what is stored fails its checksum. */

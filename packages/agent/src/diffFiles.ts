@@ -166,6 +166,7 @@ export function runFileJob(job: FileJob, deps: FileJobDeps): FileJobResult {
   }
 
   const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
+  /** Not diffed as text: a NUL byte in the first 8 KiB (as git and GNU diff look), or bytes that are not valid UTF-8 anywhere. */
   const isBinary = (content: Uint8Array): boolean => content.subarray(0, 8 * 1024).includes(0) || !deps.isUtf8(content);
 
   try {

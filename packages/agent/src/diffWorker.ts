@@ -11,7 +11,9 @@ import { lineDiff } from './lineDiff.js';
  * at a time, a watchdog, and a fresh worker after a crash. The worker runs
  * {@link lineDiff} (near-linear: a 100%-changed 10 MB file takes a few
  * hundred ms there), so decoding, splitting, interning and formatting the
- * patch never block the agent's events.
+ * patch never block the agent's events. A file job ({@link DiffWorker.runFiles})
+ * also reads the file and its stored previous content, checks and stores
+ * them there (diffFiles.ts): the agent's thread never holds a whole file.
  */
 
 /** One diff to compute. Contents are UTF-8 text (the caller has ruled out binary). */
