@@ -216,8 +216,9 @@ export function createDiffer(options: DifferOptions): Differ {
   }
 
   /** Logs what the worker noticed of the store; an unexpected I/O error rejects (a {@link DiffError}). */
-  function settle(path: string, job: FileJobResult): FileJobResult {
-    if (job.storedDamaged) log.warn({ path }, 'stored content failed its checksum: diffed as if nothing were stored');
+  function settle(path: string, job: FileJobResult, kind: 'diff' | 'remember' = 'diff'): FileJobResult {
+    // A remember replaces a damaged copy before any diff uses it (the first start after an upgrade: no checksums yet).
+    if (job.storedDamaged && kind === 'diff') log.warn({ path }, 'stored content failed its checksum: diffed as if nothing were stored');
     if (job.storeError) log.error({ path, reason: job.storeError }, 'cannot update the content store; the next diff of this file may be wrong');
     if (job.outcome === 'error') throw Object.assign(new Error(job.message), job.code ? { code: job.code } : {});
     return job;
@@ -267,6 +268,7 @@ export function createDiffer(options: DifferOptions): Differ {
         kind: 'remember', path, storeFile: store.fileOf(path), change: 'modify', maxFileBytes,
         oldName: '', newName: '', context: 0, timeoutMs: REMEMBER_TIMEOUT_MS, maxPatchBytes: 0,
       }),
+      'remember',
     );
     if (job.outcome === 'skipped' && job.reason === 'unreadable') log.info({ path, reason: job.detail }, 'cannot read file to remember');
     else if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'cannot keep content for diffs');
