@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
@@ -112,7 +112,34 @@ describe('createContentStore', () => {
     expect(store.close()).toBe(closed);
     await closed;
     await put;
-    expect((await stat(path.join(storeDir, keyOf('/p')))).size).toBe(1024 * 1024);
+    const header = `fso-content/1 ${createHash('sha256').update(Buffer.alloc(1024 * 1024, 'z')).digest('hex')} ${1024 * 1024}\n`;
+    expect((await stat(path.join(storeDir, keyOf('/p')))).size).toBe(header.length + 1024 * 1024);
     await expect(store.get('/p')).rejects.toBeInstanceOf(ContentStoreClosedError);
+  });
+
+  it('stores a checksum with the content, and reads a torn, damaged or headerless file as nothing stored', async () => {
+    const storeDir = path.join(dir, 'content');
+    const store = await createContentStore(storeDir);
+    const file = path.join(storeDir, keyOf('/p'));
+    const content = Buffer.from('port = 80\nhost = a\n');
+    await store.put('/p', content);
+    expect((await readFile(file)).toString()).toBe(`fso-content/1 ${createHash('sha256').update(content).digest('hex')} ${content.length}\n${content}`);
+    // Torn: a crash before the data reached the disk (no fsync) leaves it short.
+    await truncate(file, (await stat(file)).size - 3);
+    expect(await store.get('/p')).toBeNull();
+    // Damaged: same length, one byte changed.
+    await store.put('/p', content);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 2] ^= 1;
+    await writeFile(file, bytes);
+    expect(await store.get('/p')).toBeNull();
+    // Empty, or written by an agent before checksums (no header).
+    await writeFile(file, '');
+    expect(await store.get('/p')).toBeNull();
+    await writeFile(file, content);
+    expect(await store.get('/p')).toBeNull();
+    await store.put('/p', content);
+    expect(await store.get('/p')).toEqual(content);
+    await store.close();
   });
 });

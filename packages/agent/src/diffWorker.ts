@@ -1,6 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@fso/common';
 import { createSilentLogger } from '@fso/common';
+import { decodeStored, encodeStored } from './contentStore.js';
+import { runFileJob } from './diffFiles.js';
+import type { FileJob, FileJobResult } from './diffFiles.js';
 import { lineDiff } from './lineDiff.js';
 
 /**
@@ -8,7 +11,9 @@ import { lineDiff } from './lineDiff.js';
  * at a time, a watchdog, and a fresh worker after a crash. The worker runs
  * {@link lineDiff} (near-linear: a 100%-changed 10 MB file takes a few
  * hundred ms there), so decoding, splitting, interning and formatting the
- * patch never block the agent's events.
+ * patch never block the agent's events. A file job ({@link DiffWorker.runFiles})
+ * also reads the file and its stored previous content, checks and stores
+ * them there (diffFiles.ts): the agent's thread never holds a whole file.
  */
 
 /** One diff to compute. Contents are UTF-8 text (the caller has ruled out binary). */
@@ -53,6 +58,12 @@ export interface DiffWorkerOptions {
   /** Heap limit of the worker (MB); a job that needs more crashes the worker and is `failed`. Default 1024. */
   memoryLimitMb?: number;
   /**
+   * Run the worker thread at nice 10 (Linux; best effort): a diff that
+   * takes a core for a second must not take it from the agent's events, nor
+   * from the broker and recorder on the same host. Default true.
+   */
+  lowPriority?: boolean;
+  /**
    * A job not answered within `2 × timeoutMs + watchdogGraceMs` is `failed`
    * and its worker replaced (jsdiff's timeout does not cover splitting lines
    * or formatting the patch). Default 10 000.
@@ -64,6 +75,8 @@ export interface DiffWorkerOptions {
 export interface DiffWorker {
   /** Queues a job; resolves when it is done, rejects with {@link DifferClosedError} after close(). */
   run(job: DiffJob, options?: RunOptions): Promise<DiffJobResult>;
+  /** Queues a file job (the worker reads, checks, stores and diffs the files itself: diffFiles.ts); like {@link run}. */
+  runFiles(job: FileJob): Promise<FileJobResult>;
   /** The live worker's thread id; null before the first job, after a crash and after close(). */
   readonly threadId: number | null;
   /** Rejects queued and running jobs, terminates the thread. Idempotent. */
@@ -84,10 +97,28 @@ export class DifferClosedError extends Error {
 // jsdiff is loaded by the absolute URL the main thread resolved.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const os = require('node:os');
+const crypto = require('node:crypto');
+const { isUtf8 } = require('node:buffer');
+if (workerData.lowPriority) {
+  try {
+    // Linux nice values are per thread: /proc/thread-self names this thread's id.
+    os.setPriority(Number(fs.readlinkSync('/proc/thread-self').split('/').pop()), 10);
+  } catch {}
+}
 const jsdiff = import(workerData.diffUrl);
 const lineDiff = (${lineDiff.toString()});
+const runFileJob = (${runFileJob.toString()});
+const encodeStored = (${encodeStored.toString()});
+const decodeStored = (${decodeStored.toString()});
+const sha256Hex = (data) => crypto.createHash('sha256').update(data).digest('hex');
+const randomHex = () => crypto.randomBytes(4).toString('hex');
 const decoder = new TextDecoder();
 function run(d, job) {
+  if (job.files) {
+    return runFileJob(job, { fs, sha256Hex, randomHex, isUtf8, encodeStored, decodeStored, lineDiff, diffArrays: d.diffArrays });
+  }
   const deadline = Date.now() + job.timeoutMs;
   return lineDiff({
     oldText: decoder.decode(job.oldContent), newText: decoder.decode(job.newContent),
@@ -104,13 +135,14 @@ parentPort.on('message', (job) => {
 
 interface Pending {
   id: number;
-  job: DiffJob;
+  job: (DiffJob & { files?: false }) | (FileJob & { files: true });
   transfer: ArrayBuffer[];
-  resolve: (result: DiffJobResult) => void;
+  /** Typed by the job: a DiffJobResult for a DiffJob, a FileJobResult for a FileJob. */
+  resolve: (result: DiffJobResult | FileJobResult) => void;
   reject: (err: Error) => void;
 }
 
-function isAnswer(value: unknown): value is { id: number; result: DiffJobResult } {
+function isAnswer(value: unknown): value is { id: number; result: DiffJobResult | FileJobResult } {
   return typeof value === 'object' && value !== null && 'id' in value && 'result' in value;
 }
 
@@ -127,6 +159,7 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
   const log = options.logger ?? createSilentLogger();
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const watchdogGraceMs = options.watchdogGraceMs ?? 10_000;
+  const lowPriority = options.lowPriority ?? true;
   // Resolved here, where module resolution knows the agent's node_modules.
   const diffUrl = import.meta.resolve('diff');
   const queue: Pending[] = [];
@@ -136,7 +169,7 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
   let nextId = 1;
   let closing: Promise<void> | undefined;
 
-  function finish(result: DiffJobResult): void {
+  function finish(result: DiffJobResult | FileJobResult): void {
     clearTimeout(watchdog);
     const done = current;
     current = null;
@@ -159,7 +192,7 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
   function spawn(): Worker {
     const spawned = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { diffUrl },
+      workerData: { diffUrl, lowPriority },
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
     });
     let lastError = 'exited';
@@ -196,7 +229,14 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
       const ownsMemory = old.byteOffset === 0 && old.byteLength === old.buffer.byteLength && old.buffer instanceof ArrayBuffer;
       const transfer = runOptions.transferOld && ownsMemory && old.byteLength > 0 ? [old.buffer as ArrayBuffer] : [];
       return new Promise<DiffJobResult>((resolve, reject) => {
-        queue.push({ id: nextId++, job, transfer, resolve, reject });
+        queue.push({ id: nextId++, job, transfer, resolve: resolve as Pending['resolve'], reject });
+        pump();
+      });
+    },
+    runFiles(job) {
+      if (closing) return Promise.reject(new DifferClosedError());
+      return new Promise<FileJobResult>((resolve, reject) => {
+        queue.push({ id: nextId++, job: { ...job, files: true }, transfer: [], resolve: resolve as Pending['resolve'], reject });
         pump();
       });
     },

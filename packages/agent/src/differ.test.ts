@@ -104,6 +104,27 @@ describe('differ: patches', () => {
     expect(applyPatch('before restart\n', result.patch ?? '')).toBe('after restart\n');
   });
 
+  it('diffs against nothing stored when the stored content is torn or damaged, and stores the new content', async () => {
+    const p = file('torn.conf');
+    const stored = path.join(dir, 'state', 'content', createHash('sha256').update(p).digest('hex'));
+    await writeFile(p, 'a = 1\nb = 2\n');
+    await differ.remember(p, OPTIONS.maxFileBytes);
+    // A crash before the unsynced store write reached the disk: the file is short of its header's length.
+    await writeFile(stored, (await readFile(stored)).subarray(0, -4));
+    await writeFile(p, 'a = 1\nb = 3\n');
+    // The previous content is unknown: the diff is from empty, as for a file never seen.
+    expect(await differ.diff(request(p, 'modify'))).toMatchObject({ added: 2, removed: 0, skipped: null });
+    expect((await store.get(p))?.toString()).toBe('a = 1\nb = 3\n');
+    // Same length, a byte changed: the checksum catches it.
+    const bytes = await readFile(stored);
+    bytes[bytes.length - 2] ^= 1;
+    await writeFile(stored, bytes);
+    await writeFile(p, 'a = 1\nb = 4\n');
+    expect(await differ.diff(request(p, 'modify'))).toMatchObject({ added: 2, removed: 0, skipped: null });
+    await writeFile(p, 'a = 2\nb = 4\n');
+    expect(await differ.diff(request(p, 'modify'))).toMatchObject({ added: 1, removed: 1, skipped: null });
+  });
+
   it('remember stores the content, and does not rewrite content that is already stored', async () => {
     const p = file('seen.conf');
     const stored = path.join(dir, 'state', 'content', createHash('sha256').update(p).digest('hex'));
@@ -446,7 +467,7 @@ describe('differ: ordering and lifecycle', () => {
     } finally {
       clearInterval(timer);
     }
-    // Reading, storing and handing 20 MB to the worker happen on this thread; no step may hold it long.
+    // Reading, checking, storing and diffing happen in the worker: this thread never holds a whole file.
     expect(maxLag).toBeLessThan(200);
   });
 

@@ -2,11 +2,10 @@ import { basename } from 'node:path';
 import picomatch from 'picomatch';
 import { DEFAULT_MAX_PATCH_BYTES, DEFAULT_NODIFF, createSilentLogger, toError } from '@fso/common';
 import type { DiffOptions, DiffSkipReason, EventType, Logger, Redaction } from '@fso/common';
-import { isBinary } from './binary.js';
 import type { ContentStore } from './contentStore.js';
+import type { FileJobResult } from './diffFiles.js';
 import { DifferClosedError, createDiffWorker } from './diffWorker.js';
 import type { DiffJobResult } from './diffWorker.js';
-import { readRegularFile } from './hash.js';
 import { redactSecretsAsync } from './redact.js';
 
 export { DifferClosedError } from './diffWorker.js';
@@ -98,7 +97,8 @@ export class DiffError extends Error {
   }
 }
 
-const EMPTY: Buffer = Buffer.alloc(0);
+/** Bounds the worker's watchdog for a remember job (it only reads and writes). */
+const REMEMBER_TIMEOUT_MS = 30_000;
 
 
 const matcherOptions = { dot: true } as const;
@@ -141,7 +141,7 @@ function skippedResult(skipped: DiffSkipReason): DiffResult {
   return { patch: null, added: 0, removed: 0, skipped, redactions: [] };
 }
 
-function fromJob(result: DiffJobResult): DiffResult {
+function fromJob(result: DiffJobResult | FileJobResult): DiffResult {
   switch (result.outcome) {
     case 'patch':
       return { patch: result.patch, added: result.added, removed: result.removed, skipped: null, redactions: [] };
@@ -195,10 +195,9 @@ export function createDiffer(options: DifferOptions): Differ {
   }
 
   /** The store is a cache of what was seen: a failing store costs a later diff, never this one. */
-  async function updateStore(path: string, content: Buffer | null): Promise<void> {
+  async function updateStore(path: string, content: null): Promise<void> {
     try {
-      if (content) await store.put(path, content);
-      else await store.delete(path);
+      await store.delete(path);
     } catch (err) {
       log.error({ err, path }, 'cannot update the content store; the next diff of this file may be wrong');
     }
@@ -216,63 +215,63 @@ export function createDiffer(options: DifferOptions): Differ {
     return { ...result, patch: text, redactions };
   }
 
+  /** Logs what the worker noticed of the store; an unexpected I/O error rejects (a {@link DiffError}). */
+  function settle(path: string, job: FileJobResult, kind: 'diff' | 'remember' = 'diff'): FileJobResult {
+    // A remember replaces a damaged copy before any diff uses it (the first start after an upgrade: no checksums yet).
+    if (job.storedDamaged && kind === 'diff') log.warn({ path }, 'stored content failed its checksum: diffed as if nothing were stored');
+    if (job.storeError) log.error({ path, reason: job.storeError }, 'cannot update the content store; the next diff of this file may be wrong');
+    if (job.outcome === 'error') throw Object.assign(new Error(job.message), job.code ? { code: job.code } : {});
+    return job;
+  }
+
+  /** The worker reads both contents, stores the new one and diffs: this thread never holds a whole file. */
   async function makeDiff({ path, change, options: diffOptions }: DiffRequest): Promise<DiffResult> {
-    const { maxFileBytes } = diffOptions;
     if (skipsContent(path, diffOptions.nodiff)) {
       // Not read, not kept: a copy stored before the path became nodiff goes too.
       await updateStore(path, null);
       return skippedResult('nodiff');
     }
-    let current: Buffer = EMPTY;
-    if (change !== 'delete') {
-      const read = await readRegularFile(path, maxFileBytes);
-      if (read.skipped === 'too-large') {
-        // The stored content is no longer the last seen one: drop it rather
-        // than diff a later version against it.
-        await updateStore(path, null);
-        return skippedResult('too-large');
-      }
-      if (read.skipped) {
-        log.info({ path, reason: read.skipped }, 'cannot read file to diff');
-        return skippedResult('unreadable');
-      }
-      current = read.content;
+    const limit = diffOptions.maxPatchBytes ?? maxPatchBytes;
+    const job = settle(
+      path,
+      await worker.runFiles({
+        kind: 'diff', path, storeFile: store.fileOf(path), change, maxFileBytes: diffOptions.maxFileBytes,
+        oldName: `a${path}`, newName: `b${path}`, context: diffOptions.context, timeoutMs: diffOptions.timeoutMs, maxPatchBytes: limit,
+      }),
+    );
+    switch (job.outcome) {
+      case 'skipped':
+        if (job.reason === 'unreadable') log.info({ path, reason: job.detail }, 'cannot read file to diff');
+        return skippedResult(job.reason);
+      case 'same':
+        // A modify that changed no byte (touch, chmod, rewrite of the same content)
+        // is a patch without hunks, like a create or delete of an empty file.
+        return { patch: headersOnly(path), added: 0, removed: 0, skipped: null, redactions: [] };
+      case 'patch':
+        return redact(fromJob(job), diffOptions, job.sources ?? { old: '', new: '' }, limit);
+      case 'too-large':
+      case 'timeout':
+        return fromJob(job);
+      default:
+        // A worker that crashed or hung on this input (its new content was stored first).
+        log.warn({ path, reason: job.outcome === 'failed' ? job.reason : job.outcome }, 'diff failed, reported as timeout');
+        return skippedResult('timeout');
     }
-    const previous = change === 'create' ? EMPTY : ((await store.get(path)) ?? EMPTY);
-    const keep = change === 'delete' ? null : current;
-    let result: DiffResult;
-    if (previous.length > maxFileBytes) result = skippedResult('too-large');
-    else if (isBinary(previous) || isBinary(current)) result = skippedResult('binary');
-    // A modify that changed no byte (touch, chmod, rewrite of the same content)
-    // is a patch without hunks, like a create or delete of an empty file.
-    else if (change === 'modify' && previous.equals(current)) {
-      return { patch: headersOnly(path), added: 0, removed: 0, skipped: null, redactions: [] };
-    } else {
-      // The whole texts are needed only to spot private key lines a hunk shows without their BEGIN line.
-      const hasKey = previous.includes('PRIVATE KEY-----') || current.includes('PRIVATE KEY-----');
-      const sources = hasKey ? { old: previous.toString('utf8'), new: current.toString('utf8') } : { old: '', new: '' };
-      const limit = diffOptions.maxPatchBytes ?? maxPatchBytes;
-      const job = await worker.run(
-        { oldName: `a${path}`, newName: `b${path}`, oldContent: previous, newContent: current, context: diffOptions.context, timeoutMs: diffOptions.timeoutMs, maxPatchBytes: limit },
-        // `previous` is not used again: its memory moves to the worker. `current` is stored below.
-        { transferOld: true },
-      );
-      if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'diff failed, reported as timeout');
-      result = await redact(fromJob(job), diffOptions, sources, limit);
-    }
-    await updateStore(path, keep);
-    return result;
   }
 
   async function rememberNow(path: string, maxFileBytes: number, nodiff: readonly string[]): Promise<void> {
     if (skipsContent(path, nodiff)) return updateStore(path, null);
-    const read = await readRegularFile(path, maxFileBytes);
-    // At start most files are as stored: compare first, no rewrite and fsync for each.
-    if (read.content) {
-      if (!(await store.get(path))?.equals(read.content)) await updateStore(path, read.content);
-    }
-    else if (read.skipped === 'too-large') await updateStore(path, null);
-    else log.info({ path, reason: read.skipped }, 'cannot read file to remember');
+    // At start most files are as stored: the worker compares first, no rewrite for each.
+    const job = settle(
+      path,
+      await worker.runFiles({
+        kind: 'remember', path, storeFile: store.fileOf(path), change: 'modify', maxFileBytes,
+        oldName: '', newName: '', context: 0, timeoutMs: REMEMBER_TIMEOUT_MS, maxPatchBytes: 0,
+      }),
+      'remember',
+    );
+    if (job.outcome === 'skipped' && job.reason === 'unreadable') log.info({ path, reason: job.detail }, 'cannot read file to remember');
+    else if (job.outcome === 'failed') log.warn({ path, reason: job.reason }, 'cannot keep content for diffs');
   }
 
   async function renameNow(oldPath: string, newPath: string, nodiff: readonly string[]): Promise<void> {
