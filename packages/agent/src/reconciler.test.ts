@@ -33,7 +33,7 @@ describe('reconciler: deletes settle once their partner could have been seen', (
   };
   /** Waits until nothing is pending any more (every window has passed) and returns what was reported. */
   const settled = async (expected: number): Promise<Change[]> => {
-    await waitFor(() => changes.length >= expected, `${expected} changes`, PAIR_WINDOW_MS + 5000);
+    await waitFor(() => changes.length >= expected, `${expected} changes`, PAIR_WINDOW_MS + 15_000);
     let count = -1;
     await waitFor(async () => {
       const stable = count === changes.length;
@@ -84,6 +84,10 @@ describe('reconciler: deletes settle once their partner could have been seen', (
     await start();
     await mkdir(path.join(root, 'new', 'deeper'), { recursive: true });
     await rename(path.join(root, 'f.txt'), path.join(root, 'new', 'deeper', 'f.txt'));
+    // The directories' creates come after their (long) window: wait for them by name.
+    for (const dir of [path.join(root, 'new'), path.join(root, 'new', 'deeper')]) {
+      await waitFor(() => changes.find((c) => c.type === 'create' && c.path === dir), `the create of ${dir}`, PAIR_WINDOW_MS + 15_000);
+    }
     const seen = await settled(3);
     expect(seen.filter((c) => c.type === 'delete' || (c.type === 'create' && c.kind === 'file'))).toEqual([]);
     expect(seen.find((c) => c.type === 'rename')).toMatchObject({ oldPath: path.join(root, 'f.txt'), path: path.join(root, 'new', 'deeper', 'f.txt') });

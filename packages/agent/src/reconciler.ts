@@ -75,6 +75,22 @@ async function probe(p: string): Promise<Probe> {
   }
 }
 
+/**
+ * The pending paths whose window ended by `now`, oldest first. Maps keep
+ * insertion order, which is deadline order but for a re-added create (it
+ * keeps its first deadline): the walk stops at the first path still waiting
+ * rather than copy a whole burst's pending paths on every sweep, so such a
+ * path waits for the ones before it (at most one window more).
+ */
+function expired<T extends { deadline: number }>(pending: ReadonlyMap<string, T>, now: number): Array<[string, T]> {
+  const found: Array<[string, T]> = [];
+  for (const entry of pending) {
+    if (entry[1].deadline > now) break;
+    found.push(entry);
+  }
+  return found;
+}
+
 // Inode numbers are reused at once on ext4: a birth time, where the file system has one, tells a reuse apart.
 const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a === b;
 
@@ -368,7 +384,7 @@ export class Reconciler {
   async #sweep(now: number, allDeletes = false): Promise<void> {
     // Expired paths are looked at in parallel batches (like #drain), decided one at a time:
     // one awaited lstat after another made a burst's sweep as slow as the disk's round trips.
-    const creates = [...this.#pendingCreates].filter(([, pending]) => pending.deadline <= now);
+    const creates = expired(this.#pendingCreates, now);
     for (let i = 0; i < creates.length; i += PROBE_BATCH) {
       const batch = creates.slice(i, i + PROBE_BATCH);
       // A path with no undecided hint is as its last decision saw it (a later change is a
@@ -387,7 +403,7 @@ export class Reconciler {
         }
       });
     }
-    const deletes = [...this.#pendingDeletes].filter(([, pending]) => allDeletes || pending.deadline <= now);
+    const deletes = allDeletes ? [...this.#pendingDeletes] : expired(this.#pendingDeletes, now);
     for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
       const batch = deletes.slice(i, i + PROBE_BATCH);
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
