@@ -180,6 +180,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   // Rescans of every root, one round at a time; a request during a round asks for one more.
   let rescanning: Promise<void> | undefined;
   let rescanAgain = false;
+  /** Held deletes of every root, from an overflow until the rescans after it are done. */
+  let deleteHolds: Array<() => void> | undefined;
   /** An inotify overflow not announced yet: announced as a gap message when the next round starts. */
   let unannounced: { sinceMs: number; untilMs: number; notifications: number } | undefined;
   const rescanAll = (): void => {
@@ -200,6 +202,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       .catch((err: unknown) => log.error({ err }, 'rescan failed'))
       .finally(() => {
         rescanning = undefined;
+        for (const release of deleteHolds?.splice(0) ?? []) release();
+        deleteHolds = undefined;
       });
   };
   const announceGap = (): void => {
@@ -219,6 +223,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     );
     overflows += 1;
     lastOverflowMs = suspicion.atMs;
+    // The full queue may have cut renames in half (old name notified, new name dropped): the
+    // vanished names wait for the rescan, which finds the new ones, rather than read as deletes.
+    deleteHolds ??= [...watchers.values()].map((w) => w.holdDeletes());
     publishStatusSoon();
     unannounced = {
       sinceMs: Math.min(unannounced?.sinceMs ?? suspicion.sinceMs, suspicion.sinceMs),

@@ -1,8 +1,10 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { Baseline, entryFromStats } from './baseline.js';
+import { Reconciler } from './reconciler.js';
 import type { Change } from './reconciler.js';
 import { startRootWatcher } from './rootWatcher.js';
 import type { RootWatcher } from './rootWatcher.js';
@@ -105,5 +107,51 @@ describe('reconciler: deletes settle once their partner could have been seen', (
     expect(seen).toHaveLength(6);
     expect(seen[seen.length - 1]).toMatchObject({ path: path.join(root, 'd'), kind: 'directory' });
     expect(w.baseline.size).toBe(0);
+  });
+});
+
+describe('reconciler: held deletes (after an inotify overflow)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  afterEach(() => tmp.cleanup());
+
+  /**
+   * A reconciler with no watcher in front of it: the test hints paths itself,
+   * as the kernel would after a full queue cut a rename in half (the old
+   * name notified, the new one dropped until the rescan finds it).
+   */
+  const halfNotifiedRename = async (hold: boolean): Promise<Change[]> => {
+    tmp = await createTempDir();
+    const root = tmp.path;
+    const from = path.join(root, 'a.txt');
+    const to = path.join(root, 'b.txt');
+    await writeFile(from, 'content');
+    const baseline = new Baseline();
+    baseline.set(from, entryFromStats(await lstat(from), null));
+    const changes: Change[] = [];
+    const reconciler = new Reconciler({
+      root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20,
+      onChange: (c) => changes.push(c),
+    });
+    const release = hold ? reconciler.holdDeletes() : () => undefined;
+    await rename(from, to);
+    reconciler.touch(from);
+    await reconciler.idle();
+    // Longer than the window: without the hold the delete is reported by now.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    reconciler.touch(to, Date.now(), true);
+    await reconciler.idle();
+    release();
+    await reconciler.close();
+    return changes;
+  };
+
+  it('pairs the old name kept pending with the new name a rescan finds: one rename', async () => {
+    const changes = await halfNotifiedRename(true);
+    expect(changes.map((c) => [c.type, path.basename(c.path), c.oldPath && path.basename(c.oldPath)])).toEqual([['rename', 'b.txt', 'a.txt']]);
+  });
+
+  it('without the hold, the same half-notified rename reads as a delete and a create', async () => {
+    const changes = await halfNotifiedRename(false);
+    expect(changes.map((c) => [c.type, path.basename(c.path)])).toEqual([['delete', 'a.txt'], ['create', 'b.txt']]);
   });
 });

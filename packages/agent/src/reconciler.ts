@@ -115,6 +115,8 @@ export class Reconciler {
   #closed = false;
   /** When a directory last appeared (created, moved in, renamed): see {@link #drain}. */
   #directoryAppearedAt = Number.NEGATIVE_INFINITY;
+  /** Holders of {@link holdDeletes}: while any, vanished paths wait for their rename partner. */
+  #deleteHolds = 0;
 
   readonly #emitter: ChangeEmitter;
 
@@ -184,6 +186,24 @@ export class Reconciler {
     });
   }
 
+  /**
+   * Keeps vanished paths pending (not reported as deleted) until the returned
+   * release is called. After an inotify overflow, a rename's two halves may
+   * have been split by the full queue (the old name notified, the new one
+   * dropped): the rescan that follows finds the new name, and a held delete
+   * still pairs with it as one rename instead of a delete and a create.
+   */
+  holdDeletes(): () => void {
+    this.#deleteHolds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#deleteHolds -= 1;
+      if (this.#deleteHolds === 0 && this.#pendingDeletes.size > 0 && !this.#closed) void this.#enqueue(() => this.#sweep(Date.now(), true));
+    };
+  }
+
   /** Number of pairs still waiting for their window (tests, status). */
   get pendingCount(): number {
     return this.#pendingCreates.size + this.#pendingDeletes.size + this.#dirty.size;
@@ -230,7 +250,7 @@ export class Reconciler {
     // vanished path's partner has been decided by now, so its delete need not wait out the
     // window. Except while chokidar may still be adding watches: a path that appears in a
     // directory that appeared lately is seen only by chokidar's scan of it, later.
-    if (this.#pendingDeletes.size > 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
+    if (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
       await this.#sweep(Date.now(), true);
     }
   }
@@ -370,7 +390,7 @@ export class Reconciler {
     // window/4 tick: every create and delete waited up to a quarter window more.
     const next = Math.min(
       this.#pendingCreates.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
-      this.#pendingDeletes.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
+      this.#deleteHolds > 0 ? Number.POSITIVE_INFINITY : (this.#pendingDeletes.values().next().value?.deadline ?? Number.POSITIVE_INFINITY),
     );
     const delay = Number.isFinite(next) ? Math.max(MIN_SWEEP_MS, next - Date.now()) : Math.max(10, Math.floor(this.#o.pairWindowMs / 4));
     this.#sweepTimer = setTimeout(() => {
@@ -403,7 +423,7 @@ export class Reconciler {
         }
       });
     }
-    const deletes = allDeletes ? [...this.#pendingDeletes] : expired(this.#pendingDeletes, now);
+    const deletes = this.#deleteHolds > 0 && now !== Number.POSITIVE_INFINITY ? [] : allDeletes ? [...this.#pendingDeletes] : expired(this.#pendingDeletes, now);
     for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
       const batch = deletes.slice(i, i + PROBE_BATCH);
       const probes = await Promise.all(batch.map(([p]) => probe(p)));
@@ -427,7 +447,7 @@ export class Reconciler {
         this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
       }
     }
-    if (this.#pendingCreates.size > 0 || this.#pendingDeletes.size > 0) this.#scheduleSweep();
+    if (this.#pendingCreates.size > 0 || (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0)) this.#scheduleSweep();
   }
 
   /** Logs (once per name) a path that can never be observed: a name that is not valid UTF-8. */

@@ -52,6 +52,8 @@ export interface RootWatcher {
   ready(): Promise<void>;
   /** Walks the tree and checks every path: catches what the OS dropped. */
   rescan(): Promise<void>;
+  /** Keeps vanished paths pending until the release is called (see Reconciler.holdDeletes): around an overflow's rescan. */
+  holdDeletes(): () => void;
   /** Settles pending pairs, saves the baseline, releases chokidar and timers. */
   close(): Promise<void>;
 }
@@ -282,6 +284,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     state: () => ({ path: root, ready, entries: baseline.size, error }),
     ready: () => readyPromise,
     rescan,
+    holdDeletes: () => reconciler.holdDeletes(),
     close() {
       closing ??= (async () => {
         clearInterval(saveTimer);
