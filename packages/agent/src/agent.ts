@@ -305,6 +305,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     });
   };
 
+  /** A watcher started while an overflow's rescans run holds its deletes like the others. */
+  const holdingDeletes = (watcher: RootWatcher): RootWatcher => {
+    deleteHolds?.push(watcher.holdDeletes());
+    return watcher;
+  };
+
   // Applies a config live: unchanged watches keep running untouched (no spurious events).
   const applyConfig = async (config: AgentConfig, source: ConfigSource): Promise<void> => {
     pendingConfig = config;
@@ -314,11 +320,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (spec && isDeepStrictEqual(spec, watcher.spec)) continue;
       watchers.delete(root);
       await watcher.close();
-      if (spec) watchers.set(root, await startWatch(spec, true, watcher));
+      if (spec) watchers.set(root, holdingDeletes(await startWatch(spec, true, watcher)));
       else log.info({ root }, 'no longer watching');
     }
     for (const [root, spec] of wanted) {
-      if (!watchers.has(root)) watchers.set(root, await startWatch(spec, false));
+      if (!watchers.has(root)) watchers.set(root, holdingDeletes(await startWatch(spec, false)));
     }
     if (source !== 'cli') await state.saveConfig({ source, config });
     publishStatusSoon();
@@ -379,6 +385,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         announceGap();
         if (statusTimer) clearTimeout(statusTimer);
         for (const watcher of watchers.values()) await watcher.close();
+        // And one seen while the watchers closed (the monitor counts until the last one is gone).
+        announceGap();
         await Promise.all([...diffsInFlight]);
         await differ.close();
         await publisher.close();

@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
@@ -154,4 +154,43 @@ describe('reconciler: held deletes (after an inotify overflow)', () => {
     const changes = await halfNotifiedRename(false);
     expect(changes.map((c) => [c.type, path.basename(c.path)])).toEqual([['delete', 'a.txt'], ['create', 'b.txt']]);
   });
+});
+
+describe('rescan on a tree that keeps changing', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  afterEach(() => tmp.cleanup());
+
+  it('returns once what it looked at is decided, though live hints keep coming (an overflow happens on busy trees)', async () => {
+    tmp = await createTempDir();
+    const root = path.join(tmp.path, 'root');
+    await mkdir(root);
+    for (let i = 0; i < 200; i += 1) await writeFile(path.join(root, `still-${i}.txt`), `${i}`);
+    const w = await startRootWatcher({
+      spec: watchSpecSchema.parse({ path: root }), log: createSilentLogger(), stateDir: tmp.path, hashMaxBytes: 1024 * 1024, pairWindowMs: 100,
+      onChange: () => undefined,
+    });
+    await w.ready();
+    let writing = true;
+    // Four writers appending without pause: there is always a fresh live hint.
+    const writers = Array.from({ length: 4 }, async (_, n) => {
+      const file = path.join(root, `busy-${n}.log`);
+      while (writing) await appendFile(file, 'x\n');
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (let round = 0; round < 3; round += 1) {
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([
+          w.rescan().then(() => 'done'),
+          new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running after 15 s'), 15_000))),
+        ]);
+        clearTimeout(timer);
+        expect(outcome, `round ${round}`).toBe('done');
+      }
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+      await w.close();
+    }
+  }, 90_000);
 });

@@ -104,6 +104,8 @@ export class Reconciler {
   readonly #o: ReconcilerOptions;
   /** path → when it was first hinted, and whether a rescan (not the watcher) hinted it. */
   readonly #dirty = new Map<string, { observedAtMs: number; byScan: boolean }>();
+  /** The hints of the batch being decided now (see {@link caughtUp}). */
+  readonly #deciding = new Map<string, { observedAtMs: number; byScan: boolean }>();
   readonly #pendingCreates = new Map<string, PendingCreate>();
   readonly #pendingDeletes = new Map<string, PendingDelete>();
   /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
@@ -168,6 +170,25 @@ export class Reconciler {
       if (lane === this.#lane && this.#dirty.size === 0 && !this.#drainScheduled) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  /**
+   * Resolves once every hint given so far is decided and its change emitted,
+   * whatever arrives after: unlike {@link idle}, it returns on a tree that
+   * keeps changing (a rescan waits with it; idle() may never come there).
+   */
+  async caughtUp(): Promise<void> {
+    // Hints are decided in insertion order; a re-hinted path is a new entry object. Not
+    // `await this.#lane`: one drain runs as long as hints keep coming.
+    const hints = [...this.#dirty];
+    const undecided = ([p, hint]: [string, object]): boolean => this.#dirty.get(p) === hint || this.#deciding.get(p) === hint;
+    let i = 0;
+    for (;;) {
+      while (i < hints.length && !undecided(hints[i] as [string, object])) i += 1;
+      if (i === hints.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await this.#emitter.drained();
   }
 
   /** Reports every baseline path that is not in `seen` as deleted (the end of a start-up scan). */
@@ -235,12 +256,19 @@ export class Reconciler {
         batch.push(entry);
         if (batch.length === PROBE_BATCH) break;
       }
-      for (const [p] of batch) this.#dirty.delete(p);
-      // Look at the whole batch in parallel, decide one path at a time.
-      const probes = await Promise.all(batch.map(([p]) => probe(p)));
-      for (let i = 0; i < batch.length; i += 1) {
-        const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
-        await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
+      for (const [p, hint] of batch) {
+        this.#dirty.delete(p);
+        this.#deciding.set(p, hint);
+      }
+      try {
+        // Look at the whole batch in parallel, decide one path at a time.
+        const probes = await Promise.all(batch.map(([p]) => probe(p)));
+        for (let i = 0; i < batch.length; i += 1) {
+          const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
+          await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
+        }
+      } finally {
+        for (const [p, hint] of batch) if (this.#deciding.get(p) === hint) this.#deciding.delete(p);
       }
       // Hashing is slower than deciding: wait rather than queue a whole tree's hashes at once.
       await this.#emitter.below(EMIT_BACKLOG);

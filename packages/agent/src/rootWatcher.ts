@@ -270,7 +270,8 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     const now = Date.now();
     for (const p of found) reconciler.touch(p, now, true);
     for (const p of baseline.paths()) if (!found.has(p)) reconciler.touch(p, now, true);
-    await reconciler.idle();
+    // Not idle(): on a tree that keeps changing (when overflows happen) it may never come.
+    await reconciler.caughtUp();
   };
 
   if (await rootIsDirectory()) startChokidar();
