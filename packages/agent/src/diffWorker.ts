@@ -5,6 +5,7 @@ import { decodeStored, encodeStored } from './contentStore.js';
 import { runFileJob } from './diffFiles.js';
 import type { FileJob, FileJobResult } from './diffFiles.js';
 import { lineDiff } from './lineDiff.js';
+import type { LineDiffOutcome } from './lineDiff.js';
 
 /**
  * Diffs off the agent's event loop: one long-lived worker thread, one job
@@ -35,11 +36,7 @@ export interface DiffJob {
  * `maxPatchBytes`; `added`/`removed` are its line counts. `failed`: the
  * worker crashed or hung, or the diff threw.
  */
-export type DiffJobResult =
-  | { outcome: 'patch'; patch: string; added: number; removed: number }
-  | { outcome: 'timeout' }
-  | { outcome: 'too-large'; added: number; removed: number }
-  | { outcome: 'failed'; reason: string };
+export type DiffJobResult = LineDiffOutcome | { outcome: 'failed'; reason: string };
 
 /** Options of {@link DiffWorker.run}. */
 export interface RunOptions {
