@@ -238,6 +238,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     maxQueuedEvents === null
       ? undefined
       : createOverflowMonitor({ threshold: overflowThreshold(maxQueuedEvents), onOverflow });
+  if (maxQueuedEvents === null && process.platform === 'linux') {
+    // Not silently: without it an overflow of the kernel queue would go unannounced.
+    log.warn({ file: MAX_QUEUED_EVENTS_FILE }, 'cannot read the inotify queue size: inotify overflows will not be detected (is /proc mounted?)');
+  }
   log.debug({ maxQueuedEvents, overflowThreshold: overflowMonitor?.threshold }, 'inotify queue');
   const rescanTimer = options.rescanIntervalMs ? setInterval(rescanAll, options.rescanIntervalMs) : undefined;
   rescanTimer?.unref();

@@ -4,6 +4,7 @@ import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { OutboxError } from './errors.js';
 import { writeFileAtomic } from './stateDir.js';
+import { Fifo } from './fifo.js';
 
 /** One message kept until the recorder acknowledges it. */
 export interface OutboxEntry {
@@ -77,10 +78,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') log.warn({ err, file: metaFile }, 'outbox meta unreadable; recovering from the outbox alone');
   }
-  // Unacknowledged entries are entries[head..]: an ack advances `head` instead of
-  // copying the rest (a slice per ack was O(pending) for each of thousands of acks).
-  let entries: OutboxEntry[] = [];
-  let head = 0;
+  const entries: OutboxEntry[] = [];
   let validBytes = 0;
   try {
     const text = await readFile(file, 'utf8');
@@ -104,10 +102,11 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   // Not Math.max(...spread): a full outbox holds far more entries than a call has arguments.
   let lastSeq = entries.reduce((max, e) => Math.max(max, e.seq), Math.max(meta.lastSeq, 0));
   let ackedSeq = meta.ackedSeq;
-  entries = entries.filter((e) => e.seq > ackedSeq);
+  // An ack takes entries off the front (a slice per ack was O(pending) for each of thousands of acks).
+  const unacked = new Fifo(entries.filter((e) => e.seq > ackedSeq));
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
   const sizeOf = (e: OutboxEntry): number => e.payload.length + e.topic.length + 32;
-  let pendingBytes = entries.reduce((sum, e) => sum + sizeOf(e), 0);
+  let pendingBytes = unacked.toArray().reduce((sum, e) => sum + sizeOf(e), 0);
   let lost: SeqRange[] = (meta.lost ?? []).filter((r) => r.toSeq > ackedSeq);
   await options.recover?.(lastSeq);
   let handle: FileHandle;
@@ -139,7 +138,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   };
 
   const compact = async (): Promise<void> => {
-    const text = entries.slice(head).map((e) => `${JSON.stringify(e)}\n`).join('');
+    const text = unacked.toArray().map((e) => `${JSON.stringify(e)}\n`).join('');
     await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta));
     await handle.close();
     await writeFileAtomic(file, text);
@@ -147,7 +146,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     fileBytes = Buffer.byteLength(text);
   };
 
-  if (entries.length > 0) log.info({ pending: entries.length, lastSeq, ackedSeq }, 'outbox holds unacknowledged messages; they will be resent');
+  if (unacked.size > 0) log.info({ pending: unacked.size, lastSeq, ackedSeq }, 'outbox holds unacknowledged messages; they will be resent');
 
   return {
     get lastSeq() {
@@ -162,9 +161,9 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     get full() {
       return pendingBytes >= maxBytes;
     },
-    pending: () => entries.slice(head),
+    pending: () => unacked.toArray(),
     get pendingCount() {
-      return entries.length - head;
+      return unacked.size;
     },
     lost: () => lost,
     markLost(seq) {
@@ -193,7 +192,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
         for (const e of batch) lastSeq = Math.max(lastSeq, e.seq);
         for (const e of batch) {
           if (e.seq <= ackedSeq) continue;
-          entries.push(e);
+          unacked.push(e);
           pendingBytes += sizeOf(e);
         }
       });
@@ -201,16 +200,9 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     acknowledge(seq) {
       if (seq <= ackedSeq) return;
       ackedSeq = Math.min(seq, lastSeq);
-      while (head < entries.length && (entries[head] as OutboxEntry).seq <= ackedSeq) {
-        pendingBytes -= sizeOf(entries[head] as OutboxEntry);
-        head += 1;
-      }
-      if (head === entries.length) {
-        entries = [];
-        head = 0;
-      } else if (head >= 1024 && head * 2 >= entries.length) {
-        entries = entries.slice(head);
-        head = 0;
+      for (let first = unacked.peek(); first !== undefined && first.seq <= ackedSeq; first = unacked.peek()) {
+        pendingBytes -= sizeOf(first);
+        unacked.shift();
       }
       if (lost.length > 0) lost = lost.filter((r) => r.toSeq > ackedSeq);
       // One compaction at a time: each ack of a burst used to queue another rewrite of the whole file.

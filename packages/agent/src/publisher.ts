@@ -4,6 +4,7 @@ import type { FsoDiff, FsoEvent, FsoGap, Logger } from '@fso/common';
 import { journalLine } from './journal.js';
 import type { BaselineOp } from './journal.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { Fifo } from './fifo.js';
 
 /** An event, diff or gap message before the publisher stamps it. */
 export type Unstamped<T> = Omit<T, 'id' | 'seq' | 'epoch' | 'agentId' | 'emittedAt'>;
@@ -66,25 +67,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   // A bounded window of publishes awaiting PUBACK; the rest wait (already durable)
   // in `waiting`, so a burst never piles up unbounded in MQTT.js's memory.
   const windowSize = options.window ?? 1000;
-  // A queue read from `waitingHead` (Array#shift moved a whole burst's backlog for each publish).
-  let waiting: OutboxEntry[] = [];
-  let waitingHead = 0;
+  const waiting = new Fifo<OutboxEntry>();
   const waitingSeqs = new Set<number>();
-  const waitingCount = (): number => waiting.length - waitingHead;
   // A reconnect starts a new generation: PUBACKs of the old connection no longer count.
   let generation = 0;
 
   const pump = (): void => {
-    while (inFlight < windowSize && waitingCount() > 0 && client.connected) {
-      const entry = waiting[waitingHead] as OutboxEntry;
-      waitingHead += 1;
-      if (waitingHead === waiting.length) {
-        waiting = [];
-        waitingHead = 0;
-      } else if (waitingHead >= 1024 && waitingHead * 2 >= waiting.length) {
-        waiting = waiting.slice(waitingHead);
-        waitingHead = 0;
-      }
+    while (inFlight < windowSize && waiting.size > 0 && client.connected) {
+      const entry = waiting.shift() as OutboxEntry;
       waitingSeqs.delete(entry.seq);
       if (entry.seq <= outbox.ackedSeq) continue; // the recorder has it already
       const sentIn = generation;
@@ -94,7 +84,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         inFlight -= 1;
         if (err) log.warn({ err: err.message, seq: entry.seq }, 'publish failed; it stays in the outbox');
         pump();
-        if (inFlight === 0 && waitingCount() === 0) drained.splice(0).forEach((resolve) => resolve());
+        if (inFlight === 0 && waiting.size === 0) drained.splice(0).forEach((resolve) => resolve());
       });
     }
   };
@@ -182,8 +172,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     resendPending() {
       generation += 1;
       inFlight = 0;
-      waiting = [];
-      waitingHead = 0;
+      waiting.clear();
       waitingSeqs.clear();
       const pending = outbox.pending();
       if (pending.length > 0) log.info({ pending: pending.length }, 'resending unacknowledged messages');
@@ -192,7 +181,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     async flush(timeoutMs = 5000) {
       await new Promise((resolve) => setImmediate(resolve));
       await flushing;
-      if (inFlight === 0 && (waitingCount() === 0 || !client.connected)) return;
+      if (inFlight === 0 && (waiting.size === 0 || !client.connected)) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         drained.push(() => {

@@ -30,13 +30,21 @@ export const entryKindSchema = z.enum(ENTRY_KINDS);
 /** Why an event carries no `sha256` (an FSO addition to DESIGN.md, see docs/protocol.md). */
 export const HASH_SKIP_REASONS = ['not-regular', 'too-large', 'unreadable', 'vanished'] as const;
 
-/** One observed change of one path. */
-export const eventSchema = z.object({
-  schema: z.literal('fso.event/1'),
+/**
+ * The fields every sequenced agent message (event, diff, gap) carries after
+ * `schema`: its id and where it stands in its agent's epoch.
+ */
+const sequencedFields = {
   id: z.string().min(1).max(200),
   agentId: agentIdSchema,
   epoch: epochSchema,
   seq: seqSchema,
+};
+
+/** One observed change of one path. */
+export const eventSchema = z.object({
+  schema: z.literal('fso.event/1'),
+  ...sequencedFields,
   type: eventTypeSchema,
   path: z.string().min(1),
   oldPath: z.string().min(1).optional(),
@@ -74,10 +82,7 @@ export type Redaction = z.infer<typeof redactionSchema>;
 /** The unified diff of an important file, published after its event. */
 export const diffSchema = z.object({
   schema: z.literal('fso.diff/1'),
-  id: z.string().min(1).max(200),
-  agentId: agentIdSchema,
-  epoch: epochSchema,
-  seq: seqSchema,
+  ...sequencedFields,
   eventId: z.string().min(1).max(200),
   path: z.string().min(1),
   format: z.literal('unified'),
@@ -108,10 +113,7 @@ export const WATCH_GAP_REASONS = ['watcher-overflow'] as const;
  */
 export const gapMessageSchema = z.object({
   schema: z.literal('fso.gap/1'),
-  id: z.string().min(1).max(200),
-  agentId: agentIdSchema,
-  epoch: epochSchema,
-  seq: seqSchema,
+  ...sequencedFields,
   reason: z.enum(WATCH_GAP_REASONS),
   /** The watched roots a rescan covers (every root: the kernel queue is shared). */
   roots: z.array(z.string().min(1)).max(256),
