@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../tests/helpers.js';
 import { GuardedConnection } from './packetGuard.js';
@@ -34,6 +34,31 @@ describe('GuardedConnection', () => {
     await waitFor(() => g.output().length === stream.length || undefined, 'every byte at the output');
     expect(g.output().equals(stream)).toBe(true);
     expect(g.violations).toEqual([]);
+  });
+
+  it('hands a packet written in corked pieces to the socket as one write, in order', async () => {
+    // What reaches the socket, one entry per write(2) the socket would make.
+    const writes: Buffer[][] = [];
+    const socket = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, done) {
+        writes.push([chunk]);
+        done();
+      },
+      writev(chunks, done) {
+        writes.push(chunks.map((c) => c.chunk as Buffer));
+        done();
+      },
+    });
+    const connection = new GuardedConnection(socket, { maxPacketBytes: 1024, maxConnectBytes: 256, maxPublishRate: 0, maxSubscriptions: 64 }, { onViolation: () => undefined }, { transport: 'mqtt' });
+    // As mqtt-packet writes a PUBLISH: corked, header, topic, payload, uncorked on the next tick.
+    const pieces = [Buffer.from([0x30, 0x0a]), Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]), Buffer.from('hello')];
+    connection.cork();
+    for (const piece of pieces) connection.write(piece);
+    process.nextTick(() => connection.uncork());
+    await waitFor(() => writes.flat().length === pieces.length || undefined, 'every piece at the socket');
+    expect(writes).toHaveLength(1);
+    expect(Buffer.concat(writes[0] as Buffer[]).equals(Buffer.concat(pieces))).toBe(true);
   });
 
   it('cuts at a header announcing too much, even when the length bytes arrive apart', async () => {

@@ -128,6 +128,25 @@ export class GuardedConnection extends Duplex {
     else this.#pendingWrite = callback;
   }
 
+  /**
+   * mqtt-packet corks this stream while it writes a packet in pieces (fixed
+   * header, length, topic, id, payload): handed on one by one, every piece
+   * was a write(2) of its own, a third of the broker's CPU in a burst. The
+   * corked pieces go to the socket corked too, as one writev.
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    if (this.#inner.destroyed) {
+      callback(new Error('connection closed'));
+      return;
+    }
+    this.#inner.cork();
+    let flowing = true;
+    for (const { chunk } of chunks) flowing = this.#inner.write(chunk);
+    this.#inner.uncork();
+    if (flowing) callback();
+    else this.#pendingWrite = callback;
+  }
+
   #flushed(error: Error | null): void {
     const callback = this.#pendingWrite;
     this.#pendingWrite = undefined;
