@@ -18,6 +18,7 @@ import { ConfigManager } from './configManager.js';
 import type { ConfigOutcome, ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
+import { createFileLooker } from './fileLooks.js';
 import { openRedactionKey } from './redactionKey.js';
 import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
@@ -98,6 +99,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const store = await createContentStore(state.resolve('contents'));
   // Redaction markers are HMACs under a per-host key: a short secret's marker cannot be brute-forced.
   const redactionKey = await openRedactionKey(state.resolve('redaction.key'));
+  const looker = createFileLooker({ log: log.child({ component: 'looker' }) });
   const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey });
   const hostname = os.hostname();
   // null where there is no inotify (not Linux): no overflow monitor then.
@@ -291,6 +293,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 100,
+      looker,
       onChange: (change, filter) => emitChange(change, filter, root),
       onMove: (oldPath, newPath) => {
         if (!patterns.isImportant(oldPath) && !patterns.isImportant(newPath)) return;
@@ -393,6 +396,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         announceGap();
         await Promise.all([...diffsInFlight]);
         await differ.close();
+        await looker.close();
         await publisher.close();
         if (client.connected) {
           await client.publishAsync(topics.status(agentId), JSON.stringify(offlineStatus()), { qos: 1, retain: true }).catch(() => undefined);

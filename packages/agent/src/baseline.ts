@@ -17,14 +17,17 @@ export interface Entry {
   sha256: string | null;
 }
 
+/** What the agent reads of an lstat: fs.Stats, or the worker's copy of it (fileLooks.ts). */
+export type FileStats = Pick<Stats, 'dev' | 'ino' | 'mode' | 'size' | 'mtimeMs' | 'birthtimeMs' | 'isFile' | 'isDirectory' | 'isSymbolicLink'>;
+
 /** The kind DESIGN.md knows for an lstat result (FIFOs, sockets and devices count as files). */
-export function kindOf(stats: Stats): EntryKind {
+export function kindOf(stats: FileStats): EntryKind {
   if (stats.isDirectory()) return 'directory';
   if (stats.isSymbolicLink()) return 'symlink';
   return 'file';
 }
 
-export function entryFromStats(stats: Stats, sha256: string | null): Entry {
+export function entryFromStats(stats: FileStats, sha256: string | null): Entry {
   return {
     kind: kindOf(stats),
     size: stats.size,
@@ -37,7 +40,7 @@ export function entryFromStats(stats: Stats, sha256: string | null): Entry {
 }
 
 /** True when `stats` is the same inode the entry describes. */
-export function sameInode(entry: Entry, stats: Stats): boolean {
+export function sameInode(entry: Entry, stats: FileStats): boolean {
   return entry.dev === stats.dev && entry.ino === stats.ino;
 }
 

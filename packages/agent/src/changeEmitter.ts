@@ -1,8 +1,7 @@
-import type { Stats } from 'node:fs';
 import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
 import { entryFromStats, kindOf, sameInode } from './baseline.js';
-import type { Baseline, Entry } from './baseline.js';
-import { hashFile } from './hash.js';
+import type { Baseline, Entry, FileStats } from './baseline.js';
+import type { FileLooker } from './fileLooks.js';
 import type { BaselineOp } from './journal.js';
 import { createLimiter } from './limiter.js';
 
@@ -28,7 +27,7 @@ export interface EmitRequest {
   type: EventType;
   path: string;
   oldPath?: string;
-  stats: Stats;
+  stats: FileStats;
   observedAtMs: number;
   origin: 'live' | 'scan';
   /** Record without reporting (a first start). */
@@ -43,19 +42,21 @@ export interface EmitRequest {
 export interface ChangeEmitterOptions {
   baseline: Baseline;
   hashMaxBytes: number;
+  looker: FileLooker;
   log: Logger;
   onChange: (change: Change) => void;
   onRecorded?: (path: string, entry: Entry) => void;
 }
 
 /**
- * Hashes what the reconciler decided (at most 16 files at once: bounded
- * file descriptors in a burst) and reports the changes in decision order,
- * each with the baseline ops it made.
+ * Hashes what the reconciler decided (at most 256 files asked at once: the
+ * looker hashes them in one message to its worker, and streams big ones a
+ * few at a time) and reports the changes in decision order, each with the
+ * baseline ops it made.
  */
 export class ChangeEmitter {
   readonly #o: ChangeEmitterOptions;
-  readonly #hashLimit = createLimiter(16);
+  readonly #hashLimit = createLimiter(256);
   #chain: Promise<void> = Promise.resolve();
   /** Changes emitted and not reported yet, and who waits for fewer. */
   #backlog = 0;
@@ -123,7 +124,7 @@ export class ChangeEmitter {
     const regular = d.stats.isFile();
     const known = d.type === 'rename' ? this.#o.baseline.get(d.path) : undefined;
     const wantsHash = regular && !d.vanished && (d.type !== 'rename' || d.rehash === true || !known?.sha256);
-    const hashing = wantsHash ? this.#hashLimit(() => hashFile(d.path, { maxBytes: this.#o.hashMaxBytes })) : undefined;
+    const hashing = wantsHash ? this.#hashLimit(() => this.#o.looker.hash(d.path, this.#o.hashMaxBytes)) : undefined;
     if (!d.vanished) this.#o.baseline.set(d.path, entryFromStats(d.stats, known?.sha256 ?? null));
     const run = async (): Promise<void> => {
       let sha256: string | null = null;

@@ -45,12 +45,12 @@ const closeFd = (fd: number): Promise<void> => call((done) => close(fd, (err) =>
 
 // O_NOFOLLOW: a symlink swapped in after lstat fails with ELOOP instead of
 // being followed. O_NONBLOCK: a FIFO swapped in does not block open(2).
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const CHUNK_BYTES = 1024 * 1024;
 
 // Expected errors, filtered by code (the chokidar habit); anything else is a
 // real failure and is rethrown.
-const SKIP_BY_CODE: Readonly<Record<string, HashSkipReason>> = {
+export const SKIP_BY_CODE: Readonly<Record<string, HashSkipReason>> = {
   ENOENT: 'vanished',
   ENOTDIR: 'vanished', // a parent directory was replaced by a file
   EACCES: 'unreadable',

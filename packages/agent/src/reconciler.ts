@@ -1,10 +1,11 @@
 import { constants } from 'node:fs';
-import { access, lstat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { entryFromStats, kindOf, sameInode } from './baseline.js';
-import type { Baseline, Entry } from './baseline.js';
+import type { Baseline, Entry, FileStats } from './baseline.js';
+import { defaultFileLooker } from './fileLooks.js';
+import type { FileLooker, Look } from './fileLooks.js';
 import { ChangeEmitter } from './changeEmitter.js';
 import type { Change } from './changeEmitter.js';
 
@@ -31,6 +32,8 @@ export interface ReconcilerOptions {
   settleMs?: number;
   /** Paths the watch's patterns leave out (hints may name them). */
   ignores?: (path: string, isDirectory: boolean) => boolean;
+  /** Looks at paths and hashes files (default: a worker shared by the process's reconcilers). */
+  looker?: FileLooker;
   /** Called in order, one change at a time. */
   onChange: (change: Change) => void;
   /** A path was renamed (files below a renamed directory too): the differ moves its saved content. */
@@ -40,7 +43,7 @@ export interface ReconcilerOptions {
 }
 
 interface PendingCreate {
-  stats: Stats;
+  stats: FileStats;
   observedAtMs: number;
   deadline: number;
   origin: 'live' | 'scan';
@@ -55,7 +58,6 @@ interface PendingDelete {
   origin: 'live' | 'scan';
 }
 
-type Probe = { stats: Stats } | { missing: true } | { error: string };
 
 /** Paths looked at in parallel by one drain or sweep step. */
 const PROBE_BATCH = 256;
@@ -63,17 +65,6 @@ const PROBE_BATCH = 256;
 const EMIT_BACKLOG = 4 * PROBE_BATCH;
 /** Shortest wait between two sweeps (a burst's pending paths are swept together). */
 const MIN_SWEEP_MS = 5;
-
-async function probe(p: string): Promise<Probe> {
-  try {
-    return { stats: await lstat(p) };
-  } catch (err) {
-    const code = errorCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true };
-    if (code === 'EACCES' || code === 'EPERM' || code === 'ENAMETOOLONG' || code === 'ELOOP') return { error: code };
-    throw err;
-  }
-}
 
 /**
  * The pending paths whose window ended by `now`, oldest first. Maps keep
@@ -121,11 +112,13 @@ export class Reconciler {
   #deleteHolds = 0;
 
   readonly #emitter: ChangeEmitter;
+  readonly #looker: FileLooker;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#looker = options.looker ?? defaultFileLooker();
     this.#emitter = new ChangeEmitter({
-      baseline: options.baseline, hashMaxBytes: options.hashMaxBytes, log: options.log,
+      baseline: options.baseline, hashMaxBytes: options.hashMaxBytes, looker: this.#looker, log: options.log,
       onChange: (change) => this.#o.onChange(change), onRecorded: (p, entry) => this.#o.onRecorded?.(p, entry),
     });
   }
@@ -262,10 +255,10 @@ export class Reconciler {
       }
       try {
         // Look at the whole batch in parallel, decide one path at a time.
-        const probes = await Promise.all(batch.map(([p]) => probe(p)));
+        const probes = await Promise.all(batch.map(([p]) => this.#looker.lstat(p)));
         for (let i = 0; i < batch.length; i += 1) {
           const [p, hint] = batch[i] as [string, { observedAtMs: number; byScan: boolean }];
-          await this.#decide(p, probes[i] as Probe, hint.observedAtMs, hint.byScan);
+          await this.#decide(p, probes[i] as Look, hint.observedAtMs, hint.byScan);
         }
       } finally {
         for (const [p, hint] of batch) if (this.#deciding.get(p) === hint) this.#deciding.delete(p);
@@ -283,7 +276,7 @@ export class Reconciler {
     }
   }
 
-  async #decide(p: string, found: Probe, observedAtMs: number, byScan: boolean): Promise<void> {
+  async #decide(p: string, found: Look, observedAtMs: number, byScan: boolean): Promise<void> {
     const origin = this.#o.scanning || byScan ? 'scan' : 'live';
     if ('error' in found) {
       this.#warnOnce(p, { code: found.error }, 'cannot look at path; no event for it');
@@ -366,11 +359,11 @@ export class Reconciler {
   }
 
   /** Where the inode now at `p` was before: a pending new path, or a known path that no longer has it. */
-  async #findSource(p: string, stats: Stats): Promise<{ path: string; pendingCreate?: PendingCreate } | undefined> {
+  async #findSource(p: string, stats: FileStats): Promise<{ path: string; pendingCreate?: PendingCreate } | undefined> {
     const pendingPath = this.#pendingByInode.get(`${stats.dev}:${stats.ino}`);
     const pending = pendingPath === undefined ? undefined : this.#pendingCreates.get(pendingPath);
     if (pendingPath !== undefined && pendingPath !== p && pending && sameBirth(pending.stats.birthtimeMs, stats.birthtimeMs)) {
-      const now = await probe(pendingPath);
+      const now = await this.#looker.lstat(pendingPath);
       if (!('stats' in now) || now.stats.ino !== stats.ino) return { path: pendingPath, pendingCreate: pending };
     }
     const q = this.#o.baseline.pathOfInode(stats.dev, stats.ino);
@@ -381,12 +374,12 @@ export class Reconciler {
     if (entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs) && !this.#pendingDeletes.has(q)) return undefined;
     // Found missing already (a rename's old name is usually decided just before its new one).
     if (this.#pendingDeletes.has(q)) return { path: q };
-    const now = await probe(q);
+    const now = await this.#looker.lstat(q);
     if ('stats' in now && sameInode(entry, now.stats)) return undefined; // a hard link, not a rename
     return { path: q };
   }
 
-  #rename(from: string, to: string, stats: Stats, observedAtMs: number, origin: 'live' | 'scan'): void {
+  #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: 'live' | 'scan'): void {
     const entry = this.#o.baseline.get(from);
     this.#pendingDeletes.delete(from);
     const moved = this.#o.baseline.move(from, to);
@@ -437,11 +430,11 @@ export class Reconciler {
       const batch = creates.slice(i, i + PROBE_BATCH);
       // A path with no undecided hint is as its last decision saw it (a later change is a
       // later hint, decided then): only the others are looked at again.
-      const probes = await Promise.all(batch.map(([p, pending]): Promise<Probe> | Probe => (pending.gone || this.#dirty.has(p) ? probe(p) : { stats: pending.stats })));
+      const probes = await Promise.all(batch.map(([p, pending]): Promise<Look> | Look => (pending.gone || this.#dirty.has(p) ? this.#looker.lstat(p) : { stats: pending.stats })));
       batch.forEach(([p, pending], j) => {
         if (this.#pendingCreates.get(p) !== pending) return;
         this.#dropPendingCreate(p);
-        const found = probes[j] as Probe;
+        const found = probes[j] as Look;
         if ('stats' in found) {
           this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
         } else {
@@ -454,13 +447,13 @@ export class Reconciler {
     const deletes = this.#deleteHolds > 0 && now !== Number.POSITIVE_INFINITY ? [] : allDeletes ? [...this.#pendingDeletes] : expired(this.#pendingDeletes, now);
     for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
       const batch = deletes.slice(i, i + PROBE_BATCH);
-      const probes = await Promise.all(batch.map(([p]) => probe(p)));
+      const probes = await Promise.all(batch.map(([p]) => this.#looker.lstat(p)));
       for (let j = 0; j < batch.length; j += 1) {
         const [p, pending] = batch[j] as [string, PendingDelete];
         // Already reported below a removed directory of this sweep.
         if (this.#pendingDeletes.get(p) !== pending) continue;
         this.#pendingDeletes.delete(p);
-        if ('stats' in (probes[j] as Probe)) {
+        if ('stats' in (probes[j] as Look)) {
           this.touch(p);
           continue;
         }

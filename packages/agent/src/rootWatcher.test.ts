@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import type { Change } from './reconciler.js';
-import { startRootWatcher } from './rootWatcher.js';
+import { hintedPaths, startRootWatcher } from './rootWatcher.js';
 import type { RootWatcher } from './rootWatcher.js';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -215,5 +215,17 @@ describe('startRootWatcher (real chokidar, real temp dirs)', () => {
     await waitFor(() => w.state().ready, 'watching again', 5000);
     await writeFile(path.join(root, 'again.txt'), 'again');
     await waitChange((c) => c.path === path.join(root, 'again.txt'), 'create after the root came back');
+  });
+});
+
+describe('hintedPaths (what a raw fs.watch notification points at)', () => {
+  it("names the child of a known directory, a known file's own path, and both while the path is not decided yet", () => {
+    expect(hintedPaths('/w/burst', 'f1.txt', 'directory')).toEqual(['/w/burst/f1.txt']);
+    expect(hintedPaths('/w/a.conf', 'a.conf', 'file')).toEqual(['/w/a.conf']);
+    // A directory made a moment ago, still waiting out its pair window: its children are hinted all the same.
+    expect(hintedPaths('/w/burst', 'f1.txt', undefined)).toEqual(['/w/burst', '/w/burst/f1.txt']);
+    // A directory that holds a child of its own name, or a file replaced by a directory.
+    expect(hintedPaths('/w/x', 'x', undefined)).toEqual(['/w/x', '/w/x/x']);
+    expect(hintedPaths('/w/x', 'y', 'file')).toEqual(['/w/x', '/w/x/y']);
   });
 });

@@ -9,6 +9,7 @@ import type { Entry } from './baseline.js';
 import type { BaselineOp } from './journal.js';
 import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
+import type { FileLooker } from './fileLooks.js';
 import { Reconciler } from './reconciler.js';
 import type { Change } from './reconciler.js';
 
@@ -20,6 +21,8 @@ export interface RootWatcherOptions {
   stateDir: string;
   hashMaxBytes: number;
   pairWindowMs: number;
+  /** Looks at paths and hashes files (see fileLooks.ts); default: the process's shared one. */
+  looker?: FileLooker;
   /** Record what is there without events even if a baseline exists (a pattern change of a running watch). */
   quiet?: boolean;
   /** A baseline handed over from the previous watcher of the same root. */
@@ -58,6 +61,19 @@ export interface RootWatcher {
   close(): Promise<void>;
 }
 
+/**
+ * The paths a raw notification of fs.watch hints at. A file's own watch names
+ * the file itself; a directory's names a child. The baseline may not know the
+ * watched path yet (`known` undefined): a directory made in a burst is decided
+ * after the pair window, and what is made in it meanwhile must still be
+ * hinted, so an unknown path hints both.
+ */
+export function hintedPaths(watchedPath: string, name: string, known: Entry['kind'] | undefined): string[] {
+  if (known === 'directory') return [path.join(watchedPath, name)];
+  if (known !== undefined && name === path.basename(watchedPath)) return [watchedPath];
+  return [watchedPath, path.join(watchedPath, name)];
+}
+
 const ROOT_POLL_MS = 1000;
 const BASELINE_SAVE_MS = 30_000;
 
@@ -83,7 +99,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
 
   const reconciler = new Reconciler({
     root, log, baseline, quiet: firstStart || options.quiet === true, scanning: true,
-    hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs,
+    hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs, looker: options.looker,
     ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
     onChange: (change) => {
       if (ready && change.origin === 'scan' && change.kind === 'directory' && (change.type === 'create' || change.type === 'rename')) {
@@ -214,6 +230,12 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       }
       reconciler.touch(p, now);
     });
+    /** A hint from a raw notification: looked at unless outside the watch or left out by its patterns. */
+    const touchHinted = (candidate: string): void => {
+      if (candidate === root || !candidate.startsWith(`${root}/`)) return;
+      if (!options.spec.recursive && path.dirname(candidate) !== root) return;
+      if (!filter.ignores(candidate, undefined)) reconciler.touch(candidate);
+    };
     w.on('raw', (_event: string, name: unknown, details: unknown) => {
       options.onNotification?.();
       if (typeof name !== 'string' || name === '') return;
@@ -227,11 +249,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       // names the child, so that hint is used too. Repeated hints of one path coalesce.
       const watchedPath = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
       if (typeof watchedPath !== 'string') return;
-      const isDir = watchedPath === root || baseline.get(watchedPath)?.kind === 'directory';
-      const candidate = isDir ? path.join(watchedPath, name) : watchedPath;
-      if (candidate === root || !candidate.startsWith(`${root}/`)) return;
-      if (!options.spec.recursive && path.dirname(candidate) !== root) return;
-      if (!filter.ignores(candidate, undefined)) reconciler.touch(candidate);
+      for (const p of hintedPaths(watchedPath, name, watchedPath === root ? 'directory' : baseline.get(watchedPath)?.kind)) touchHinted(p);
     });
     w.on('error', (err: unknown) => {
       const code = errorCode(err);

@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTempDir } from '../../../tests/helpers.js';
+import { SYNC_HASH_MAX_BYTES, createFileLooker } from './fileLooks.js';
+import type { FileLooker } from './fileLooks.js';
+import { hashFile } from './hash.js';
+
+const MAX = 16 * 1024 * 1024;
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let looker: FileLooker;
+beforeEach(async () => {
+  ({ path: dir, cleanup } = await createTempDir('fso-looks-'));
+  looker = createFileLooker();
+});
+afterEach(async () => {
+  await looker.close();
+  await cleanup();
+});
+
+/** One path of each kind the agent meets, with what the worker must agree with fs on. */
+async function makeTree(): Promise<Record<string, string>> {
+  const p = (name: string): string => path.join(dir, name);
+  await writeFile(p('small.conf'), 'port = 80\n');
+  await writeFile(p('empty'), '');
+  // Just under and just over what the worker hashes itself, and over the cap.
+  await writeFile(p('at-limit.bin'), Buffer.alloc(SYNC_HASH_MAX_BYTES, 7));
+  await writeFile(p('big.bin'), Buffer.alloc(SYNC_HASH_MAX_BYTES + 1, 9));
+  await mkdir(p('sub'));
+  await symlink('small.conf', p('link'));
+  execFileSync('mkfifo', [p('fifo')]);
+  await writeFile(p('not-a-dir'), 'x');
+  return {
+    small: p('small.conf'), empty: p('empty'), atLimit: p('at-limit.bin'), big: p('big.bin'), directory: p('sub'), symlink: p('link'),
+    fifo: p('fifo'), missing: p('missing'), underAFile: p('not-a-dir/child'),
+  };
+}
+
+describe('createFileLooker', () => {
+  it('hashes every kind of path as hashFile does, within and over the cap', async () => {
+    const tree = await makeTree();
+    for (const maxBytes of [MAX, 100]) {
+      for (const [name, p] of Object.entries(tree)) {
+        expect({ name, maxBytes, result: await looker.hash(p, maxBytes) }).toEqual({ name, maxBytes, result: await hashFile(p, { maxBytes }) });
+      }
+    }
+    expect(looker.answered).toEqual({ worker: 18, mainThread: 0 });
+  });
+
+  it('gives what lstat gives, and missing or an error code where lstat fails', async () => {
+    const tree = await makeTree();
+    for (const [name, p] of Object.entries(tree)) {
+      const look = await looker.lstat(p);
+      if (name === 'missing' || name === 'underAFile') {
+        expect({ name, look }).toEqual({ name, look: { missing: true } });
+        continue;
+      }
+      const real = await lstat(p);
+      expect('stats' in look, name).toBe(true);
+      if (!('stats' in look)) continue;
+      const { stats } = look;
+      expect({ name, dev: stats.dev, ino: stats.ino, mode: stats.mode, size: stats.size, mtimeMs: stats.mtimeMs, birthtimeMs: stats.birthtimeMs }).toEqual({
+        name, dev: real.dev, ino: real.ino, mode: real.mode, size: real.size, mtimeMs: real.mtimeMs, birthtimeMs: real.birthtimeMs,
+      });
+      expect([stats.isFile(), stats.isDirectory(), stats.isSymbolicLink()], name).toEqual([real.isFile(), real.isDirectory(), real.isSymbolicLink()]);
+    }
+    expect(await looker.lstat(`${dir}/${'n'.repeat(300)}`)).toEqual({ error: 'ENAMETOOLONG' });
+    expect(looker.answered).toEqual({ worker: 10, mainThread: 0 });
+  });
+
+  it('answers each of a burst of looks made together with its own path', async () => {
+    const names = Array.from({ length: 600 }, (_, i) => `f${i}`);
+    await Promise.all(names.filter((_, i) => i % 3 !== 0).map((n) => writeFile(path.join(dir, n), n)));
+    const [looks, hashes] = await Promise.all([
+      Promise.all(names.map((n) => looker.lstat(path.join(dir, n)))),
+      Promise.all(names.map((n) => looker.hash(path.join(dir, n), MAX))),
+    ]);
+    names.forEach((n, i) => {
+      const exists = i % 3 !== 0;
+      expect('stats' in looks[i]! ? looks[i]!.stats.size : 'missing').toBe(exists ? n.length : 'missing');
+      expect(hashes[i]!.skipped).toBe(exists ? null : 'vanished');
+      expect(hashes[i]!.size).toBe(exists ? n.length : null);
+    });
+  });
+
+  it('answers looks still in the worker at close, and looks after it, on the main thread', async () => {
+    const file = path.join(dir, 'a');
+    await writeFile(file, 'abc');
+    const expected = await hashFile(file, { maxBytes: MAX });
+    const inFlight = looker.hash(file, MAX);
+    const lookInFlight = looker.lstat(file);
+    // Queued for the next turn of the event loop; close before the worker answers.
+    await new Promise((resolve) => setImmediate(resolve));
+    await looker.close();
+    expect(await inFlight).toEqual(expected);
+    expect('stats' in (await lookInFlight)).toBe(true);
+    expect(await looker.hash(file, MAX)).toEqual(expected);
+    expect(await looker.lstat(path.join(dir, 'nothing'))).toEqual({ missing: true });
+    expect(looker.answered.worker + looker.answered.mainThread).toBe(4);
+    expect(looker.answered.mainThread).toBeGreaterThanOrEqual(2);
+  });
+});
