@@ -54,6 +54,7 @@ export function markdownReport(result) {
     out.push(`| pipeline: lost / duplicated by id / by path / unexpected | ${tp.lost} / ${tp.duplicatedById} / ${tp.duplicatedByPath} / ${tp.unexpected} | |`);
     if (tp.chokidarLost) out.push(`| raw chokidar: changes it never reported (inotify queue overflow) | ${tp.chokidarLost} | |`);
     if (tp.overflowGaps !== undefined) out.push(`| pipeline: inotify overflows the agent announced (gap lines, then a rescan) | ${tp.overflowGaps} | |`);
+    out.push('', '"bench" is the bench process itself, on the same 2 cores: the generator\'s system calls, and for the pipeline also its audit tail and ack follower.');
   }
   const lat = scenarios.latency;
   if (lat && !lat.error) {

@@ -30,6 +30,7 @@ export async function runPipeline(brokerKind, n, { pairWindow = '100ms' } = {}) 
     const expectedAll = new Set();
     const parts = { agent: agent.pid, broker: broker.pid, recorder: recorder.pid };
     const cpuBefore = await cpuOf(parts);
+    const benchBefore = process.cpuUsage();
     for (const phase of throughputPhases(watched, n)) {
       const t0 = nowMs();
       phase.run();
@@ -41,7 +42,7 @@ export async function runPipeline(brokerKind, n, { pairWindow = '100ms' } = {}) 
       phases[phase.phase] = { ms: acks.ackAt(maxSeq) - t0, opsMs, recorded: found.size };
       for (const k of phase.expected) expectedAll.add(k);
     }
-    const cpu = diffCpu(await cpuOf(parts), cpuBefore);
+    const cpu = { ...diffCpu(await cpuOf(parts), cpuBefore), bench: benchCpuSince(benchBefore) };
     // Late duplicates would show up here: stop the agent (it settles and flushes), then read the rest.
     await agent.stop();
     await sleep(500);
@@ -60,6 +61,7 @@ export async function runChokidar(n) {
     const child = track(startNode('chokidar', [CHOKIDAR_CHILD, watched], { ipc: true }));
     await nextMessage(child, 'ready');
     const cpuBefore = await cpuOf({ chokidar: child.pid });
+    const benchBefore = process.cpuUsage();
     const phases = {};
     for (const phase of throughputPhases(watched, n)) {
       const expecting = nextMessage(child, 'expecting');
@@ -80,7 +82,7 @@ export async function runChokidar(n) {
       phases[phase.phase] = { ms: done.at - t0, opsMs, lost: 0 };
     }
     const lost = Object.values(phases).reduce((s, p) => s + p.lost, 0);
-    return { phases, totalMs: sum(phases), changes: 4 * n, lost, cpu: diffCpu(await cpuOf({ chokidar: child.pid }), cpuBefore) };
+    return { phases, totalMs: sum(phases), changes: 4 * n, lost, cpu: { ...diffCpu(await cpuOf({ chokidar: child.pid }), cpuBefore), bench: benchCpuSince(benchBefore) } };
   });
 }
 
@@ -111,6 +113,11 @@ async function cpuOf(pids) {
   for (const [name, pid] of Object.entries(pids)) out[name] = await procCpuSeconds(pid);
   return out;
 }
+/** CPU seconds of this process (the generator, and for the pipeline the audit tail and ack follower) since `before`. */
+const benchCpuSince = (before) => {
+  const { user, system } = process.cpuUsage(before);
+  return Math.round((user + system) / 10_000) / 100;
+};
 const diffCpu = (after, before) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((v - before[k]) * 100) / 100]));
 
 function cpuPerThousand(runs) {
