@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { SYNC_HASH_MAX_BYTES, createFileLooker } from './fileLooks.js';
 import type { FileLooker } from './fileLooks.js';
 import { hashFile } from './hash.js';
@@ -14,7 +14,8 @@ let cleanup: () => Promise<void>;
 let looker: FileLooker;
 beforeEach(async () => {
   ({ path: dir, cleanup } = await createTempDir('fso-looks-'));
-  looker = createFileLooker();
+  // Every look through the worker (by default a few at a time are made on the main thread).
+  looker = createFileLooker({ burstLooks: 1 });
 });
 afterEach(async () => {
   await looker.close();
@@ -101,5 +102,26 @@ describe('createFileLooker', () => {
     expect(await looker.lstat(path.join(dir, 'nothing'))).toEqual({ missing: true });
     expect(looker.answered.worker + looker.answered.mainThread).toBe(4);
     expect(looker.answered.mainThread).toBeGreaterThanOrEqual(2);
+  });
+
+  it('makes a few looks at a time on the main thread, starts the worker for a burst, and ends it when idle', async () => {
+    await looker.close();
+    looker = createFileLooker({ burstLooks: 32, idleMs: 100 });
+    const file = path.join(dir, 'a');
+    await writeFile(file, 'abc');
+    expect('stats' in (await looker.lstat(file))).toBe(true);
+    expect(looker.answered).toEqual({ worker: 0, mainThread: 1 });
+    expect(looker.workerRunning).toBe(false);
+    const burst = async (): Promise<void> => {
+      const looks = await Promise.all(Array.from({ length: 40 }, () => looker.lstat(file)));
+      expect(looks.every((l) => 'stats' in l && l.stats.size === 3)).toBe(true);
+    };
+    await burst();
+    expect(looker.answered).toEqual({ worker: 40, mainThread: 1 });
+    expect(looker.workerRunning).toBe(true);
+    await waitFor(() => !looker.workerRunning || undefined, 'the idle worker to end');
+    // A later burst starts a new one.
+    await burst();
+    expect(looker.answered).toEqual({ worker: 80, mainThread: 1 });
   });
 });

@@ -16,7 +16,8 @@ import type { HashResult } from './hash.js';
  * pool and a microtask) the agent used 34.7 CPU s; with the same calls made
  * synchronously, 22.4 s; with this worker, 24.7-27 s. The worker makes them
  * off the event loop, which must go on reading inotify: a slow disk stalls
- * looks, never the watcher or the agent's MQTT session.
+ * looks, never the watcher or the agent's MQTT session. The worker is there
+ * for bursts only (see {@link createFileLooker}).
  * Files larger than {@link SYNC_HASH_MAX_BYTES} are hashed as before,
  * streamed in chunks on the main thread, so one big file never holds up the
  * looks queued behind it.
@@ -35,8 +36,10 @@ export interface FileLooker {
   hash(path: string, maxBytes: number): Promise<HashResult>;
   /** Ends the worker; later calls fall back to the promise API. */
   close(): Promise<void>;
-  /** How many looks the worker answered, and how many the main thread made (the worker gone). */
+  /** How many looks the worker answered, and how many the main thread made (a few at a time, or the worker gone). */
   readonly answered: { readonly worker: number; readonly mainThread: number };
+  /** True while the worker thread is there (a burst, and `idleMs` after it). */
+  readonly workerRunning: boolean;
 }
 
 const S_IFMT = 0o170000;
@@ -170,17 +173,22 @@ interface Batch {
 /** Options of {@link createFileLooker}. */
 export interface FileLookerOptions {
   log?: Logger;
+  /** Looks asked in one turn of the event loop that start the worker (fewer are made on the main thread); default 32. */
+  burstLooks?: number;
+  /** The worker ends after this long without looks (ms); default 2000. */
+  idleMs?: number;
 }
 
 /** Worker deaths after which the looker stops respawning it and uses the promise API for good. */
 const MAX_DEATHS = 3;
 
 /**
- * Starts nothing until the first look; then one worker thread, which holds
- * the process open only while looks are pending. Calls made in one turn of
- * the event loop go to the worker as one message. If the worker dies, what
- * it had is looked at again with the promise API, and so is everything
- * after a few deaths.
+ * Calls made in one turn of the event loop go to the worker as one
+ * message. The worker (about 17 MB of memory) lives for bursts only: it
+ * starts when one turn asks `burstLooks` looks or more, and ends after
+ * `idleMs` without any; a few looks at a time, as a quiet host asks, are
+ * made on the main thread with the promise API. If the worker dies, what it
+ * had is looked at again there, and so is everything after a few deaths.
  *
  * @example
  * const looker = createFileLooker({ log });
@@ -189,7 +197,10 @@ const MAX_DEATHS = 3;
  */
 export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
   const log = options.log ?? createSilentLogger();
+  const burstLooks = options.burstLooks ?? 32;
+  const idleMs = options.idleMs ?? 2000;
   let worker: Worker | null = null;
+  let idleTimer: NodeJS.Timeout | undefined;
   let deaths = 0;
   let closed = false;
   let nextId = 1;
@@ -207,8 +218,8 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       return lookOfCode(errorCode(err) ?? 'EUNKNOWN', err);
     }
   };
-  /** The batch's looks made on the main thread, as before the worker. */
-  const fallback = (batch: Batch): void => {
+  /** The batch's looks made on the main thread, with the promise API. */
+  const onMainThread = (batch: Batch): void => {
     answered.mainThread += batch.waiting.length;
     for (const w of batch.waiting) {
       const made = batch.op === 'lstat' ? lookUp(w.path) : streamHash(w.path, w.maxBytes);
@@ -226,7 +237,16 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       const batch = inFlight.get(message.id);
       if (!batch) return;
       inFlight.delete(message.id);
-      if (inFlight.size === 0) spawned.unref();
+      if (inFlight.size === 0) {
+        spawned.unref();
+        idleTimer = setTimeout(() => {
+          if (spawned !== worker || inFlight.size > 0) return;
+          // Not a death: forgotten first, so its exit is not counted.
+          worker = null;
+          void spawned.terminate();
+        }, idleMs);
+        idleTimer.unref();
+      }
       answered.worker += batch.waiting.length;
       batch.waiting.forEach((w, i) => w.resolve(message.answers[i]));
     });
@@ -244,7 +264,7 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       );
       const lost = [...inFlight.values()];
       inFlight.clear();
-      for (const batch of lost) fallback(batch);
+      for (const batch of lost) onMainThread(batch);
     });
     return spawned;
   };
@@ -255,10 +275,11 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
     if (!q) return;
     for (const batch of [q.lstat, q.hash]) {
       if (batch.waiting.length === 0) continue;
-      if (closed || deaths >= MAX_DEATHS) {
-        fallback(batch);
+      if (closed || deaths >= MAX_DEATHS || (!worker && batch.waiting.length < burstLooks)) {
+        onMainThread(batch);
         continue;
       }
+      clearTimeout(idleTimer);
       worker ??= spawn();
       worker.ref();
       const id = nextId++;
@@ -278,6 +299,9 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
 
   return {
     answered,
+    get workerRunning() {
+      return worker !== null;
+    },
     async lstat(p) {
       const answer = (await enqueue('lstat', p, 0)) as LstatAnswer | Settled;
       if (answer instanceof Settled) return answer.unwrap<Look>();
@@ -298,11 +322,12 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
     },
     async close() {
       closed = true;
+      clearTimeout(idleTimer);
       const last = worker;
       worker = null;
       const pending = [...inFlight.values()];
       inFlight.clear();
-      for (const batch of pending) fallback(batch);
+      for (const batch of pending) onMainThread(batch);
       await last?.terminate();
     },
   };
