@@ -12,7 +12,7 @@ export const CHART_IN_DOCS = path.join(REPO, 'docs', 'benchmarks-scale.png');
 
 const INTRO = `# Benchmarks
 
-\`pnpm bench\` (full, about half an hour on 2 cores) and \`pnpm bench --quick\`
+\`pnpm bench\` (full, about a quarter of an hour on 2 cores) and \`pnpm bench --quick\`
 (under 3 minutes) build the workspace, run five scenarios against the built
 bins — each part its own process, as a user runs them, on 127.0.0.1 — and
 append a section below. Raw figures: \`bench/results/latest.json\`.
@@ -35,7 +35,10 @@ How it measures:
   audit (pipeline) or its last event arrived (raw chokidar, run with the
   agent's own options in a process of its own); throughput is changes over the
   sum of the phases. Every expected change must be in the audit exactly once
-  (by id and by type + path); "unexpected" counts extra events.
+  (by id and by type + path); "unexpected" counts extra events. When the
+  kernel's inotify queue overflows, raw chokidar never gets some events: its
+  phase then ends at the last event it got, and its changes/s still counts
+  all N changes (it did less work than the pipeline, which rescans).
 - **Latency.** Creates, modifies, renames and deletes in turn, each on its own
   path, at a fixed rate, with the agent's default \`--pair-window\` (100 ms
   since issue 5; 200 ms before): creates are held for it before they are
