@@ -2,12 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { SYNC_HASH_MAX_BYTES, createFileLooker } from './fileLooks.js';
 import type { FileLooker } from './fileLooks.js';
 import { hashFile } from './hash.js';
 
 const MAX = 16 * 1024 * 1024;
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -82,8 +84,8 @@ describe('createFileLooker', () => {
     names.forEach((n, i) => {
       const exists = i % 3 !== 0;
       expect('stats' in looks[i]! ? looks[i]!.stats.size : 'missing').toBe(exists ? n.length : 'missing');
-      expect(hashes[i]!.skipped).toBe(exists ? null : 'vanished');
-      expect(hashes[i]!.size).toBe(exists ? n.length : null);
+      // Each file holds its own name: an answer given to the wrong path shows here.
+      expect(hashes[i]).toEqual(exists ? { sha256: sha256(n), size: n.length, skipped: null, mtimeMs: expect.any(Number) } : { sha256: null, size: null, skipped: 'vanished' });
     });
   });
 
@@ -123,5 +125,23 @@ describe('createFileLooker', () => {
     // A later burst starts a new one.
     await burst();
     expect(looker.answered).toEqual({ worker: 80, mainThread: 1 });
+  });
+
+  it('gives up a worker that does not answer in time and makes its looks on the main thread', async () => {
+    await looker.close();
+    // 1 ms: hashing 20 files of 1 MiB takes longer, as a stuck file system would.
+    looker = createFileLooker({ burstLooks: 1, stallMs: 1 });
+    const files = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const p = path.join(dir, `big${i}`);
+        const content = Buffer.alloc(SYNC_HASH_MAX_BYTES, i);
+        await writeFile(p, content);
+        return { p, expected: sha256(content) };
+      }),
+    );
+    const hashes = await Promise.all(files.map(({ p }) => looker.hash(p, MAX)));
+    expect(hashes.map((h) => h.sha256)).toEqual(files.map((f) => f.expected));
+    expect(looker.answered.mainThread).toBe(20);
+    expect(looker.answered.worker).toBe(0);
   });
 });

@@ -16,8 +16,11 @@ import type { HashResult } from './hash.js';
  * pool and a microtask) the agent used 34.7 CPU s; with the same calls made
  * synchronously, 22.4 s; with this worker, 24.7-27 s. The worker makes them
  * off the event loop, which must go on reading inotify: a slow disk stalls
- * looks, never the watcher or the agent's MQTT session. The worker is there
- * for bursts only (see {@link createFileLooker}).
+ * looks, never the watcher or the agent's MQTT session. One worker answers
+ * in order, so one file that never answers (a hung network mount) would
+ * hold up every look behind it: a worker silent for `stallMs` is given up
+ * and its looks are made on the main thread, as before the worker. The
+ * worker is there for bursts only (see {@link createFileLooker}).
  * Files larger than {@link SYNC_HASH_MAX_BYTES} are hashed as before,
  * streamed in chunks on the main thread, so one big file never holds up the
  * looks queued behind it.
@@ -177,6 +180,12 @@ export interface FileLookerOptions {
   burstLooks?: number;
   /** The worker ends after this long without looks (ms); default 2000. */
   idleMs?: number;
+  /**
+   * A worker that answers nothing for this long (ms) is given up as stuck (a
+   * file system that does not answer): its looks are made again on the main
+   * thread, as a death; default 10,000.
+   */
+  stallMs?: number;
 }
 
 /** Worker deaths after which the looker stops respawning it and uses the promise API for good. */
@@ -199,8 +208,10 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
   const log = options.log ?? createSilentLogger();
   const burstLooks = options.burstLooks ?? 32;
   const idleMs = options.idleMs ?? 2000;
+  const stallMs = options.stallMs ?? 10_000;
   let worker: Worker | null = null;
   let idleTimer: NodeJS.Timeout | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
   let deaths = 0;
   let closed = false;
   let nextId = 1;
@@ -230,6 +241,30 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
     }
   };
 
+  /** Ends the current worker as dead (it crashed, or it is stuck): what it had is looked at again on the main thread. */
+  const giveUp = (dead: Worker, reason: string, code?: number): void => {
+    if (dead !== worker) return;
+    worker = null;
+    clearTimeout(stallTimer);
+    deaths += 1;
+    log.warn(
+      { reason, code, deaths },
+      deaths >= MAX_DEATHS ? 'file look worker failed again; looking on the main thread from now on' : 'file look worker failed; its looks are made again',
+    );
+    const lost = [...inFlight.values()];
+    inFlight.clear();
+    for (const batch of lost) onMainThread(batch);
+    // A thread stuck in a system call ends when the call returns, if ever.
+    dead.terminate().catch(() => undefined);
+  };
+  /** (Re)starts the stall watchdog while answers are due. */
+  const watchStall = (w: Worker): void => {
+    clearTimeout(stallTimer);
+    if (inFlight.size === 0) return;
+    stallTimer = setTimeout(() => giveUp(w, `no answer within ${stallMs} ms`), stallMs);
+    stallTimer.unref();
+  };
+
   const spawn = (): Worker => {
     const spawned = new Worker(WORKER_SOURCE, { eval: true, workerData: { flags: OPEN_FLAGS, syncMax: SYNC_HASH_MAX_BYTES } });
     let lastError = 'exited';
@@ -237,6 +272,7 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       const batch = inFlight.get(message.id);
       if (!batch) return;
       inFlight.delete(message.id);
+      watchStall(spawned);
       if (inFlight.size === 0) {
         spawned.unref();
         idleTimer = setTimeout(() => {
@@ -254,18 +290,7 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       lastError = err.message;
       log.warn({ err }, 'file look worker failed');
     });
-    spawned.on('exit', (code) => {
-      if (spawned !== worker) return;
-      worker = null;
-      deaths += 1;
-      log.warn(
-        { reason: lastError, code, deaths },
-        deaths >= MAX_DEATHS ? 'file look worker died again; looking on the main thread from now on' : 'file look worker died; its looks are made again',
-      );
-      const lost = [...inFlight.values()];
-      inFlight.clear();
-      for (const batch of lost) onMainThread(batch);
-    });
+    spawned.on('exit', (code) => giveUp(spawned, lastError, code));
     return spawned;
   };
 
@@ -280,11 +305,20 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
         continue;
       }
       clearTimeout(idleTimer);
-      worker ??= spawn();
-      worker.ref();
       const id = nextId++;
-      inFlight.set(id, batch);
-      worker.postMessage({ id, op: batch.op, paths: batch.waiting.map((w) => w.path), maxBytes: batch.waiting.map((w) => w.maxBytes) });
+      try {
+        worker ??= spawn();
+        worker.ref();
+        inFlight.set(id, batch);
+        worker.postMessage({ id, op: batch.op, paths: batch.waiting.map((w) => w.path), maxBytes: batch.waiting.map((w) => w.maxBytes) });
+        if (inFlight.size === 1) watchStall(worker);
+      } catch (err) {
+        // Never an uncaught throw in a setImmediate: the batch is made here instead.
+        inFlight.delete(id);
+        deaths += 1;
+        log.warn({ err, deaths }, 'cannot hand looks to the file look worker; looking on the main thread');
+        onMainThread(batch);
+      }
     }
   };
 
@@ -323,6 +357,7 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
     async close() {
       closed = true;
       clearTimeout(idleTimer);
+      clearTimeout(stallTimer);
       const last = worker;
       worker = null;
       const pending = [...inFlight.values()];
