@@ -6,10 +6,11 @@
 // docs/benchmarks.md and draws the scale chart (not with --no-docs).
 //
 // Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs] [--label TEXT]
+//        [--inotify-queue N]: fs.inotify.max_queued_events set to N for the run (root), then put back.
 // Environment: BENCH_PACKAGES_ROOT (bins of another checkout), BENCH_BROKER_ARGS (extra fso-broker
 // flags), BENCH_PROFILE_DIR + BENCH_PROFILE=agent,recorder,broker (CPU profiles).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,11 +58,12 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: path.join(REPO, 'bench', 'results', 'latest.json') },
     'no-docs': { type: 'boolean', default: false },
     label: { type: 'string' },
+    'inotify-queue': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs] [--label TEXT]\n');
+  process.stdout.write('usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder] [--out FILE] [--no-docs] [--label TEXT] [--inotify-queue N]\n');
   process.exit(0);
 }
 const mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
@@ -80,6 +82,27 @@ for (const pkg of ['broker', 'agent', 'audit-recorder']) {
 if (!existsSync(MOSQUITTO) && only.includes('throughput')) {
   process.stderr.write(`bench: ${MOSQUITTO} is missing (apt-get install mosquitto), needed by the throughput scenario\n`);
   process.exit(2);
+}
+
+// The kernel's inotify queue per watcher: the throughput scenario overflows the default 16,384
+// (raw chokidar then misses events, the agent announces a gap and rescans). --inotify-queue runs
+// with another size, as docs/reliability.md advises for busy hosts, and puts the old one back.
+const QUEUE_FILE = '/proc/sys/fs/inotify/max_queued_events';
+const readQueue = () => (existsSync(QUEUE_FILE) ? Number(readFileSync(QUEUE_FILE, 'utf8').trim()) : null);
+if (flags['inotify-queue'] !== undefined) {
+  const wanted = Number(flags['inotify-queue']);
+  const before = readQueue();
+  if (!Number.isInteger(wanted) || wanted < 1 || before === null) {
+    process.stderr.write(`bench: --inotify-queue needs a positive integer and ${QUEUE_FILE}\n`);
+    process.exit(2);
+  }
+  try {
+    writeFileSync(QUEUE_FILE, `${wanted}\n`);
+  } catch (err) {
+    process.stderr.write(`bench: cannot set ${QUEUE_FILE} to ${wanted} (${err.code ?? err.message}; it needs root)\n`);
+    process.exit(2);
+  }
+  process.on('exit', () => writeFileSync(QUEUE_FILE, `${before}\n`));
 }
 
 const started = Date.now();
@@ -138,6 +161,7 @@ function machineInfo() {
     kernel: os.release(),
     node: process.version,
     mosquitto: existsSync(MOSQUITTO) ? version(MOSQUITTO, ['-h']) : null,
+    inotifyMaxQueuedEvents: readQueue(),
     inotify: {
       maxUserWatches: readProc('/proc/sys/fs/inotify/max_user_watches'),
       maxQueuedEvents: readProc('/proc/sys/fs/inotify/max_queued_events'),

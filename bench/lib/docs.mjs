@@ -66,7 +66,8 @@ export async function writeDocs(result, markdown, progress) {
     '',
     `Code: commit ${result.packages.commit ?? 'unknown'}${result.packages.otherRoot ? `, bins from ${result.packages.root}` : ''}${result.packages.brokerArgs ? `, broker flags \`${result.packages.brokerArgs}\`` : ''}.`,
     '',
-    `${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Linux ${m.kernel}, Node ${m.node}, ${m.mosquitto ?? 'no mosquitto'}; ` +
+    `${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Linux ${m.kernel}, Node ${m.node}, ${m.mosquitto ?? 'no mosquitto'}` +
+      `${m.inotifyMaxQueuedEvents ? `, fs.inotify.max_queued_events ${m.inotifyMaxQueuedEvents}` : ''}; ` +
       `load average ${result.load.start.join(' ')} at start, ${result.load.end.join(' ')} at end; ${Math.round(result.durationMs / 1000)} s.`,
     '',
     markdown,
