@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { createSilentLogger, errorCode } from '@fso/common';
@@ -45,10 +46,7 @@ export interface FileLooker {
   readonly workerRunning: boolean;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = constants;
 
 /** The stats the worker sent, with the fs.Stats methods the agent calls. */
 class LookedStats implements FileStats {
