@@ -220,29 +220,19 @@ describe('differ: skipped', () => {
     expect(await differ.diff(request(p, 'modify', { maxPatchBytes: 2000 }))).toMatchObject({ added: 0, removed: 1, skipped: null });
   });
 
-  it('diffs a 1 MB file rewritten end to end (100% changed) into a patch that applies', async () => {
-    const p = file('rewrite.conf');
-    const [v1, v2] = [benchText(1024 * 1024, 'a', 1), benchText(1024 * 1024, 'b', 1)];
-    await writeFile(p, v1);
-    // 1 MiB and a line: over the default maxFileBytes.
-    const options = { maxFileBytes: 2 * 1024 * 1024, timeoutMs: 30_000 };
-    await differ.remember(p, options.maxFileBytes);
-    await writeFile(p, v2);
-    const result = await differ.diff(request(p, 'modify', options));
-    expect(result).toMatchObject({ added: 10_486, removed: 10_486, skipped: null });
-    expect(applyPatch(v1, result.patch ?? '')).toBe(v2);
-  });
-
-  it('diffs a 10 MB file with 1% of its lines changed into a minimal patch that applies', async () => {
-    const p = file('big.conf');
-    const [v1, v2] = [benchText(10 * 1024 * 1024, 'a', 100), benchText(10 * 1024 * 1024, 'b', 100)];
-    // Generous: this checks the patch, not the speed (that is `pnpm bench`); the worker runs at nice 10.
-    const options = { maxFileBytes: 16 * 1024 * 1024, timeoutMs: 30_000 };
+  // Generous limits: these check the patch, not the speed (that is `pnpm bench`); the worker runs at nice 10.
+  it.each([
+    { what: 'a 1 MB file rewritten end to end (100% changed)', name: 'rewrite.conf', bytes: 1024 * 1024, every: 1, maxFileBytes: 2 * 1024 * 1024, lines: 10_486 },
+    { what: 'a 10 MB file with 1% of its lines changed', name: 'big.conf', bytes: 10 * 1024 * 1024, every: 100, maxFileBytes: 16 * 1024 * 1024, lines: 1049 },
+  ])('diffs $what into a minimal patch that applies', async ({ name, bytes, every, maxFileBytes, lines: changed }) => {
+    const p = file(name);
+    const [v1, v2] = [benchText(bytes, 'a', every), benchText(bytes, 'b', every)];
+    const options = { maxFileBytes, timeoutMs: 30_000 };
     await writeFile(p, v1);
     await differ.remember(p, options.maxFileBytes);
     await writeFile(p, v2);
     const result = await differ.diff(request(p, 'modify', options));
-    expect(result).toMatchObject({ added: 1049, removed: 1049, skipped: null });
+    expect(result).toMatchObject({ added: changed, removed: changed, skipped: null });
     expect(applyPatch(v1, result.patch ?? '')).toBe(v2);
   });
 

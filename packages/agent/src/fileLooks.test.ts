@@ -106,6 +106,19 @@ describe('createFileLooker', () => {
     expect(looker.answered.mainThread).toBeGreaterThanOrEqual(2);
   });
 
+  it('answers looks asked and not yet sent to the worker when it closes', async () => {
+    const file = path.join(dir, 'a');
+    await writeFile(file, 'abc');
+    // Queued for the next turn; close before that turn hands them to the worker.
+    const queued = [looker.lstat(file), looker.hash(file, MAX)];
+    const closing = looker.close();
+    const [look, hash] = await Promise.all(queued);
+    await closing;
+    expect(look && 'stats' in look ? look.stats.size : look).toBe(3);
+    expect(hash).toEqual(await hashFile(file, { maxBytes: MAX }));
+    expect(looker.answered).toEqual({ worker: 0, mainThread: 2 });
+  });
+
   it('makes a few looks at a time on the main thread, starts the worker for a burst, and ends it when idle', async () => {
     await looker.close();
     looker = createFileLooker({ burstLooks: 32, idleMs: 100 });

@@ -79,19 +79,14 @@ describe('lineDiff', () => {
   });
 
   // How fast is the bench's question (`pnpm bench --only diffs`), not a unit test's: these check the outcome.
-  it('diffs a 1 MB file rewritten line by line (100% changed): all removed, all added', () => {
-    const before = text(10_486, 'a', 1);
-    const after = text(10_486, 'b', 1);
+  it.each([
+    { what: 'a 1 MB file rewritten line by line (100% changed): all removed, all added', count: 10_486, every: 1, changed: 10_486 },
+    { what: 'a 10 MB file with 1% of its lines changed: the minimal patch', count: 104_858, every: 100, changed: 1049 },
+  ])('diffs $what', ({ count, every, changed }) => {
+    const before = text(count, 'a', every);
+    const after = text(count, 'b', every);
     const result = run(before, after);
-    expect(result).toMatchObject({ outcome: 'patch', added: 10_486, removed: 10_486 });
-    if (result.outcome === 'patch') expect(applyPatch(before, result.patch)).toBe(after);
-  });
-
-  it('diffs a 10 MB file with 1% of its lines changed: the minimal patch', () => {
-    const before = text(104_858, 'a', 100);
-    const after = text(104_858, 'b', 100);
-    const result = run(before, after);
-    expect(result).toMatchObject({ outcome: 'patch', added: 1049, removed: 1049 });
+    expect(result).toMatchObject({ outcome: 'patch', added: changed, removed: changed });
     if (result.outcome === 'patch') expect(applyPatch(before, result.patch)).toBe(after);
   });
 

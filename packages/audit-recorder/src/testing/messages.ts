@@ -2,14 +2,13 @@ import type { AgentConfigInput, AgentStatus, FsoDiff, FsoEvent, FsoGap } from '@
 
 const at = (ms = Date.now()): string => new Date(ms).toISOString();
 
+/** The fields every sequenced message starts with (DESIGN.md's order). */
+const sequenced = <S extends string>(schema: S, agentId: string, epoch: string, seq: number) => ({ schema, id: `${epoch}-${seq}`, agentId, epoch, seq });
+
 /** A valid event message. */
 export function makeEvent(agentId: string, epoch: string, seq: number, overrides: Partial<FsoEvent> = {}): FsoEvent {
   return {
-    schema: 'fso.event/1',
-    id: `${epoch}-${seq}`,
-    agentId,
-    epoch,
-    seq,
+    ...sequenced('fso.event/1', agentId, epoch, seq),
     type: 'modify',
     path: `/srv/app/file-${seq}.conf`,
     root: '/srv/app',
@@ -28,11 +27,7 @@ export function makeEvent(agentId: string, epoch: string, seq: number, overrides
 /** A valid diff message. */
 export function makeDiff(agentId: string, epoch: string, seq: number, overrides: Partial<FsoDiff> = {}): FsoDiff {
   return {
-    schema: 'fso.diff/1',
-    id: `${epoch}-${seq}`,
-    agentId,
-    epoch,
-    seq,
+    ...sequenced('fso.diff/1', agentId, epoch, seq),
     eventId: `${epoch}-${seq - 1}`,
     path: '/srv/app/x.conf',
     format: 'unified',
@@ -49,11 +44,7 @@ export function makeDiff(agentId: string, epoch: string, seq: number, overrides:
 /** A valid gap message (an agent's watcher overflowed). */
 export function makeGap(agentId: string, epoch: string, seq: number, overrides: Partial<FsoGap> = {}): FsoGap {
   return {
-    schema: 'fso.gap/1',
-    id: `${epoch}-${seq}`,
-    agentId,
-    epoch,
-    seq,
+    ...sequenced('fso.gap/1', agentId, epoch, seq),
     reason: 'watcher-overflow',
     roots: ['/srv/app'],
     since: at(Date.now() - 2000),
