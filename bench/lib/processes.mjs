@@ -23,6 +23,9 @@ const live = new Set();
 const tempDirs = new Set();
 
 /** Kills every child still running (SIGKILL to its group) and removes every temp dir: the last resort on exit. */
+// BENCH_ECHO=regex: the parts' log lines it matches are copied to stderr (for looking into a run).
+const ECHO = process.env.BENCH_ECHO ? new RegExp(process.env.BENCH_ECHO) : undefined;
+
 export function killAllNow() {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
@@ -69,6 +72,7 @@ export function startProcess(name, command, args, { env = {}, ipc = false, onLin
   });
   child.on('error', (err) => tail.push(`spawn error: ${err.message}`));
   const onText = (line) => {
+    if (ECHO && ECHO.test(line)) process.stderr.write(`${name}: ${line}\n`);
     tail.push(line);
     if (tail.length > 40) tail.shift();
     let json;

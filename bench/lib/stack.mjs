@@ -51,12 +51,13 @@ export async function startRecorder(brokerUrl, auditDir, { noFsync = false } = {
  * and resolves once every root logged `watching`. `readyAt` is that line's
  * time; `startedAt` the moment before spawn.
  */
-export async function startAgent({ id = 'bench', brokerUrl, watch, stateDir, pairWindow, important = [], config, roots = 1, readyTimeoutMs = 600_000 }) {
+export async function startAgent({ id = 'bench', brokerUrl, watch, stateDir, pairWindow, important = [], config, roots = 1, readyTimeoutMs = 600_000, extraArgs = [] }) {
   const args = [...profileArgs('agent'), '--import', PROBE, binOf('agent'), '--id', id, '--state-dir', stateDir, '--broker', brokerUrl];
   if (config) args.push('--config', config);
   else args.push('--watch', watch);
   for (const glob of important) args.push('--important', glob);
   if (pairWindow) args.push('--pair-window', pairWindow);
+  args.push(...extraArgs);
   const startedAt = Date.now();
   const proc = startNode('fso-agent', args, { env: LOG_ENV, ipc: true });
   let watching = 0;

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { SYNC_HASH_MAX_BYTES, createFileLooker } from './fileLooks.js';
-import type { FileLooker } from './fileLooks.js';
+import type { FileLooker, TreeScan } from './fileLooks.js';
 import { hashFile } from './hash.js';
 
 const MAX = 16 * 1024 * 1024;
@@ -72,6 +72,36 @@ describe('createFileLooker', () => {
     }
     expect(await looker.lstat(`${dir}/${'n'.repeat(300)}`)).toEqual({ error: 'ENAMETOOLONG' });
     expect(looker.answered).toEqual({ worker: 10, mainThread: 0 });
+  });
+
+  it('walks a tree in the worker with an lstat of every entry, as readdir and lstat do, not following links', async () => {
+    await makeTree();
+    await mkdir(path.join(dir, 'sub', 'deeper'), { recursive: true });
+    await writeFile(path.join(dir, 'sub', 'deeper', 'leaf.txt'), 'leaf');
+    await symlink('sub', path.join(dir, 'dir-link'));
+    const fieldsOf = async (paths: string[]): Promise<Array<[string, number[]]>> =>
+      Promise.all(paths.map(async (p): Promise<[string, number[]]> => {
+        const s = await lstat(p);
+        return [p, [s.dev, s.ino, s.mode, s.size, s.mtimeMs, s.birthtimeMs]];
+      }));
+    const scanned = (tree: TreeScan | null): Array<[string, number[]]> =>
+      (tree?.found ?? []).map(([p, s]) => [p, [s.dev, s.ino, s.mode, s.size, s.mtimeMs, s.birthtimeMs]]);
+    const byPath = (a: [string, unknown], b: [string, unknown]): number => a[0].localeCompare(b[0]);
+
+    // Node's recursive readdir goes into the linked directory; the watcher (followSymlinks: false) and the scan do not.
+    const all = (await readdir(dir, { recursive: true })).filter((n) => !n.startsWith('dir-link/')).map((n) => path.join(dir, n));
+    expect(all).toContain(path.join(dir, 'sub', 'deeper', 'leaf.txt'));
+    const tree = await looker.scan(dir, true);
+    expect(scanned(tree).sort(byPath)).toEqual((await fieldsOf(all)).sort(byPath));
+    expect(tree?.unreadable).toEqual([]);
+    expect(tree?.found.find(([p]) => p.endsWith('dir-link'))?.[1].isSymbolicLink()).toBe(true);
+
+    const top = (await readdir(dir)).map((n) => path.join(dir, n));
+    expect(scanned(await looker.scan(dir, false)).sort(byPath)).toEqual((await fieldsOf(top)).sort(byPath));
+    // A root that is gone has nothing in it; a looker that cannot walk says so.
+    expect(await looker.scan(path.join(dir, 'missing'), true)).toEqual({ found: [], unreadable: [] });
+    await looker.close();
+    expect(await looker.scan(dir, true)).toBeNull();
   });
 
   it('answers each of a burst of looks made together with its own path', async () => {

@@ -38,12 +38,26 @@ export interface FileLooker {
   lstat(path: string): Promise<Look>;
   /** As {@link hashFile}: same skip reasons, same errors rethrown. */
   hash(path: string, maxBytes: number): Promise<HashResult>;
+  /**
+   * Every path under `root` (below its direct entries too if `recursive`)
+   * with its lstat, walked and looked at by the worker in one go: a rescan
+   * of a large tree then costs the event loop one message, not one look per
+   * path. Null when no worker can do it (it failed too often, or the looker
+   * is closed): the caller walks the tree itself.
+   */
+  scan(root: string, recursive: boolean): Promise<TreeScan | null>;
   /** Ends the worker; later calls fall back to the promise API. */
   close(): Promise<void>;
   /** How many looks the worker answered, and how many the main thread made (a few at a time, or the worker gone). */
   readonly answered: { readonly worker: number; readonly mainThread: number };
   /** True while the worker thread is there (a burst, and `idleMs` after it). */
   readonly workerRunning: boolean;
+}
+
+/** What {@link FileLooker.scan} found: each path with its stats, and the paths that could not be read or looked at, with the error code. */
+export interface TreeScan {
+  found: Array<[string, FileStats]>;
+  unreadable: Array<[string, string]>;
 }
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK } = constants;
@@ -137,7 +151,49 @@ function workerMain(parentPort: import('node:worker_threads').MessagePort, fs: t
       return { code: codeOf(err), message: String((err as Error).message) };
     }
   };
-  parentPort.on('message', (m: { id: number; op: 'lstat' | 'hash'; paths: string[]; maxBytes: number[] }) => {
+  // A walk of the tree under `root` with an lstat of every entry (symbolic links not followed).
+  const scanTree = (root: string, recursive: boolean): { paths: string[]; fields: Float64Array; unreadable: Array<[string, string]> } => {
+    const paths: string[] = [];
+    let fields = new Float64Array(6 * 1024);
+    const unreadable: Array<[string, string]> = [];
+    const dirs = [root];
+    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch (err) {
+        if (dir !== root || codeOf(err) !== 'ENOENT') unreadable.push([dir, codeOf(err)]);
+        continue;
+      }
+      const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+      for (const name of names) {
+        const p = prefix + name;
+        let s: import('node:fs').Stats | undefined;
+        try {
+          s = fs.lstatSync(p, { throwIfNoEntry: false });
+        } catch (err) {
+          unreadable.push([p, codeOf(err)]);
+          continue;
+        }
+        if (!s) continue; // gone since the readdir
+        if (fields.length < 6 * (paths.length + 1)) {
+          const grown = new Float64Array(fields.length * 2);
+          grown.set(fields);
+          fields = grown;
+        }
+        fields.set([s.dev, s.ino, s.mode, s.size, s.mtimeMs, s.birthtimeMs], 6 * paths.length);
+        paths.push(p);
+        if (recursive && s.isDirectory()) dirs.push(p);
+      }
+    }
+    return { paths, fields: fields.slice(0, 6 * paths.length), unreadable };
+  };
+  parentPort.on('message', (m: { id: number; op: 'lstat' | 'hash' | 'scan'; paths: string[]; maxBytes: number[] }) => {
+    if (m.op === 'scan') {
+      const tree = scanTree(m.paths[0] as string, m.maxBytes[0] === 1);
+      parentPort.postMessage({ id: m.id, answers: [tree] }, [tree.fields.buffer as ArrayBuffer]);
+      return;
+    }
     const answers = m.op === 'lstat' ? m.paths.map(lstatOne) : m.paths.map((p, i) => hashOne(p, m.maxBytes[i] as number));
     parentPort.postMessage({ id: m.id, answers });
   });
@@ -167,7 +223,7 @@ interface Waiting {
 }
 
 interface Batch {
-  op: 'lstat' | 'hash';
+  op: 'lstat' | 'hash' | 'scan';
   waiting: Waiting[];
 }
 
@@ -229,6 +285,11 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
   };
   /** The batch's looks made on the main thread, with the promise API. */
   const onMainThread = (batch: Batch): void => {
+    if (batch.op === 'scan') {
+      // Not made here: the caller walks the tree itself.
+      for (const w of batch.waiting) w.resolve(new Settled(null, false));
+      return;
+    }
     answered.mainThread += batch.waiting.length;
     for (const w of batch.waiting) {
       const made = batch.op === 'lstat' ? lookUp(w.path) : streamHash(w.path, w.maxBytes);
@@ -292,31 +353,37 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
     return spawned;
   };
 
+  /** Hands the batch to the worker (started if need be), or makes it on the main thread if none can take it. */
+  const toWorker = (batch: Batch): void => {
+    if (closed || deaths >= MAX_DEATHS) {
+      onMainThread(batch);
+      return;
+    }
+    clearTimeout(idleTimer);
+    const id = nextId++;
+    try {
+      worker ??= spawn();
+      worker.ref();
+      inFlight.set(id, batch);
+      worker.postMessage({ id, op: batch.op, paths: batch.waiting.map((w) => w.path), maxBytes: batch.waiting.map((w) => w.maxBytes) });
+      if (inFlight.size === 1) watchStall(worker);
+    } catch (err) {
+      // Never an uncaught throw in a setImmediate: the batch is made here instead.
+      inFlight.delete(id);
+      deaths += 1;
+      log.warn({ err, deaths }, 'cannot hand looks to the file look worker; looking on the main thread');
+      onMainThread(batch);
+    }
+  };
+
   const flush = (): void => {
     const q = queued;
     queued = null;
     if (!q) return;
     for (const batch of [q.lstat, q.hash]) {
       if (batch.waiting.length === 0) continue;
-      if (closed || deaths >= MAX_DEATHS || (!worker && batch.waiting.length < burstLooks)) {
-        onMainThread(batch);
-        continue;
-      }
-      clearTimeout(idleTimer);
-      const id = nextId++;
-      try {
-        worker ??= spawn();
-        worker.ref();
-        inFlight.set(id, batch);
-        worker.postMessage({ id, op: batch.op, paths: batch.waiting.map((w) => w.path), maxBytes: batch.waiting.map((w) => w.maxBytes) });
-        if (inFlight.size === 1) watchStall(worker);
-      } catch (err) {
-        // Never an uncaught throw in a setImmediate: the batch is made here instead.
-        inFlight.delete(id);
-        deaths += 1;
-        log.warn({ err, deaths }, 'cannot hand looks to the file look worker; looking on the main thread');
-        onMainThread(batch);
-      }
+      if (!worker && batch.waiting.length < burstLooks) onMainThread(batch);
+      else toWorker(batch);
     }
   };
 
@@ -351,6 +418,18 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
         return { sha256: null, size: null, skipped };
       }
       return answer;
+    },
+    async scan(root, recursive) {
+      const answer = (await new Promise<unknown>((resolve) => toWorker({ op: 'scan', waiting: [{ path: root, maxBytes: recursive ? 1 : 0, resolve }] }))) as
+        | { paths: string[]; fields: Float64Array; unreadable: Array<[string, string]> }
+        | Settled;
+      if (answer instanceof Settled) return null;
+      const { paths, fields, unreadable } = answer;
+      const found = paths.map((p, i): [string, FileStats] => {
+        const at = 6 * i;
+        return [p, new LookedStats(fields[at] as number, fields[at + 1] as number, fields[at + 2] as number, fields[at + 3] as number, fields[at + 4] as number, fields[at + 5] as number)];
+      });
+      return { found, unreadable };
     },
     async close() {
       closed = true;

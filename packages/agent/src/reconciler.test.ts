@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { Baseline, entryFromStats } from './baseline.js';
+import { createFileLooker } from './fileLooks.js';
+import type { FileLooker } from './fileLooks.js';
 import { Reconciler } from './reconciler.js';
 import type { Change } from './reconciler.js';
 import { startRootWatcher } from './rootWatcher.js';
@@ -153,6 +155,54 @@ describe('reconciler: held deletes (after an inotify overflow)', () => {
   it('without the hold, the same half-notified rename reads as a delete and a create', async () => {
     const changes = await halfNotifiedRename(false);
     expect(changes.map((c) => [c.type, path.basename(c.path)])).toEqual([['delete', 'a.txt'], ['create', 'b.txt']]);
+  });
+});
+
+describe('reconciler: a rescan hints only what differs from the baseline', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  afterEach(() => tmp.cleanup());
+
+  it('looks again only at changed, new and vanished paths; a path moved out and back while its delete was held is not reported', async () => {
+    tmp = await createTempDir();
+    const root = path.join(tmp.path, 'root');
+    await mkdir(path.join(root, 'sub'), { recursive: true });
+    const file = (name: string): string => path.join(root, name);
+    const names = ['sub', ...Array.from({ length: 40 }, (_, i) => `sub/f${i}.txt`), 'away.txt'];
+    for (const n of names.slice(1)) await writeFile(file(n), n);
+    const baseline = new Baseline();
+    for (const n of names) baseline.set(file(n), entryFromStats(await lstat(file(n)), null));
+    const inner = createFileLooker();
+    const looked: string[] = [];
+    const looker: FileLooker = { ...inner, scan: (r, recursive) => inner.scan(r, recursive), lstat: (p) => (looked.push(p), inner.lstat(p)) };
+    const changes: Change[] = [];
+    const reconciler = new Reconciler({
+      root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20, looker,
+      onChange: (c) => changes.push(c),
+    });
+    try {
+      // away.txt is missed while it is moved out and back (same inode, size and mtime): its delete waits, held.
+      const release = reconciler.holdDeletes();
+      await rename(file('away.txt'), path.join(tmp.path, 'away.txt'));
+      reconciler.touch(file('away.txt'));
+      await reconciler.idle();
+      await rename(path.join(tmp.path, 'away.txt'), file('away.txt'));
+      await writeFile(file('sub/f3.txt'), 'changed, longer');
+      await rm(file('sub/f7.txt'));
+      await writeFile(file('sub/new.txt'), 'new');
+      looked.length = 0;
+
+      expect(await reconciler.touchChanged(true)).toBe(true);
+      await reconciler.caughtUp();
+      release();
+      await reconciler.close();
+      // sub's mtime moved with its entries: looked at too, no event.
+      expect([...new Set(looked)].sort()).toEqual(['away.txt', 'sub', 'sub/f3.txt', 'sub/f7.txt', 'sub/new.txt'].map(file));
+      expect(changes.map((c) => [c.type, path.relative(root, c.path), c.origin]).sort()).toEqual([
+        ['create', 'sub/new.txt', 'scan'], ['delete', 'sub/f7.txt', 'scan'], ['modify', 'sub/f3.txt', 'scan'],
+      ]);
+    } finally {
+      await inner.close();
+    }
   });
 });
 

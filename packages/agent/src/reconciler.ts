@@ -154,6 +154,42 @@ export class Reconciler {
     }
   }
 
+  /**
+   * A rescan: compares the tree under the root with the baseline and hints
+   * (as the rescan's) every path that differs from it, every path it has
+   * that the tree has not, and every path waiting for its pair. A path whose
+   * lstat matches its baseline entry (same inode, kind, mtime, and size for a
+   * file) would be decided to nothing, so it is not hinted: a rescan of an
+   * unchanged tree costs the event loop one message from the looker's
+   * worker instead of one decision per path. False when the looker cannot
+   * walk the tree (the caller then hints every path itself).
+   */
+  async touchChanged(recursive: boolean, observedAtMs = Date.now()): Promise<boolean> {
+    const tree = await this.#looker.scan(this.#o.root, recursive);
+    if (!tree) return false;
+    const found = new Set<string>();
+    for (const [p, stats] of tree.found) {
+      if (this.#o.ignores?.(p, stats.isDirectory())) continue;
+      found.add(p);
+      if (!this.#unchanged(p, stats)) this.touch(p, observedAtMs, true);
+    }
+    // Looked at again one by one: the decision reports why they cannot be seen.
+    for (const [p] of tree.unreadable) {
+      found.add(p);
+      this.touch(p, observedAtMs, true);
+    }
+    for (const p of this.#o.baseline.paths()) if (!found.has(p)) this.touch(p, observedAtMs, true);
+    return true;
+  }
+
+  /** True when `stats` of `p` would be decided to nothing: as its baseline entry, and no pair waits for it. */
+  #unchanged(p: string, stats: FileStats): boolean {
+    const prev = this.#o.baseline.get(p);
+    if (!prev || prev.kind !== kindOf(stats) || !sameInode(prev, stats) || prev.mtimeMs !== stats.mtimeMs) return false;
+    if (prev.kind !== 'directory' && prev.size !== stats.size) return false;
+    return !this.#pendingDeletes.has(p) && !this.#pendingCreates.has(p);
+  }
+
   /** Resolves once every hint so far is decided and every decided change emitted. */
   async idle(): Promise<void> {
     for (;;) {

@@ -275,6 +275,11 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
 
   const rescan = async (): Promise<void> => {
     if (closing || !watcher) return;
+    if (await reconciler.touchChanged(options.spec.recursive === true)) {
+      // Not idle(): on a tree that keeps changing (when overflows happen) it may never come.
+      await reconciler.caughtUp();
+      return;
+    }
     const found = new Set<string>();
     try {
       const names = await readdir(root, { recursive: options.spec.recursive });
