@@ -1,18 +1,16 @@
-// Raw chokidar, alone in its own process, with the agent's own options
-// (packages/agent/src/rootWatcher.ts): the watcher's ceiling. Talks to the
-// bench over IPC: `ready` with its time, and for `expect` the time the last
-// event of a throughput phase arrived. Usage: node chokidarChild.mjs DIR
-import { createRequire } from 'node:module';
+// Raw chokidar 5, alone in its own process: the popular Node watcher, with
+// the options the agent gave it while it was built on chokidar (until issue
+// 5's directory watches, packages/agent/src/dirWatcher.ts): no polling, no
+// atomic mode, symlinks not followed, permission errors ignored. It counts
+// events only: the ceiling of a watcher that does nothing with them. Talks to
+// the bench over IPC: `ready` with its time, and for `expect` the time the
+// last event of a throughput phase arrived. Usage: node chokidarChild.mjs DIR
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { watch } from 'chokidar';
 
 const root = path.resolve(process.argv[2] ?? '.');
-// chokidar is the agent's dependency: resolve it the way the agent does.
-const agentRequire = createRequire(new URL('../../packages/agent/package.json', import.meta.url));
-const { watch } = await import(pathToFileURL(agentRequire.resolve('chokidar')).href);
-
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc');
 const send = (message) => process.send?.(message);

@@ -4,7 +4,7 @@ import type { EventType, WatchSpec } from '@fso/common';
 
 /** The compiled patterns of one watch spec; paths are absolute, matched relative to the root. */
 export interface WatchFilter {
-  /** True when chokidar must not look at `absPath` at all (excluded, or a file outside `include`). */
+  /** True when the watcher must not look at `absPath` at all (excluded, or a file outside `include`). */
   ignores(absPath: string, isDirectory: boolean | undefined): boolean;
   /** True when a change of this directory is reported (directories are always traversed). */
   reportsDirectory(absPath: string): boolean;
@@ -22,8 +22,8 @@ export function createWatchFilter(spec: WatchSpec): WatchFilter {
   const important = spec.important.length > 0 ? picomatch(spec.important, matcherOptions) : () => false;
   const events = new Set(spec.events);
   const prefix = root.endsWith(path.sep) ? root : `${root}${path.sep}`;
-  // chokidar asks for every directory entry it reads (and again on each change
-  // in that directory): a normalized path under the root is sliced, not resolved
+  // Asked for every directory entry listed and every path a notification names
+  // (a burst's worth): a normalized path under the root is sliced, not resolved
   // (anything unusual: `.`, `..`, `//`, a trailing `/`, goes the slow way).
   const unusual = /\/\.\.?(\/|$)|\/\/|\/$/;
   const relative = (absPath: string): string | null => {

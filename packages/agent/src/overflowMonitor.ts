@@ -46,7 +46,7 @@ export interface OverflowMonitorOptions {
 /** Counts watch notifications per turn of the event loop. */
 export interface OverflowMonitor {
   readonly threshold: number;
-  /** Call once per fs.watch notification (chokidar's `raw` event). */
+  /** Call once per fs.watch notification (every directory watch's listener calls it). */
   note(): void;
   /** Stops the liveness tick. */
   close(): void;

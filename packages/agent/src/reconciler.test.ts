@@ -83,7 +83,7 @@ describe('reconciler: deletes settle once their partner could have been seen', (
     expect(seen).toHaveLength(count);
   });
 
-  it('waits out the window for a file moved into a directory that just appeared (only chokidar scans it)', async () => {
+  it('waits out the window for a file moved into a directory that just appeared (only the listing of it finds it)', async () => {
     await writeFile(path.join(root, 'f.txt'), 'content');
     await start();
     await mkdir(path.join(root, 'new', 'deeper'), { recursive: true });

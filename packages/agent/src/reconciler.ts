@@ -40,6 +40,13 @@ export interface ReconcilerOptions {
   onMove?: (oldPath: string, newPath: string) => void;
   /** A path was recorded without an event (quiet scan). */
   onRecorded?: (path: string, entry: Entry) => void;
+  /**
+   * A path was looked at and is a directory the watch covers (new, moved,
+   * or as it was): the watcher makes sure it watches it. Called as soon as
+   * the directory is seen, before its create is reported (that waits for the
+   * pair window), so what is made in it meanwhile is not missed.
+   */
+  onDirectory?: (path: string) => void;
 }
 
 interface PendingCreate {
@@ -305,8 +312,8 @@ export class Reconciler {
     // The kernel queues a rename's MOVED_FROM and MOVED_TO together, and the loop above ran
     // until no hint was left (its lstats let the event loop read inotify in between): a
     // vanished path's partner has been decided by now, so its delete need not wait out the
-    // window. Except while chokidar may still be adding watches: a path that appears in a
-    // directory that appeared lately is seen only by chokidar's scan of it, later.
+    // window. Except while directories appear: what is already in a directory that appeared
+    // lately is seen only by the watcher's listing of it, a little later.
     if (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
       await this.#sweep(Date.now(), true);
     }
@@ -334,6 +341,7 @@ export class Reconciler {
     const { stats } = found;
     const kind = kindOf(stats);
     if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
+    if (kind === 'directory') this.#o.onDirectory?.(p);
     this.#pendingDeletes.delete(p);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
       if (pendingCreate) pendingCreate.gone = false;

@@ -1,12 +1,12 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { watch } from 'chokidar';
-import type { FSWatcher } from 'chokidar';
 import { errorCode } from '@fso/common';
 import type { Logger, WatchSpec, WatchState } from '@fso/common';
 import { Baseline, baselineFileName } from './baseline.js';
 import type { Entry } from './baseline.js';
 import type { BaselineOp } from './journal.js';
+import { createDirWatcher } from './dirWatcher.js';
+import type { DirWatcher } from './dirWatcher.js';
 import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
 import type { FileLooker } from './fileLooks.js';
@@ -44,7 +44,7 @@ export interface RootWatcherOptions {
   onNotification?: () => void;
 }
 
-/** One watched root: chokidar, the reconciler and the saved baseline. */
+/** One watched root: its directory watches, the reconciler and the saved baseline. */
 export interface RootWatcher {
   readonly root: string;
   readonly spec: WatchSpec;
@@ -57,21 +57,19 @@ export interface RootWatcher {
   rescan(): Promise<void>;
   /** Keeps vanished paths pending until the release is called (see Reconciler.holdDeletes): around an overflow's rescan. */
   holdDeletes(): () => void;
-  /** Settles pending pairs, saves the baseline, releases chokidar and timers. */
+  /** Settles pending pairs, saves the baseline, releases the watches and timers. */
   close(): Promise<void>;
 }
 
 /**
- * The paths a raw notification of fs.watch hints at. A file's own watch names
- * the file itself; a directory's names a child. The baseline may not know the
- * watched path yet (`known` undefined): a directory made in a burst is decided
- * after the pair window, and what is made in it meanwhile must still be
- * hinted, so an unknown path hints both.
+ * The paths a notification of a directory's watch hints at: the child it
+ * names, and the directory itself when the name is its own (inotify names a
+ * watched directory that was deleted or moved away, IN_DELETE_SELF and
+ * IN_MOVE_SELF, by its own name; a child may have that name too).
  */
-export function hintedPaths(watchedPath: string, name: string, known: Entry['kind'] | undefined): string[] {
-  if (known === 'directory') return [path.join(watchedPath, name)];
-  if (known !== undefined && name === path.basename(watchedPath)) return [watchedPath];
-  return [watchedPath, path.join(watchedPath, name)];
+export function hintedPaths(dir: string, name: string): string[] {
+  const child = path.join(dir, name);
+  return name === path.basename(dir) ? [dir, child] : [child];
 }
 
 const ROOT_POLL_MS = 1000;
@@ -102,47 +100,26 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs, looker: options.looker,
     ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
     onChange: (change) => {
-      if (ready && change.origin === 'scan' && change.kind === 'directory' && (change.type === 'create' || change.type === 'rename')) {
-        watchFoundDirectory(change.path);
-      }
+      if (change.kind === 'directory' && change.type === 'delete') dirs?.remove(change.path);
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
         options.onChange(change, filter);
       } else if (change.ops.length > 0) {
         options.onUnreported?.(change.ops);
       }
     },
-    onMove: options.onMove,
+    onMove: (oldPath, newPath) => {
+      // The new name is watched by now (onDirectory, when it was looked at); the old one's watch would name the old paths.
+      if (dirs?.has(oldPath)) dirs.remove(oldPath);
+      options.onMove?.(oldPath, newPath);
+    },
     onRecorded: (p, entry) => options.onRecorded?.(p, entry, filter),
+    onDirectory: (p) => {
+      if (options.spec.recursive && dirs && !dirs.has(p)) void dirs.add(p);
+    },
   });
 
-  let watcher: FSWatcher | undefined;
+  let dirs: DirWatcher | undefined;
   let ready = false;
-  /** Directories a rescan found, to be checked against what chokidar watches. */
-  const foundDirectories = new Set<string>();
-  let checkScheduled = false;
-  /**
-   * A directory made while the kernel dropped notifications (an inotify
-   * overflow) was never seen by chokidar, so nothing in it would be watched:
-   * the rescan reports it, and this makes chokidar watch it from then on.
-   */
-  const watchFoundDirectory = (p: string): void => {
-    if (!options.spec.recursive) return;
-    foundDirectories.add(p);
-    if (checkScheduled) return;
-    checkScheduled = true;
-    setImmediate(() => {
-      checkScheduled = false;
-      const w = watcher;
-      const candidates = [...foundDirectories];
-      foundDirectories.clear();
-      if (!w || closing) return;
-      const watched = w.getWatched();
-      const missing = candidates.filter((d) => watched[d] === undefined);
-      if (missing.length === 0) return;
-      log.info({ directories: missing.length, first: missing[0] }, 'watching directories the watcher had missed');
-      w.add(missing);
-    });
-  };
   let error: string | null = null;
   let closing: Promise<void> | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
@@ -179,12 +156,12 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     pollTimer = setInterval(() => {
       rootIsDirectory().then(
         (exists) => {
-          if (!exists || closing || watcher) return;
+          if (!exists || closing || dirs) return;
           clearInterval(pollTimer);
           pollTimer = undefined;
           log.info('watched directory appeared');
           reconciler.setScanning(true, false);
-          startChokidar();
+          startWatching();
         },
         (err: unknown) => log.error({ err }, 'cannot check watched directory'),
       );
@@ -195,86 +172,87 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   const onRootGone = async (): Promise<void> => {
     await reconciler.idle();
     if (closing || (await rootIsDirectory())) return;
-    const old = watcher;
-    watcher = undefined;
-    await old?.close();
-    // Everything below it is gone too: report what chokidar did not.
+    const old = dirs;
+    dirs = undefined;
+    old?.close();
+    // Everything below it is gone too.
     await reconciler.sweepUnseen(new Set(), false);
     waitForRoot('deleted while watched');
   };
 
-  const startChokidar = (): void => {
+  /** Directories whose watch failed, said once each (bounded). */
+  const unwatchable = new Set<string>();
+  const onWatchError = (err: unknown, dir: string): void => {
+    const code = errorCode(err);
+    if (unwatchable.has(dir)) return;
+    if (unwatchable.size > 10_000) unwatchable.clear();
+    unwatchable.add(dir);
+    if (code === 'ENOSPC') log.error({ err, dir }, 'inotify watch limit reached (fs.inotify.max_user_watches): changes in this directory are not seen until a rescan; raise the limit');
+    else if (code === 'EACCES' || code === 'EPERM') log.warn({ code, dir }, 'cannot watch directory; changes inside it are not seen');
+    else {
+      log.warn({ err, dir }, 'watcher error; rescanning');
+      void rescan();
+    }
+  };
+
+  let checkingRoot = false;
+  /** The root's own watch named the root (IN_DELETE_SELF, IN_MOVE_SELF, or a child of the same name). */
+  const checkRoot = (): void => {
+    if (checkingRoot) return;
+    checkingRoot = true;
+    void onRootGone().finally(() => (checkingRoot = false));
+  };
+
+  const startWatching = (): void => {
     const seen = new Set<string>();
     let scanning = true;
-    const w = watch(root, {
-      persistent: true,
-      ignoreInitial: false,
-      followSymlinks: false,
-      // chokidar's atomic mode hides editor temp files (*.swp, *~); an audit reports them.
-      atomic: false,
-      alwaysStat: false,
-      // With `false`, chokidar silently drops every file without the owner-read bit
-      // (mode 000 files like /etc/gshadow, even for root): the reconciler reports
-      // unreadable paths itself.
-      ignorePermissionErrors: true,
-      depth: options.spec.recursive ? undefined : 0,
-      ignored: (p: string, stats?: { isDirectory(): boolean }) => filter.ignores(p, stats ? stats.isDirectory() : undefined),
-    });
-    watcher = w;
-    w.on('all', (event, p) => {
-      const now = Date.now();
-      if (scanning) seen.add(p);
-      if (p === root) {
-        if (event === 'unlinkDir') void onRootGone();
-        return;
-      }
-      reconciler.touch(p, now);
-    });
-    /** A hint from a raw notification: looked at unless outside the watch or left out by its patterns. */
-    const touchHinted = (candidate: string): void => {
+    /** A hint: looked at unless outside the watch or left out by its patterns. */
+    const touchHinted = (candidate: string, isDirectory?: boolean): void => {
       if (candidate === root || !candidate.startsWith(`${root}/`)) return;
       if (!options.spec.recursive && path.dirname(candidate) !== root) return;
-      if (!filter.ignores(candidate, undefined)) reconciler.touch(candidate);
+      if (!filter.ignores(candidate, isDirectory)) reconciler.touch(candidate);
     };
-    w.on('raw', (_event: string, name: unknown, details: unknown) => {
-      options.onNotification?.();
-      if (typeof name !== 'string' || name === '') return;
-      // fs.watch decodes names as UTF-8; a name that is not valid UTF-8 cannot be opened by that string.
-      if (name.includes('\uFFFD')) {
-        reconciler.warnUnobservable(name);
-        return;
-      }
-      // chokidar learns of a file's changes from a watch on the file itself, which fails
-      // (silently) where the agent may not read it; the directory's own watch still
-      // names the child, so that hint is used too. Repeated hints of one path coalesce.
-      const watchedPath = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (typeof watchedPath !== 'string') return;
-      for (const p of hintedPaths(watchedPath, name, watchedPath === root ? 'directory' : baseline.get(watchedPath)?.kind)) touchHinted(p);
+    const d = createDirWatcher({
+      ignoresDirectory: (p) => p !== root && filter.ignores(p, true),
+      onNotification: (dir, name) => {
+        options.onNotification?.();
+        if (name === null || name === '') {
+          touchHinted(dir);
+          return;
+        }
+        // fs.watch decodes names as UTF-8; a name that is not valid UTF-8 cannot be opened by that string.
+        if (name.includes('\uFFFD')) {
+          reconciler.warnUnobservable(name);
+          return;
+        }
+        if (dir === root && name === path.basename(root)) checkRoot();
+        for (const p of hintedPaths(dir, name)) touchHinted(p);
+      },
+      onListed: (p, isDirectory) => {
+        if (scanning) seen.add(p);
+        touchHinted(p, isDirectory);
+      },
+      onError: onWatchError,
     });
-    w.on('error', (err: unknown) => {
-      const code = errorCode(err);
-      if (code === 'ENOSPC') log.error({ err }, 'inotify watch limit reached (fs.inotify.max_user_watches): rescanning; raise the limit');
-      else log.warn({ err }, 'watcher error; rescanning');
-      void rescan();
-    });
-    w.on('ready', () => {
-      void (async () => {
-        await reconciler.idle();
-        await reconciler.sweepUnseen(seen, reconciler.baseline.size > 0 && firstStart);
-        reconciler.setScanning(false, false);
-        scanning = false;
-        seen.clear();
-        await reconciler.idle();
-        await saveSnapshot();
-        log.info({ entries: baseline.size }, 'watching');
-        setState(true, null);
-        resolveReady();
-      })();
-    });
+    dirs = d;
+    void (async () => {
+      await d.add(root, options.spec.recursive === true);
+      if (dirs !== d) return;
+      await reconciler.idle();
+      await reconciler.sweepUnseen(seen, reconciler.baseline.size > 0 && firstStart);
+      reconciler.setScanning(false, false);
+      scanning = false;
+      seen.clear();
+      await reconciler.idle();
+      await saveSnapshot();
+      log.info({ entries: baseline.size, directories: d.size }, 'watching');
+      setState(true, null);
+      resolveReady();
+    })().catch((err: unknown) => log.error({ err }, 'start-up scan failed'));
   };
 
   const rescan = async (): Promise<void> => {
-    if (closing || !watcher) return;
+    if (closing || !dirs) return;
     if (await reconciler.touchChanged(options.spec.recursive === true)) {
       // Not idle(): on a tree that keeps changing (when overflows happen) it may never come.
       await reconciler.caughtUp();
@@ -297,7 +275,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     await reconciler.caughtUp();
   };
 
-  if (await rootIsDirectory()) startChokidar();
+  if (await rootIsDirectory()) startWatching();
   else waitForRoot('does not exist or is not a directory');
 
   return {
@@ -313,9 +291,8 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       closing ??= (async () => {
         clearInterval(saveTimer);
         if (pollTimer) clearInterval(pollTimer);
-        const w = watcher;
-        watcher = undefined;
-        await w?.close();
+        dirs?.close();
+        dirs = undefined;
         await reconciler.close();
         await saveSnapshot();
       })();
