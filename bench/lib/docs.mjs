@@ -32,8 +32,10 @@ How it measures:
   starts: its first start records a silent baseline): create all, then modify
   all, rename all (same directory), delete all, each phase as fast as
   synchronous calls go. A phase ends when its last change is fsync'd in the
-  audit (pipeline) or its last event arrived (raw chokidar, run with the
-  agent's own options in a process of its own); throughput is changes over the
+  audit (pipeline) or its last event arrived (raw chokidar 5 in a process of
+  its own, counting events, with the options the agent gave it while it was
+  built on chokidar; since issue 5 the agent watches directories itself, see
+  packages/agent/src/dirWatcher.ts); throughput is changes over the
   sum of the phases. Every expected change must be in the audit exactly once
   (by id and by type + path); "unexpected" counts extra events. When the
   kernel's inotify queue overflows, raw chokidar never gets some events: its

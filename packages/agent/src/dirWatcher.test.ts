@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
@@ -41,7 +41,7 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
   it('walks the tree: lists every entry, watches every directory once, never enters a left-out one nor a symlink', async () => {
     await symlink(path.join(root, 'a'), path.join(root, 'link'));
     watcher = create(['skip']);
-    await watcher.add(root, true);
+    await watcher.add(root, { walk: true });
     expect(listed.sort()).toEqual(
       [
         [path.join(root, 'a'), true],
@@ -60,7 +60,7 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
 
   it("names what happens to a watched directory's children, and the directory by its own name when it is deleted", async () => {
     watcher = create();
-    await watcher.add(root, true);
+    await watcher.add(root, { walk: true });
     const b = path.join(root, 'a', 'b');
     await writeFile(path.join(b, 'new.txt'), 'new');
     await waitFor(() => notified.includes(path.join(b, 'new.txt')), 'a notification naming the new file');
@@ -73,7 +73,7 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
 
   it('stops watching a directory and everything below it on remove; close is safe twice', async () => {
     watcher = create();
-    await watcher.add(root, true);
+    await watcher.add(root, { walk: true });
     expect(watcher.size).toBe(5);
     watcher.remove(path.join(root, 'a'));
     expect([watcher.size, watcher.has(path.join(root, 'a')), watcher.has(path.join(root, 'a', 'b'))]).toEqual([3, false, false]);
@@ -88,7 +88,7 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
 
   it('lists a directory after watching it: what a burst puts in a new directory is either listed or notified', async () => {
     watcher = create();
-    await watcher.add(root, true);
+    await watcher.add(root, { walk: true });
     const burst = path.join(root, 'burst');
     await mkdir(burst);
     const writing = (async () => {
@@ -104,14 +104,53 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
 
   it('a directory that vanished before it was watched is no error; a moved one keeps no stale watch after remove', async () => {
     watcher = create();
-    await watcher.add(path.join(root, 'nope'), true);
+    await watcher.add(path.join(root, 'nope'), { walk: true });
     expect([watcher.size, errors]).toEqual([0, []]);
-    await watcher.add(root, true);
+    await watcher.add(root, { walk: true });
     await rename(path.join(root, 'a'), path.join(root, 'moved'));
     await watcher.add(path.join(root, 'moved'));
     watcher.remove(path.join(root, 'a'));
     expect([watcher.has(path.join(root, 'moved')), watcher.has(path.join(root, 'a', 'b'))]).toEqual([true, false]);
     await writeFile(path.join(root, 'moved', 'in.txt'), 'x');
     await waitFor(() => notified.includes(path.join(root, 'moved', 'in.txt')), 'a notification under the new name');
+  });
+
+  it('watches a name anew when another directory took it (the watch it had follows the moved one)', async () => {
+    watcher = create();
+    await watcher.add(root, { walk: true });
+    const a = path.join(root, 'a');
+    await watcher.add(a, { ino: (await lstat(a)).ino });
+    await rename(a, path.join(root, 'away'));
+    await mkdir(a);
+    await watcher.add(a, { ino: (await lstat(a)).ino });
+    await writeFile(path.join(a, 'fresh.txt'), 'x');
+    await waitFor(() => notified.includes(path.join(a, 'fresh.txt')), 'a notification from the new directory under the old name');
+    expect(watcher.has(path.join(root, 'a', 'b'))).toBe(false);
+  });
+
+  it('drops the old name of a directory watched under a new one, and keeps a watch whose directory is still there', async () => {
+    watcher = create();
+    await watcher.add(root, { walk: true });
+    const a = path.join(root, 'a');
+    const renamed = path.join(root, 'renamed');
+    await rename(a, renamed);
+    await watcher.add(renamed);
+    // One handle per name: the old one would name every change in it a second time, under old paths.
+    expect([watcher.has(a), watcher.has(path.join(a, 'b')), watcher.has(renamed)]).toEqual([false, false, true]);
+    watcher.removeIfGone(renamed);
+    expect(watcher.has(renamed)).toBe(true);
+    await rm(renamed, { recursive: true });
+    watcher.removeIfGone(renamed);
+    expect(watcher.has(renamed)).toBe(false);
+  });
+
+  it('never follows a symbolic link, even one that took the place of a directory', async () => {
+    watcher = create();
+    const outside = path.join(tmp.path, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'secret.txt'), 'x');
+    await symlink(outside, path.join(root, 'was-dir'));
+    await watcher.add(path.join(root, 'was-dir'));
+    expect([watcher.has(path.join(root, 'was-dir')), listed]).toEqual([false, []]);
   });
 });

@@ -1,4 +1,4 @@
-import { watch } from 'node:fs';
+import { lstatSync, watch } from 'node:fs';
 import type { Dirent, FSWatcher } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,12 +35,23 @@ export interface DirWatcher {
    * Watches `dir` unless it is watched already, then lists it (each entry to
    * `onListed`), watch first so that nothing made in between is missed.
    * With `walk`, every subdirectory listed is added the same way (a start-up
-   * scan). Resolves when the listing (and walk) is done.
+   * scan). With `ino` (the directory's inode, as just looked at), a watch
+   * kept under that name for another directory (moved away, or deleted and
+   * made again) is dropped, with the watches below it, and the name watched
+   * anew. A directory that cannot be watched (the watch limit) is listed all
+   * the same, and tried again by {@link retry}. Resolves when the listing
+   * (and walk) is done.
    */
-  add(dir: string, walk?: boolean): Promise<void>;
+  add(dir: string, options?: { walk?: boolean; ino?: number }): Promise<void>;
   has(dir: string): boolean;
+  /** Device and inode of the directory watched under `dir`. */
+  identity(dir: string): { dev: number; ino: number } | undefined;
   /** Stops watching `dir` and every watched directory below it. */
   remove(dir: string): void;
+  /** Like remove, unless `dir` still is the directory its watch was made for (a delete reported late). */
+  removeIfGone(dir: string): void;
+  /** Adds again the directories whose watch failed; resolves when they are listed. */
+  retry(): Promise<void>;
   /** Directories watched now. */
   readonly size: number;
   close(): void;
@@ -52,28 +63,71 @@ const LIST_CONCURRENCY = 8;
 const isKnownType = (d: Dirent): boolean =>
   d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice();
 
+interface Watched {
+  watch: FSWatcher;
+  dev: number;
+  ino: number;
+}
+
 /** Starts an empty set of directory watches; see {@link DirWatcher}. */
 export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
-  const watchers = new Map<string, FSWatcher>();
+  const watchers = new Map<string, Watched>();
+  /** dev:ino → the name it is watched under. */
+  const names = new Map<string, string>();
+  /** Directories whose watch failed (other than by vanishing). */
+  const unwatched = new Set<string>();
   let closed = false;
 
-  const tryWatch = (dir: string): boolean => {
-    if (watchers.has(dir)) return false;
+  const remove = (dir: string): void => {
+    const below = `${dir}${path.sep}`;
+    for (const [p, w] of watchers) {
+      if (p !== dir && !p.startsWith(below)) continue;
+      watchers.delete(p);
+      const key = `${w.dev}:${w.ino}`;
+      if (names.get(key) === p) names.delete(key);
+      w.watch.close();
+    }
+    for (const p of unwatched) if (p === dir || p.startsWith(below)) unwatched.delete(p);
+  };
+
+  /** 'listed': watched now, or it could not be (it is listed all the same); 'skip': watched already, or gone. */
+  const tryWatch = (dir: string): 'listed' | 'skip' => {
+    if (watchers.has(dir)) return 'skip';
+    let w: FSWatcher;
     try {
-      const w = watch(dir, { persistent: true }, (_event, name) => options.onNotification(dir, typeof name === 'string' ? name : null));
-      w.on('error', (err) => {
-        if (watchers.get(dir) === w) watchers.delete(dir);
-        w.close();
-        options.onError(err, dir);
-      });
-      watchers.set(dir, w);
-      return true;
+      w = watch(dir, { persistent: true }, (_event, name) => options.onNotification(dir, typeof name === 'string' ? name : null));
     } catch (err) {
       const code = errorCode(err);
       // Gone, or no longer a directory, by the time it was watched: its parent's watch tells.
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') options.onError(err, dir);
-      return false;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return 'skip';
+      unwatched.add(dir);
+      options.onError(err, dir);
+      return 'listed';
     }
+    // fs.watch follows a symbolic link: what was a directory when it was looked at may be one now.
+    let stats;
+    try {
+      stats = lstatSync(dir);
+    } catch {
+      stats = undefined;
+    }
+    if (!stats?.isDirectory()) {
+      w.close();
+      return 'skip';
+    }
+    w.on('error', (err) => {
+      if (watchers.get(dir)?.watch === w) remove(dir);
+      w.close();
+      options.onError(err, dir);
+    });
+    const key = `${stats.dev}:${stats.ino}`;
+    const oldName = names.get(key);
+    // The same directory under the name it had before a rename: that watch would name old paths.
+    if (oldName !== undefined && oldName !== dir) remove(oldName);
+    watchers.set(dir, { watch: w, dev: stats.dev, ino: stats.ino });
+    names.set(key, dir);
+    unwatched.delete(dir);
+    return 'listed';
   };
 
   /** Lists `dir`; returns its subdirectories (for a walk). */
@@ -100,14 +154,20 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     return subdirectories;
   };
 
-  const add = async (dir: string, walk = false): Promise<void> => {
-    if (closed || options.ignoresDirectory(dir) || !tryWatch(dir)) return;
+  const add = async (dir: string, { walk = false, ino }: { walk?: boolean; ino?: number } = {}): Promise<void> => {
+    if (closed || options.ignoresDirectory(dir)) return;
+    const known = watchers.get(dir);
+    if (known) {
+      if (ino === undefined || known.ino === ino) return;
+      remove(dir);
+    }
+    if (tryWatch(dir) === 'skip') return;
     const first = await list(dir);
     if (!walk) return;
     const queue = [...first];
     const worker = async (): Promise<void> => {
       for (let next = queue.pop(); next !== undefined && !closed; next = queue.pop()) {
-        if (tryWatch(next)) queue.push(...(await list(next)));
+        if (tryWatch(next) === 'listed') queue.push(...(await list(next)));
       }
     };
     // Workers end when the queue is empty even if another's listing refills it: go again.
@@ -117,21 +177,37 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
   return {
     add,
     has: (dir) => watchers.has(dir),
-    remove(dir) {
-      const below = `${dir}${path.sep}`;
-      for (const [p, w] of watchers) {
-        if (p !== dir && !p.startsWith(below)) continue;
-        watchers.delete(p);
-        w.close();
+    identity(dir) {
+      const w = watchers.get(dir);
+      return w && { dev: w.dev, ino: w.ino };
+    },
+    remove,
+    removeIfGone(dir) {
+      const w = watchers.get(dir);
+      if (w) {
+        try {
+          const now = lstatSync(dir);
+          if (now.isDirectory() && now.dev === w.dev && now.ino === w.ino) return;
+        } catch {
+          // gone: removed below
+        }
       }
+      remove(dir);
+    },
+    async retry() {
+      const dirs = [...unwatched];
+      unwatched.clear();
+      for (const dir of dirs) await add(dir);
     },
     get size() {
       return watchers.size;
     },
     close() {
       closed = true;
-      for (const w of watchers.values()) w.close();
+      for (const w of watchers.values()) w.watch.close();
       watchers.clear();
+      names.clear();
+      unwatched.clear();
     },
   };
 }

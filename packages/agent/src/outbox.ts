@@ -23,6 +23,8 @@ export interface Outbox {
   readonly pendingBytes: number;
   /** True when pendingBytes reached the limit: new messages cannot be kept. */
   readonly full: boolean;
+  /** The limit of pendingBytes (see {@link entryBytes}). */
+  readonly maxBytes: number;
   /** Seqs given up because the outbox was full, until the recorder's ack passes them. */
   lost(): readonly SeqRange[];
   /** Gives up `seq` (the outbox is full): it is announced as lost, never silently dropped. */
@@ -60,6 +62,9 @@ interface Meta {
   lastSeq: number;
   lost?: SeqRange[];
 }
+
+/** What an entry counts for against the outbox's limit. */
+export const entryBytes = (e: OutboxEntry): number => e.payload.length + e.topic.length + 32;
 
 /** A seq range the agent had to give up (the outbox was full), announced in its status. */
 export interface SeqRange {
@@ -105,7 +110,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   // An ack takes entries off the front (a slice per ack was O(pending) for each of thousands of acks).
   const unacked = new Fifo(entries.filter((e) => e.seq > ackedSeq));
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
-  const sizeOf = (e: OutboxEntry): number => e.payload.length + e.topic.length + 32;
+  const sizeOf = entryBytes;
   let pendingBytes = unacked.toArray().reduce((sum, e) => sum + sizeOf(e), 0);
   let lost: SeqRange[] = (meta.lost ?? []).filter((r) => r.toSeq > ackedSeq);
   await options.recover?.(lastSeq);
@@ -161,6 +166,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     get full() {
       return pendingBytes >= maxBytes;
     },
+    maxBytes,
     pending: () => unacked.toArray(),
     get pendingCount() {
       return unacked.size;

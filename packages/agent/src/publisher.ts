@@ -3,6 +3,7 @@ import { isoNow } from '@fso/common';
 import type { FsoDiff, FsoEvent, FsoGap, Logger } from '@fso/common';
 import { journalLine } from './journal.js';
 import type { BaselineOp } from './journal.js';
+import { entryBytes } from './outbox.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { Fifo } from './fifo.js';
 
@@ -89,6 +90,19 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   };
 
+  /**
+   * Nowhere to keep `seq`: it is given up loudly; the status announces the range and the
+   * recorder writes a gap record, so the trail shows what is missing.
+   */
+  const giveUp = (lostSeq: number): void => {
+    if (outbox.lost().length === 0 || !overflowing) {
+      log.error({ pendingBytes: outbox.pendingBytes, seq: lostSeq }, 'outbox full: changes are being lost (is the recorder running?)');
+    }
+    overflowing = true;
+    outbox.markLost(lostSeq);
+    options.onOverflow?.();
+  };
+
   const send = (entry: OutboxEntry): void => {
     if (waitingSeqs.has(entry.seq)) return;
     waiting.push(entry);
@@ -103,7 +117,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
     journalQueue = [];
     if (batch.length === 0 && journal.length === 0) return;
     const emittedAt = isoNow();
-    const entries = batch.map((b) => ({ seq: b.seq, topic: b.topic, payload: JSON.stringify({ ...b.message, emittedAt }) }));
+    // The limit counts this batch too: a burst published within one turn would all be kept past it.
+    let bytes = outbox.pendingBytes;
+    const entries: OutboxEntry[] = [];
+    for (const b of batch) {
+      if (bytes >= outbox.maxBytes) {
+        giveUp(b.seq);
+        continue;
+      }
+      const entry = { seq: b.seq, topic: b.topic, payload: JSON.stringify({ ...b.message, emittedAt }) };
+      bytes += entryBytes(entry);
+      entries.push(entry);
+    }
     await outbox.append(entries, journal);
     for (const entry of entries) send(entry);
   };
@@ -140,14 +165,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       if (baseline) for (const op of baseline.ops) journalQueue.push(journalLine(seq, baseline.root, op));
       const id = `${epoch}-${seq}`;
       if (outbox.full) {
-        // Nowhere to keep it: give the seq up loudly; the status announces the range and the
-        // recorder writes a gap record, so the trail shows what is missing.
-        if (outbox.lost().length === 0 || !overflowing) {
-          log.error({ pendingBytes: outbox.pendingBytes, seq }, 'outbox full: changes are being lost (is the recorder running?)');
-        }
-        overflowing = true;
-        outbox.markLost(seq);
-        options.onOverflow?.();
+        giveUp(seq);
         schedule();
         return id;
       }

@@ -46,7 +46,7 @@ export interface ReconcilerOptions {
    * the directory is seen, before its create is reported (that waits for the
    * pair window), so what is made in it meanwhile is not missed.
    */
-  onDirectory?: (path: string) => void;
+  onDirectory?: (path: string, stats: FileStats) => void;
 }
 
 interface PendingCreate {
@@ -341,7 +341,7 @@ export class Reconciler {
     const { stats } = found;
     const kind = kindOf(stats);
     if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
-    if (kind === 'directory') this.#o.onDirectory?.(p);
+    if (kind === 'directory') this.#o.onDirectory?.(p, stats);
     this.#pendingDeletes.delete(p);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
       if (pendingCreate) pendingCreate.gone = false;

@@ -120,6 +120,34 @@ describe('startRootWatcher (real fs.watch, real temp dirs)', () => {
     expect(changes).toHaveLength(1);
   });
 
+  it('watches a directory made where another was just moved away from', async () => {
+    const w = await start();
+    const d = path.join(root, 'd');
+    await mkdir(d);
+    await waitChange((c) => c.type === 'create' && c.path === d, 'create of d');
+    await rename(d, path.join(root, 'd2'));
+    await mkdir(d);
+    // (How the swap reads, a rename or a modify of d plus renames below it, is the reconciler's matter.)
+    await waitChange((c) => c.path === path.join(root, 'd2') || c.oldPath === d, 'a change naming d2');
+    await writeFile(path.join(d, 'f.txt'), 'in the new d');
+    await waitChange((c) => c.type === 'create' && c.path === path.join(d, 'f.txt'), 'create of a file in the new d');
+    await settle(w);
+  });
+
+  it('watches the root anew when another directory takes its name', async () => {
+    await writeFile(path.join(root, 'old.txt'), 'old');
+    const w = await start();
+    await rename(root, path.join(tmp.path, 'root.old'));
+    await mkdir(root);
+    await waitChange((c) => c.type === 'delete' && c.path === path.join(root, 'old.txt'), 'delete of old.txt with the old root');
+    await waitFor(() => w.state().ready, 'watching the new root', 5000);
+    await writeFile(path.join(root, 'new.txt'), 'new');
+    await waitChange((c) => c.type === 'create' && c.path === path.join(root, 'new.txt'), 'create in the new root');
+    await writeFile(path.join(tmp.path, 'root.old', 'moved-away.txt'), 'not watched');
+    await settle(w);
+    expect(changes.filter((c) => c.path.includes('moved-away'))).toEqual([]);
+  });
+
   it('reports editor temp files that stay (chokidar atomic mode would hide them)', async () => {
     const w = await start();
     await writeFile(path.join(root, 'notes.txt~'), 'backup');

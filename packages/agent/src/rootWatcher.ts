@@ -100,7 +100,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs, looker: options.looker,
     ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
     onChange: (change) => {
-      if (change.kind === 'directory' && change.type === 'delete') dirs?.remove(change.path);
+      if (change.kind === 'directory' && change.type === 'delete') dirs?.removeIfGone(change.path);
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
         options.onChange(change, filter);
       } else if (change.ops.length > 0) {
@@ -109,12 +109,12 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     },
     onMove: (oldPath, newPath) => {
       // The new name is watched by now (onDirectory, when it was looked at); the old one's watch would name the old paths.
-      if (dirs?.has(oldPath)) dirs.remove(oldPath);
+      if (dirs?.has(oldPath)) dirs.removeIfGone(oldPath);
       options.onMove?.(oldPath, newPath);
     },
     onRecorded: (p, entry) => options.onRecorded?.(p, entry, filter),
-    onDirectory: (p) => {
-      if (options.spec.recursive && dirs && !dirs.has(p)) void dirs.add(p);
+    onDirectory: (p, stats) => {
+      if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino });
     },
   });
 
@@ -169,12 +169,34 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     pollTimer.unref();
   };
 
+  /**
+   * The root's own watch named the root: it may be gone (reported, then
+   * waited for), or another directory may have taken its name (watched
+   * anew: a walk compared with the baseline reports what differs).
+   */
   const onRootGone = async (): Promise<void> => {
-    await reconciler.idle();
-    if (closing || (await rootIsDirectory())) return;
+    // Not idle(): on a tree that keeps changing it may never come.
+    await reconciler.caughtUp();
+    const watched = dirs?.identity(root);
+    if (closing || !dirs) return;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      const stats = await lstat(root);
+      if (stats.isDirectory()) now = { dev: stats.dev, ino: stats.ino };
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT' && errorCode(err) !== 'ENOTDIR') throw err;
+    }
+    if (now && watched && now.dev === watched.dev && now.ino === watched.ino) return;
     const old = dirs;
     dirs = undefined;
-    old?.close();
+    old.close();
+    if (now) {
+      log.warn('watched directory was replaced by another: watching the new one');
+      setState(false, null);
+      reconciler.setScanning(true, false);
+      startWatching();
+      return;
+    }
     // Everything below it is gone too.
     await reconciler.sweepUnseen(new Set(), false);
     waitForRoot('deleted while watched');
@@ -187,7 +209,9 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     if (unwatchable.has(dir)) return;
     if (unwatchable.size > 10_000) unwatchable.clear();
     unwatchable.add(dir);
-    if (code === 'ENOSPC') log.error({ err, dir }, 'inotify watch limit reached (fs.inotify.max_user_watches): changes in this directory are not seen until a rescan; raise the limit');
+    if (code === 'ENOSPC') {
+      log.error({ err, dir }, 'inotify watch limit reached (fs.inotify.max_user_watches): the directory is listed, but changes in it are seen only by a rescan (--rescan-interval), which tries the watch again; raise the limit');
+    }
     else if (code === 'EACCES' || code === 'EPERM') log.warn({ code, dir }, 'cannot watch directory; changes inside it are not seen');
     else {
       log.warn({ err, dir }, 'watcher error; rescanning');
@@ -200,7 +224,9 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   const checkRoot = (): void => {
     if (checkingRoot) return;
     checkingRoot = true;
-    void onRootGone().finally(() => (checkingRoot = false));
+    onRootGone()
+      .catch((err: unknown) => log.error({ err }, 'cannot check the watched directory'))
+      .finally(() => (checkingRoot = false));
   };
 
   const startWatching = (): void => {
@@ -236,7 +262,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     });
     dirs = d;
     void (async () => {
-      await d.add(root, options.spec.recursive === true);
+      await d.add(root, { walk: options.spec.recursive === true });
       if (dirs !== d) return;
       await reconciler.idle();
       await reconciler.sweepUnseen(seen, reconciler.baseline.size > 0 && firstStart);
@@ -253,6 +279,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
 
   const rescan = async (): Promise<void> => {
     if (closing || !dirs) return;
+    await dirs.retry();
     if (await reconciler.touchChanged(options.spec.recursive === true)) {
       // Not idle(): on a tree that keeps changing (when overflows happen) it may never come.
       await reconciler.caughtUp();
