@@ -36,8 +36,8 @@ describe('GuardedConnection', () => {
     expect(g.violations).toEqual([]);
   });
 
-  it('hands a packet written in corked pieces to the socket as one write, in order', async () => {
-    // What reaches the socket, one entry per write(2) the socket would make.
+  /** A guarded connection over a socket that records each write(2) it would make. */
+  const recordingConnection = (): { connection: GuardedConnection; writes: Buffer[][] } => {
     const writes: Buffer[][] = [];
     const socket = new Duplex({
       read() {},
@@ -51,14 +51,36 @@ describe('GuardedConnection', () => {
       },
     });
     const connection = new GuardedConnection(socket, { maxPacketBytes: 1024, maxConnectBytes: 256, maxPublishRate: 0, maxSubscriptions: 64 }, { onViolation: () => undefined }, { transport: 'mqtt' });
-    // As mqtt-packet writes a PUBLISH: corked, header, topic, payload, uncorked on the next tick.
-    const pieces = [Buffer.from([0x30, 0x0a]), Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]), Buffer.from('hello')];
+    return { connection, writes };
+  };
+  /** As mqtt-packet writes a PUBLISH: corked, header, topic, payload, uncorked on the next tick. */
+  const writePacket = (connection: GuardedConnection, pieces: Buffer[]): void => {
     connection.cork();
     for (const piece of pieces) connection.write(piece);
     process.nextTick(() => connection.uncork());
+  };
+  const pieces = [Buffer.from([0x30, 0x0a]), Buffer.from([0x00, 0x03, 0x61, 0x2f, 0x62]), Buffer.from('hello')];
+
+  it('hands a packet written in corked pieces to the socket as one write, in order', async () => {
+    const { connection, writes } = recordingConnection();
+    writePacket(connection, pieces);
     await waitFor(() => writes.flat().length === pieces.length || undefined, 'every piece at the socket');
     expect(writes).toHaveLength(1);
     expect(Buffer.concat(writes[0] as Buffer[]).equals(Buffer.concat(pieces))).toBe(true);
+  });
+
+  it('hands the packets of one turn of the event loop to the socket as one write, and a later turn\'s as another', async () => {
+    const { connection, writes } = recordingConnection();
+    for (let i = 0; i < 3; i += 1) {
+      writePacket(connection, pieces);
+      // Its uncork has run (as aedes writes: one packet after another, each on its own tick).
+      await new Promise((resolve) => process.nextTick(resolve));
+    }
+    await waitFor(() => writes.flat().length === 3 * pieces.length || undefined, 'the three packets at the socket');
+    expect(writes.map((w) => Buffer.concat(w).length)).toEqual([3 * Buffer.concat(pieces).length]);
+    writePacket(connection, pieces);
+    await waitFor(() => writes.length === 2 || undefined, 'the next turn\'s packet at the socket');
+    expect(Buffer.concat(writes.flat()).equals(Buffer.concat([...pieces, ...pieces, ...pieces, ...pieces]))).toBe(true);
   });
 
   it('cuts at a header announcing too much, even when the length bytes arrive apart', async () => {
