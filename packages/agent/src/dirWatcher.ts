@@ -1,5 +1,5 @@
 import { lstatSync, watch } from 'node:fs';
-import type { Dirent, FSWatcher } from 'node:fs';
+import type { Dirent, FSWatcher, Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
@@ -60,6 +60,14 @@ export interface DirWatcher {
 /** Directories listed at once by a walk (one readdir each through libuv's pool). */
 const LIST_CONCURRENCY = 8;
 
+const lstatOrNull = (p: string): Stats | null => {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+};
+
 const isKnownType = (d: Dirent): boolean =>
   d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice();
 
@@ -93,6 +101,8 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
   /** 'listed': watched now, or it could not be (it is listed all the same); 'skip': watched already, or gone. */
   const tryWatch = (dir: string): 'listed' | 'skip' => {
     if (watchers.has(dir)) return 'skip';
+    const before = lstatOrNull(dir);
+    if (!before?.isDirectory()) return 'skip';
     let w: FSWatcher;
     try {
       w = watch(dir, { persistent: true }, (_event, name) => options.onNotification(dir, typeof name === 'string' ? name : null));
@@ -104,19 +114,19 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       options.onError(err, dir);
       return 'listed';
     }
-    // fs.watch follows a symbolic link: what was a directory when it was looked at may be one now.
-    let stats;
-    try {
-      stats = lstatSync(dir);
-    } catch {
-      stats = undefined;
-    }
-    if (!stats?.isDirectory()) {
+    // fs.watch follows a symbolic link, and the directory may have been replaced in between:
+    // the watch counts only if the same directory is there before and after it (else the
+    // replacement's own notification brings the new one here again).
+    const stats = lstatOrNull(dir);
+    if (!stats?.isDirectory() || stats.ino !== before.ino || stats.dev !== before.dev) {
       w.close();
       return 'skip';
     }
     w.on('error', (err) => {
-      if (watchers.get(dir)?.watch === w) remove(dir);
+      if (watchers.get(dir)?.watch === w) {
+        remove(dir);
+        unwatched.add(dir);
+      }
       w.close();
       options.onError(err, dir);
     });
@@ -184,14 +194,9 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     remove,
     removeIfGone(dir) {
       const w = watchers.get(dir);
-      if (w) {
-        try {
-          const now = lstatSync(dir);
-          if (now.isDirectory() && now.dev === w.dev && now.ino === w.ino) return;
-        } catch {
-          // gone: removed below
-        }
-      }
+      const now = lstatOrNull(dir);
+      // Still the watched directory; or another directory took the name without a watch of its own yet (what is below is its).
+      if (now?.isDirectory() && (!w || (now.dev === w.dev && now.ino === w.ino))) return;
       remove(dir);
     },
     async retry() {

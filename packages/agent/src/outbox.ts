@@ -72,6 +72,20 @@ export interface SeqRange {
   toSeq: number;
 }
 
+/** The seqs in (ackedSeq, lastSeq] that are neither kept nor in `lost`, as ranges. */
+export function unaccounted(ackedSeq: number, lastSeq: number, kept: readonly number[], lost: readonly SeqRange[]): SeqRange[] {
+  const covered = [...kept.filter((q) => q > ackedSeq).map((q): SeqRange => ({ fromSeq: q, toSeq: q })), ...lost].sort((a, b) => a.fromSeq - b.fromSeq);
+  const holes: SeqRange[] = [];
+  let next = ackedSeq + 1;
+  for (const r of covered) {
+    if (r.fromSeq > next) holes.push({ fromSeq: next, toSeq: Math.min(r.fromSeq - 1, lastSeq) });
+    next = Math.max(next, r.toSeq + 1);
+    if (next > lastSeq) break;
+  }
+  if (next <= lastSeq) holes.push({ fromSeq: next, toSeq: lastSeq });
+  return holes.filter((h) => h.fromSeq <= h.toSeq);
+}
+
 /** Opens the outbox in the state dir, recovering unacknowledged entries and the last seq. */
 export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   const { file, log } = options;
@@ -113,6 +127,14 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
   const sizeOf = entryBytes;
   let pendingBytes = unacked.toArray().reduce((sum, e) => sum + sizeOf(e), 0);
   let lost: SeqRange[] = (meta.lost ?? []).filter((r) => r.toSeq > ackedSeq);
+  // A seq counted but neither kept nor announced (a crash between recording a lost seq and
+  // the append of lower ones, or a failed append): announced as lost, never a silent hole.
+  const holes = unaccounted(ackedSeq, lastSeq, unacked.toArray().map((e) => e.seq), lost);
+  if (holes.length > 0) {
+    log.warn({ holes }, 'outbox: seqs neither kept nor announced before a restart; announcing them as lost');
+    lost = [...lost, ...holes].sort((a, b) => a.fromSeq - b.fromSeq);
+    await writeFileAtomic(metaFile, JSON.stringify({ ackedSeq, lastSeq, lost } satisfies Meta));
+  }
   await options.recover?.(lastSeq);
   let handle: FileHandle;
   let journal: FileHandle;

@@ -120,16 +120,27 @@ export function createPublisher(options: PublisherOptions): Publisher {
     // The limit counts this batch too: a burst published within one turn would all be kept past it.
     let bytes = outbox.pendingBytes;
     const entries: OutboxEntry[] = [];
+    const overLimit: number[] = [];
     for (const b of batch) {
       if (bytes >= outbox.maxBytes) {
-        giveUp(b.seq);
+        overLimit.push(b.seq);
         continue;
       }
       const entry = { seq: b.seq, topic: b.topic, payload: JSON.stringify({ ...b.message, emittedAt }) };
       bytes += entryBytes(entry);
       entries.push(entry);
     }
-    await outbox.append(entries, journal);
+    try {
+      await outbox.append(entries, journal);
+    } catch (err) {
+      // Not kept, so never published: announced as lost rather than left a silent hole.
+      for (const entry of entries) giveUp(entry.seq);
+      throw err;
+    } finally {
+      // Given up only now: a lost seq recorded before the lower seqs of its batch are on disk
+      // would, after a crash in between, leave those lower seqs neither kept nor announced.
+      for (const seq of overLimit) giveUp(seq);
+    }
     for (const entry of entries) send(entry);
   };
 

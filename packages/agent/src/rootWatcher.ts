@@ -204,6 +204,11 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
 
   /** Directories whose watch failed, said once each (bounded). */
   const unwatchable = new Set<string>();
+  /**
+   * A directory that cannot be watched is listed all the same, and its watch
+   * is tried again by each rescan (an overflow's, or --rescan-interval's); a
+   * rescan per failure would storm when every watch fails (EMFILE, ENOSPC).
+   */
   const onWatchError = (err: unknown, dir: string): void => {
     const code = errorCode(err);
     if (unwatchable.has(dir)) return;
@@ -211,12 +216,8 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     unwatchable.add(dir);
     if (code === 'ENOSPC') {
       log.error({ err, dir }, 'inotify watch limit reached (fs.inotify.max_user_watches): the directory is listed, but changes in it are seen only by a rescan (--rescan-interval), which tries the watch again; raise the limit');
-    }
-    else if (code === 'EACCES' || code === 'EPERM') log.warn({ code, dir }, 'cannot watch directory; changes inside it are not seen');
-    else {
-      log.warn({ err, dir }, 'watcher error; rescanning');
-      void rescan();
-    }
+    } else if (code === 'EACCES' || code === 'EPERM') log.warn({ code, dir }, 'cannot watch directory; changes inside it are not seen');
+    else log.warn({ err, dir }, 'cannot watch directory: changes in it are seen only by a rescan (--rescan-interval), which tries the watch again');
   };
 
   let checkingRoot = false;
