@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -137,8 +138,9 @@ describe('startRootWatcher (real fs.watch, real temp dirs)', () => {
   it('watches the root anew when another directory takes its name', async () => {
     await writeFile(path.join(root, 'old.txt'), 'old');
     const w = await start();
-    await rename(root, path.join(tmp.path, 'root.old'));
-    await mkdir(root);
+    // Both before the agent reads the root's notification, so it finds another directory there.
+    renameSync(root, path.join(tmp.path, 'root.old'));
+    mkdirSync(root);
     await waitChange((c) => c.type === 'delete' && c.path === path.join(root, 'old.txt'), 'delete of old.txt with the old root');
     await waitFor(() => w.state().ready, 'watching the new root', 5000);
     await writeFile(path.join(root, 'new.txt'), 'new');

@@ -92,7 +92,8 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   const baseline = saved ?? new Baseline();
   // Drop what the (new) patterns no longer cover, silently: it is a config change, not a file change.
   baseline.retain((p) => p.startsWith(`${root}/`) && !filter.ignores(p, baseline.get(p)?.kind === 'directory'));
-  const firstStart = saved === null;
+  /** No baseline was saved: the first walk records one without events (false after it, so a root replaced later is reported). */
+  let firstStart = saved === null;
   if (firstStart) log.info('first start on this root: recording a baseline without events');
 
   const reconciler = new Reconciler({
@@ -267,6 +268,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       if (dirs !== d) return;
       await reconciler.idle();
       await reconciler.sweepUnseen(seen, reconciler.baseline.size > 0 && firstStart);
+      firstStart = false;
       reconciler.setScanning(false, false);
       scanning = false;
       seen.clear();
