@@ -16,6 +16,8 @@ export interface DirWatcherOptions {
   onNotification: (dir: string, name: string | null) => void;
   /** An entry found by listing a directory (a start-up walk, or a directory that just appeared). */
   onListed: (entryPath: string, isDirectory: boolean) => void;
+  /** A directory was listed after its watch was set: `names` is everything in it (what is not, is gone). */
+  onListedAll?: (dir: string, names: ReadonlySet<string>) => void;
   /** A directory could not be watched or listed (but for it having vanished). */
   onError: (err: unknown, dir: string) => void;
 }
@@ -151,8 +153,10 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       return [];
     }
     const subdirectories: string[] = [];
+    const names = new Set<string>();
     for (const entry of entries) {
       if (closed) return [];
+      names.add(entry.name);
       const p = path.join(dir, entry.name);
       let isDirectory = entry.isDirectory();
       // Some file systems leave the type unknown (DT_UNKNOWN): ask.
@@ -161,6 +165,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       options.onListed(p, isDirectory);
       if (isDirectory) subdirectories.push(p);
     }
+    options.onListedAll?.(dir, names);
     return subdirectories;
   };
 

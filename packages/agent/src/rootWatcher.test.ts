@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -133,6 +133,20 @@ describe('startRootWatcher (real fs.watch, real temp dirs)', () => {
     await writeFile(path.join(d, 'f.txt'), 'in the new d');
     await waitChange((c) => c.type === 'create' && c.path === path.join(d, 'f.txt'), 'create of a file in the new d');
     await settle(w);
+  });
+
+  it('reports a delete made in a renamed directory right after the rename', async () => {
+    await mkdir(path.join(root, 'sub', 'deeper'), { recursive: true });
+    await writeFile(path.join(root, 'sub', 'deeper', 'new.txt'), 'x');
+    const w = await start();
+    // The rename, then at once a delete and a create below it: the watches still have the old names.
+    renameSync(path.join(root, 'sub'), path.join(root, 'sub2'));
+    rmSync(path.join(root, 'sub2', 'deeper', 'new.txt'));
+    writeFileSync(path.join(root, 'sub2', 'deeper', 'later.txt'), 'y');
+    await waitChange((c) => c.type === 'delete' && c.path === path.join(root, 'sub2', 'deeper', 'new.txt'), 'delete of new.txt under its new name');
+    await waitChange((c) => c.type === 'create' && c.path === path.join(root, 'sub2', 'deeper', 'later.txt'), 'create of later.txt');
+    await settle(w);
+    expect(changes.map((c) => `${c.type} ${path.relative(root, c.path)}`).sort()).toEqual(['create sub2/deeper/later.txt', 'delete sub2/deeper/new.txt', 'rename sub2']);
   });
 
   it('watches the root anew when another directory takes its name', async () => {

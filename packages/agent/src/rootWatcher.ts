@@ -260,6 +260,12 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
         if (scanning) seen.add(p);
         touchHinted(p, isDirectory);
       },
+      // A directory watched anew while live (renamed, replaced, its watch retried): what was
+      // deleted from it while no watch named it under this path is missing from the listing.
+      onListedAll: (dir, names) => {
+        if (scanning || baseline.get(dir)?.kind !== 'directory') return;
+        for (const p of baseline.subtree(dir)) if (path.dirname(p) === dir && !names.has(path.basename(p))) touchHinted(p);
+      },
       onError: onWatchError,
     });
     dirs = d;
