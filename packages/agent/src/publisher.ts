@@ -91,11 +91,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
 
   /**
-   * Nowhere to keep `seq`: it is given up loudly; the status announces the range and the
-   * recorder writes a gap record, so the trail shows what is missing.
+   * Nowhere to keep `seq` (the outbox is full, or could not be written): it is given up
+   * loudly; the status announces the range and the recorder writes a gap record, so the
+   * trail shows what is missing.
    */
-  const giveUp = (lostSeq: number): void => {
-    if (outbox.lost().length === 0 || !overflowing) {
+  const giveUp = (lostSeq: number, why: 'full' | 'unwritable' = 'full'): void => {
+    if (why === 'full' && (outbox.lost().length === 0 || !overflowing)) {
       log.error({ pendingBytes: outbox.pendingBytes, seq: lostSeq }, 'outbox full: changes are being lost (is the recorder running?)');
     }
     overflowing = true;
@@ -134,7 +135,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
       await outbox.append(entries, journal);
     } catch (err) {
       // Not kept, so never published: announced as lost rather than left a silent hole.
-      for (const entry of entries) giveUp(entry.seq);
+      if (entries.length > 0) {
+        log.error({ err, fromSeq: entries[0]?.seq, toSeq: entries[entries.length - 1]?.seq }, 'outbox could not be written: these changes are announced as lost');
+      }
+      for (const entry of entries) giveUp(entry.seq, 'unwritable');
       throw err;
     } finally {
       // Given up only now: a lost seq recorded before the lower seqs of its batch are on disk
