@@ -153,10 +153,10 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       return [];
     }
     const subdirectories: string[] = [];
-    const names = new Set<string>();
+    const listed = new Set<string>();
     for (const entry of entries) {
       if (closed) return [];
-      names.add(entry.name);
+      listed.add(entry.name);
       const p = path.join(dir, entry.name);
       let isDirectory = entry.isDirectory();
       // Some file systems leave the type unknown (DT_UNKNOWN): ask.
@@ -165,7 +165,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       options.onListed(p, isDirectory);
       if (isDirectory) subdirectories.push(p);
     }
-    options.onListedAll?.(dir, names);
+    options.onListedAll?.(dir, listed);
     return subdirectories;
   };
 

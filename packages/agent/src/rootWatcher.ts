@@ -141,11 +141,13 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     options.onState?.();
   };
 
-  const rootIsDirectory = async (): Promise<boolean> => {
+  /** Device and inode of the directory at the root's path; null when there is none. */
+  const rootDirectory = async (): Promise<{ dev: number; ino: number } | null> => {
     try {
-      return (await lstat(root)).isDirectory();
+      const stats = await lstat(root);
+      return stats.isDirectory() ? { dev: stats.dev, ino: stats.ino } : null;
     } catch (err) {
-      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return null;
       throw err;
     }
   };
@@ -155,9 +157,9 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     log.warn({ reason }, 'watched directory unavailable; waiting for it');
     resolveReady();
     pollTimer = setInterval(() => {
-      rootIsDirectory().then(
-        (exists) => {
-          if (!exists || closing || dirs) return;
+      rootDirectory().then(
+        (found) => {
+          if (!found || closing || dirs) return;
           clearInterval(pollTimer);
           pollTimer = undefined;
           log.info('watched directory appeared');
@@ -180,13 +182,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     await reconciler.caughtUp();
     const watched = dirs?.identity(root);
     if (closing || !dirs) return;
-    let now: { dev: number; ino: number } | undefined;
-    try {
-      const stats = await lstat(root);
-      if (stats.isDirectory()) now = { dev: stats.dev, ino: stats.ino };
-    } catch (err) {
-      if (errorCode(err) !== 'ENOENT' && errorCode(err) !== 'ENOTDIR') throw err;
-    }
+    const now = await rootDirectory();
     if (now && watched && now.dev === watched.dev && now.ino === watched.ino) return;
     const old = dirs;
     dirs = undefined;
@@ -311,7 +307,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     await reconciler.caughtUp();
   };
 
-  if (await rootIsDirectory()) startWatching();
+  if (await rootDirectory()) startWatching();
   else waitForRoot('does not exist or is not a directory');
 
   return {
