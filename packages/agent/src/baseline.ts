@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { errorCode } from '@fso/common';
+import { errorCode, writeFileAtomic } from '@fso/common';
 import type { EntryKind, Logger } from '@fso/common';
-import { writeFileAtomic } from './stateDir.js';
 
 /** What the agent last knew of one path. */
 export interface Entry {

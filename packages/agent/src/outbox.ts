@@ -1,9 +1,8 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { errorCode } from '@fso/common';
+import { errorCode, writeFileAtomic } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { OutboxError } from './errors.js';
-import { writeFileAtomic } from './stateDir.js';
 import { Fifo } from './fifo.js';
 
 /** One message kept until the recorder acknowledges it. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { errorCode, parseAgentConfig } from '@fso/common';
+import { errorCode, parseAgentConfig, writeFileAtomic } from '@fso/common';
 import type { AgentConfig, Logger } from '@fso/common';
 import { StateDirError } from './errors.js';
 
@@ -21,19 +21,6 @@ export interface StateDir {
 export interface SavedConfig {
   source: 'agent' | 'default' | 'saved' | 'cli';
   config: AgentConfig;
-}
-
-/** Writes `data` to `file` atomically: temp file, fsync, rename. */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
 }
 
 function mintEpoch(): string {

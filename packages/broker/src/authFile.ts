@@ -10,9 +10,8 @@
  * ```
  */
 import { readFile, stat } from 'node:fs/promises';
-import { AGENT_ID_PATTERN, FSO_ROLES, errorCode } from '@fso/common';
+import { AGENT_ID_PATTERN, FSO_ROLES, errorCode, writeFileAtomic } from '@fso/common';
 import type { FsoRole } from '@fso/common';
-import { writeFileAtomic } from './atomicFile.js';
 import { AuthFileError } from './errors.js';
 import { checkPasswordHash } from './passwords.js';
 import type { PasswordHash } from './passwords.js';

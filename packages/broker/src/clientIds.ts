@@ -15,10 +15,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FSO_ROLES, errorCode, isoNow } from '@fso/common';
+import { FSO_ROLES, errorCode, isoNow, writeFileAtomic } from '@fso/common';
 import type { FsoRole, Logger } from '@fso/common';
 import type { Identity } from './acl.js';
-import { writeFileAtomic } from './atomicFile.js';
 import { BrokerStorageError } from './errors.js';
 
 /** The bindings file's name inside the data dir. */

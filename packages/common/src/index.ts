@@ -66,6 +66,7 @@ export { isoFromMs, isoNow } from './time.js';
 export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, waitForConnect } from './mqtt.js';
 export type { ConnectOptions } from './mqtt.js';
 export { collect, onShutdown, parseDuration } from './process.js';
+export { writeFileAtomic } from './atomicFile.js';
 export { FSO_VERSION } from './version.js';
 export {
   DEFAULT_CLOCK_SKEW_SECONDS,
