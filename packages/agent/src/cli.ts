@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import {
   ConfigValidationError,
   DEFAULT_TOPIC_PREFIX,
+  EXIT,
   FSO_VERSION,
   assertAgentId,
   collect,
@@ -86,8 +87,9 @@ async function initialConfig(flags: AgentFlags): Promise<AgentConfig | undefined
 }
 
 /**
- * Runs `fso-agent`; resolves with the exit code once the agent has stopped
- * (on SIGINT/SIGTERM) or failed to start.
+ * Runs `fso-agent`; resolves with the exit code (see {@link EXIT}) once the
+ * agent has stopped (0, on SIGINT/SIGTERM) or failed to start (1; 2 for bad
+ * flags or a bad config file).
  */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fso-agent')
@@ -115,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     program.parse(argv, { from: 'user' });
   } catch (err) {
-    return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : 2) : 2;
+    return err instanceof CommanderError && err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   const flags = program.opts<AgentFlags>();
   const log = createLogger({ name: 'fso-agent' });
@@ -137,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     log.error({ err: (err as Error).message }, 'cannot start');
     process.stderr.write(`fso-agent: ${(err as Error).message}\n`);
-    return 2;
+    return EXIT.usage;
   }
   const stateDir = flags.stateDir ?? path.join(os.homedir(), '.local', 'state', 'fso', flags.id);
   let agent;
@@ -149,14 +151,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     log.error({ err }, 'cannot start');
     process.stderr.write(`fso-agent: ${(err as Error).message}\n`);
-    return 1;
+    return EXIT.failed;
   }
   log.info({ stateDir, epoch: agent.epoch }, 'agent started');
   const running = agent;
   return new Promise<number>((resolve) => {
     onShutdown(async () => {
       await running.close();
-      resolve(0);
+      resolve(EXIT.ok);
     }, log);
   });
 }
@@ -164,6 +166,6 @@ export async function main(argv: string[]): Promise<number> {
 if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
-    () => process.exit(1),
+    () => process.exit(EXIT.failed),
   );
 }

@@ -2,7 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_TOPIC_PREFIX, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
 import { TailFilterError } from './errors.js';
@@ -19,9 +19,6 @@ export interface CliIo {
   /** Stops `record` and `tail -f` when aborted; without it, SIGINT/SIGTERM do. */
   signal?: AbortSignal;
 }
-
-/** Exit codes of `fso-audit`. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 interface TailFlags {
   dir: string;

@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_TOPIC_PREFIX, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
 import type { Broker, BrokerOptions } from './broker.js';
@@ -12,9 +12,6 @@ import { DEFAULT_LIMITS } from './limits.js';
 import { addSessionCommands } from './sessionCli.js';
 import { UserCommandError, addUserCommands } from './userCli.js';
 import type { UserCliIo } from './userCli.js';
-
-/** Exit codes of `fso-broker`. */
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 interface CliOptions {
   host: string;

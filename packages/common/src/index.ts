@@ -67,6 +67,8 @@ export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrok
 export type { ConnectOptions } from './mqtt.js';
 export { collect, onShutdown, parseDuration } from './process.js';
 export { writeFileAtomic } from './atomicFile.js';
+export { EXIT } from './exitCodes.js';
+export type { ExitCode } from './exitCodes.js';
 export { FSO_VERSION } from './version.js';
 export {
   DEFAULT_CLOCK_SKEW_SECONDS,

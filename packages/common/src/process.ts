@@ -1,3 +1,4 @@
+import { EXIT } from './exitCodes.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -9,18 +10,18 @@ export function onShutdown(close: () => Promise<void>, log: Logger): void {
   const handler = (signal: NodeJS.Signals): void => {
     if (closing) {
       log.warn({ signal }, 'second signal, exiting now');
-      process.exit(130);
+      process.exit(EXIT.interrupted);
     }
     closing = true;
     log.info({ signal }, 'shutting down');
     close().then(
       () => {
         log.info('stopped');
-        process.exit(process.exitCode ?? 0);
+        process.exit(process.exitCode ?? EXIT.ok);
       },
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
-        process.exit(1);
+        process.exit(EXIT.failed);
       },
     );
   };

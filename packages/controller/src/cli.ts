@@ -5,6 +5,7 @@ import {
   BrokerConnectError,
   ConfigValidationError,
   DEFAULT_TOPIC_PREFIX,
+  EXIT,
   FSO_ROLES,
   FSO_VERSION,
   InvalidAgentIdError,
@@ -14,7 +15,7 @@ import {
   parseDuration,
 } from '@fso/common';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { EXIT, formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
+import { formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
 import { readConfigFile } from './configFile.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 import type { ConnectionOptions } from './connection.js';

@@ -1,21 +1,7 @@
+import { EXIT } from '@fso/common';
 import type { ConfigInForce } from './getConfig.js';
 import type { AgentSummary } from './listAgents.js';
 import type { AgentOutcome, PushResult } from './pushConfig.js';
-
-/** Exit codes of `fso-controller` (documented in docs/protocol.md). */
-export const EXIT = {
-  ok: 0,
-  /** Rejected by an agent, nothing known about an agent, or an unexpected failure. */
-  failed: 1,
-  /** Bad usage or bad input: unreadable, non-JSON or invalid config file, bad agent id. */
-  usage: 2,
-  /** No status for the pushed revision within `--timeout`. */
-  timeout: 3,
-  /** The broker could not be reached, or stopped answering. */
-  unreachable: 4,
-  /** Interrupted (SIGINT/SIGTERM). */
-  interrupted: 130,
-} as const;
 
 /** The exit code of a push: any rejection wins over any time-out. */
 export function pushExitCode(result: PushResult): number {

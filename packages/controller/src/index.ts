@@ -12,7 +12,7 @@ export type { AgentSummary } from './listAgents.js';
 export { readConfigFile } from './configFile.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
-export { EXIT, formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
+export { formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
 export { AgentNotFoundError, BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';
 export { TokenError, mintToken } from './token.js';
 export type { MintTokenOptions } from './token.js';
