@@ -3,7 +3,8 @@ import { chmod, mkdir, readFile, readdir, stat, symlink, truncate, writeFile } f
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
-import { ContentStoreClosedError, ContentStoreError, createContentStore } from './contentStore.js';
+import { createContentStore } from './contentStore.js';
+import { ContentStoreClosedError, ContentStoreError } from './errors.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
+import { ContentStoreClosedError, ContentStoreError } from './errors.js';
 
 /**
  * The last content the agent saw of each important file, kept on disk in the
@@ -32,26 +33,6 @@ export interface ContentStore {
   has(filePath: string): Promise<boolean>;
   /** Waits for writes in flight; later calls reject with {@link ContentStoreClosedError}. Idempotent. */
   close(): Promise<void>;
-}
-
-/** The content store directory cannot be created or is not a private directory. */
-export class ContentStoreError extends Error {
-  override readonly name = 'ContentStoreError';
-  readonly dir: string;
-  constructor(dir: string, reason: string, options?: ErrorOptions) {
-    super(`content store ${dir}: ${reason}`, options);
-    this.dir = dir;
-  }
-}
-
-/** A call on a closed content store. */
-export class ContentStoreClosedError extends Error {
-  override readonly name = 'ContentStoreClosedError';
-  readonly dir: string;
-  constructor(dir: string) {
-    super(`content store ${dir} is closed`);
-    this.dir = dir;
-  }
 }
 
 // Temp files end so; one left by a crash is removed at open.

@@ -4,6 +4,7 @@ import { createSilentLogger } from '@fso/common';
 import { decodeStored, encodeStored } from './contentStore.js';
 import { runFileJob } from './diffFiles.js';
 import type { FileJob, FileJobResult } from './diffFiles.js';
+import { DifferClosedError } from './errors.js';
 import { lineDiff } from './lineDiff.js';
 import type { LineDiffOutcome } from './lineDiff.js';
 
@@ -78,14 +79,6 @@ export interface DiffWorker {
   readonly threadId: number | null;
   /** Rejects queued and running jobs, terminates the thread. Idempotent. */
   close(): Promise<void>;
-}
-
-/** A diff asked of, or still running in, a closed differ. */
-export class DifferClosedError extends Error {
-  override readonly name = 'DifferClosedError';
-  constructor() {
-    super('differ is closed');
-  }
 }
 
 // Plain JS, run with `eval: true`: a worker file would have to be JS on disk,

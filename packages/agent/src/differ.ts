@@ -1,14 +1,13 @@
 import { basename } from 'node:path';
 import picomatch from 'picomatch';
-import { DEFAULT_MAX_PATCH_BYTES, DEFAULT_NODIFF, createSilentLogger, toError } from '@fso/common';
+import { DEFAULT_MAX_PATCH_BYTES, DEFAULT_NODIFF, createSilentLogger } from '@fso/common';
 import type { DiffOptions, DiffSkipReason, EventType, Logger, Redaction } from '@fso/common';
 import type { ContentStore } from './contentStore.js';
 import type { FileJobResult } from './diffFiles.js';
-import { DifferClosedError, createDiffWorker } from './diffWorker.js';
+import { DiffError, DifferClosedError } from './errors.js';
+import { createDiffWorker } from './diffWorker.js';
 import type { DiffJobResult } from './diffWorker.js';
 import { redactSecretsAsync } from './redact.js';
-
-export { DifferClosedError } from './diffWorker.js';
 
 /** The changes a diff is made for (a rename moves the stored content instead: {@link Differ.rename}). */
 export type DiffChange = Exclude<EventType, 'rename'>;
@@ -87,19 +86,8 @@ export interface Differ {
   close(): Promise<void>;
 }
 
-/** A diff that failed for an unexpected reason (an I/O error other than the expected ones). */
-export class DiffError extends Error {
-  override readonly name = 'DiffError';
-  readonly path: string;
-  constructor(path: string, options?: ErrorOptions) {
-    super(`cannot diff ${path}: ${toError(options?.cause).message}`, options);
-    this.path = path;
-  }
-}
-
 /** Bounds the worker's watchdog for a remember job (it only reads and writes). */
 const REMEMBER_TIMEOUT_MS = 30_000;
-
 
 const matcherOptions = { dot: true } as const;
 const defaultNodiff = picomatch([...DEFAULT_NODIFF], matcherOptions);

@@ -6,4 +6,14 @@ export { createWatchFilter } from './filters.js';
 export type { WatchFilter } from './filters.js';
 export { checkConfigForAgent } from './configManager.js';
 export type { ConfigOutcome, ConfigSource } from './configManager.js';
-export { OutboxError, StateDirError, WatchError } from './errors.js';
+export {
+  ContentStoreClosedError,
+  ContentStoreError,
+  DiffError,
+  DifferClosedError,
+  OutboxError,
+  RedactPatternError,
+  RedactionKeyError,
+  StateDirError,
+  WatchError,
+} from './errors.js';

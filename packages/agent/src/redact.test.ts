@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffOptionsSchema, diffSchema, formatIssues } from '@fso/common';
-import { RedactPatternError, findPrivateKeyLines, redactSecrets, redactSecretsAsync } from './redact.js';
+import { findPrivateKeyLines, redactSecrets, redactSecretsAsync } from './redact.js';
+import { RedactPatternError } from './errors.js';
 import { passesLuhn, secretKindOfKey } from './secretPatterns.js';
 import { ALL_SECRETS, NOT_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from './testing/secretFixtures.js';
 

@@ -3,8 +3,6 @@ import type { RedactPattern, Redaction } from '@fso/common';
 import { compilePatterns, findSecrets } from './secretPatterns.js';
 import type { CompiledPattern, SecretSpan } from './secretPatterns.js';
 
-export { RedactPatternError } from './secretPatterns.js';
-
 /**
  * Secrets out of diffs before they leave the host (issue 4, item 6). Each
  * secret becomes `[REDACTED:<kind>:<8 hex>]`, the hex being the start of the

@@ -2,7 +2,8 @@ import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
-import { REDACTION_KEY_BYTES, RedactionKeyError, openRedactionKey } from './redactionKey.js';
+import { RedactionKeyError } from './errors.js';
+import { REDACTION_KEY_BYTES, openRedactionKey } from './redactionKey.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

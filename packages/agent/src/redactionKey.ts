@@ -1,19 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errorCode, writeFileAtomic } from '@fso/common';
+import { RedactionKeyError } from './errors.js';
 
 /** Bytes of a redaction key (the HMAC-SHA-256 block is 64; 32 random bytes are 256 bits). */
 export const REDACTION_KEY_BYTES = 32;
-
-/** The redaction key file exists but cannot be used. */
-export class RedactionKeyError extends Error {
-  override readonly name = 'RedactionKeyError';
-  readonly path: string;
-  constructor(path: string, reason: string, options?: ErrorOptions) {
-    super(`redaction key ${path}: ${reason}`, options);
-    this.path = path;
-  }
-}
 
 /**
  * The agent's redaction key: read from `file`, or made (random, mode 0600,

@@ -1,5 +1,5 @@
-import { toError } from '@fso/common';
 import type { RedactPattern } from '@fso/common';
+import { RedactPatternError } from './errors.js';
 
 /**
  * Where the secrets are in one line of text. Every regex here runs in time
@@ -19,16 +19,6 @@ export interface SecretSpan {
 export interface CompiledPattern {
   kind: string;
   regex: RegExp;
-}
-
-/** A configured extra pattern that is not a valid regex (the config schema refuses these first). */
-export class RedactPatternError extends Error {
-  override readonly name = 'RedactPatternError';
-  readonly patternName: string;
-  constructor(patternName: string, options?: ErrorOptions) {
-    super(`redact pattern ${patternName} is not a valid regex: ${toError(options?.cause).message}`, options);
-    this.patternName = patternName;
-  }
 }
 
 const compiled = new WeakMap<RedactPattern, CompiledPattern>();

@@ -10,9 +10,8 @@ import type { JwtAlgorithm } from '@fso/common';
 import type { Identity } from './acl.js';
 import { authFileModeWarning, readAuthFile } from './authFile.js';
 import type { AuthUser } from './authFile.js';
-import { CheckQueueFullError } from './checkQueue.js';
 import type { CheckQueue } from './checkQueue.js';
-import { AuthenticationError, KeyFileError } from './errors.js';
+import { AuthenticationError, CheckQueueFullError, KeyFileError } from './errors.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from './passwords.js';
 import type { ScryptParams } from './passwords.js';
 

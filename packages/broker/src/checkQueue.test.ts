@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { CheckQueueFullError, createCheckQueue } from './checkQueue.js';
+import { createCheckQueue } from './checkQueue.js';
+import { CheckQueueFullError } from './errors.js';
 
 describe('createCheckQueue', () => {
   it('runs at most `concurrency` tasks at once, in arrival order, and refuses beyond `maxWaiting` at once', async () => {

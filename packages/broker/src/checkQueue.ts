@@ -5,18 +5,7 @@
  * their turn, and the rest are refused at once so their clients retry later.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-
-/** The queue is full: refuse the login (CONNACK 3) instead of waiting. */
-export class CheckQueueFullError extends Error {
-  override readonly name = 'CheckQueueFullError';
-  readonly running: number;
-  readonly waiting: number;
-  constructor(running: number, waiting: number) {
-    super(`server busy: ${running} password checks running and ${waiting} waiting`);
-    this.running = running;
-    this.waiting = waiting;
-  }
-}
+import { CheckQueueFullError } from './errors.js';
 
 /** Runs password checks a few at a time. */
 export interface CheckQueue {

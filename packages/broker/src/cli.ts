@@ -7,10 +7,10 @@ import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, on
 import type { Logger } from '@fso/common';
 import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
 import type { Broker, BrokerOptions } from './broker.js';
-import { AuthFileError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError } from './errors.js';
+import { AuthFileError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError, UserCommandError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { addSessionCommands } from './sessionCli.js';
-import { UserCommandError, addUserCommands } from './userCli.js';
+import { addUserCommands } from './userCli.js';
 import type { UserCliIo } from './userCli.js';
 
 interface CliOptions {

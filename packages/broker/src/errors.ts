@@ -115,3 +115,20 @@ export class AuthenticationError extends Error {
     this.clientId = clientId;
   }
 }
+
+/** The queue is full: refuse the login (CONNACK 3) instead of waiting. */
+export class CheckQueueFullError extends Error {
+  override readonly name = 'CheckQueueFullError';
+  readonly running: number;
+  readonly waiting: number;
+  constructor(running: number, waiting: number) {
+    super(`server busy: ${running} password checks running and ${waiting} waiting`);
+    this.running = running;
+    this.waiting = waiting;
+  }
+}
+
+/** A problem with the arguments or the password of a `user` or `session` command, or with the flags: exit 2. */
+export class UserCommandError extends Error {
+  override readonly name = 'UserCommandError';
+}

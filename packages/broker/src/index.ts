@@ -20,5 +20,14 @@ export type { LoginGuardOptions } from './loginGuard.js';
 export { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPassword } from './passwords.js';
 export type { PasswordHash, ScryptParams } from './passwords.js';
 export type { TlsFiles } from './tls.js';
-export { AuthFileError, AuthenticationError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError } from './errors.js';
+export {
+  AuthFileError,
+  AuthenticationError,
+  BrokerInsecureError,
+  BrokerListenError,
+  BrokerStorageError,
+  CheckQueueFullError,
+  KeyFileError,
+  UserCommandError,
+} from './errors.js';
 export type { Transport } from './errors.js';

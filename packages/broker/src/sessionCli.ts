@@ -4,9 +4,8 @@ import { Level } from 'level';
 import { errorCode } from '@fso/common';
 import { readClientIds, writeClientIds } from './clientIds.js';
 import type { ClientIdBinding } from './clientIds.js';
-import { BrokerStorageError } from './errors.js';
 import type { UserCliIo } from './userCli.js';
-import { UserCommandError } from './userCli.js';
+import { BrokerStorageError, UserCommandError } from './errors.js';
 
 /**
  * Runs `edit` while holding the data dir's database lock, so no broker runs

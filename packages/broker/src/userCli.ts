@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { FSO_ROLES } from '@fso/common';
 import type { FsoRole } from '@fso/common';
+import { UserCommandError } from './errors.js';
 import { USERNAME_PATTERN, checkRole, readAuthFile, withUser, withoutUser, writeAuthFile } from './authFile.js';
 import { hashPassword } from './passwords.js';
 
@@ -11,11 +12,6 @@ export interface UserCliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
-}
-
-/** A problem with the arguments or the password: exit 2. */
-export class UserCommandError extends Error {
-  override readonly name = 'UserCommandError';
 }
 
 /** Shortest password `user add` accepts. */

@@ -34,6 +34,19 @@ export class BrokerConnectError extends Error {
   }
 }
 
+/** Why a token was refused. */
+export type JwtErrorReason = 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-issuer' | 'bad-claims';
+
+/** A token that failed verification (jwt.ts), with a machine-readable `reason`. */
+export class JwtError extends Error {
+  override readonly name = 'JwtError';
+  readonly reason: JwtErrorReason;
+  constructor(reason: JwtErrorReason, message: string, options?: ErrorOptions) {
+    super(`invalid token (${reason}): ${message}`, options);
+    this.reason = reason;
+  }
+}
+
 /** Turns anything thrown into an Error, once, at a boundary. */
 export function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(typeof value === 'string' ? value : JSON.stringify(value));

@@ -59,7 +59,8 @@ export { DEFAULT_TOPIC_PREFIX, createTopics, parseTopic } from './topics.js';
 export type { ParsedTopic, Topics } from './topics.js';
 export { createLogger, createSilentLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
-export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, errorCode, toError } from './errors.js';
+export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, JwtError, errorCode, toError } from './errors.js';
+export type { JwtErrorReason } from './errors.js';
 export { MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_SMALL_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
 export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
@@ -74,7 +75,6 @@ export {
   DEFAULT_CLOCK_SKEW_SECONDS,
   FSO_ROLES,
   JWT_ALGORITHMS,
-  JwtError,
   MAX_TOKEN_BYTES,
   MIN_HS256_SECRET_BYTES,
   createJwtKey,
@@ -85,4 +85,4 @@ export {
   signJwt,
   verifyJwt,
 } from './jwt.js';
-export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtErrorReason, JwtKeyInput, VerifyJwtOptions } from './jwt.js';
+export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtKeyInput, VerifyJwtOptions } from './jwt.js';

@@ -1,7 +1,9 @@
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { JwtError, createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, signJwt, verifyJwt } from './jwt.js';
-import type { JwtAlgorithm, JwtClaims, JwtErrorReason } from './jwt.js';
+import { JwtError } from './errors.js';
+import type { JwtErrorReason } from './errors.js';
+import { createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, signJwt, verifyJwt } from './jwt.js';
+import type { JwtAlgorithm, JwtClaims } from './jwt.js';
 
 const secret = randomBytes(32);
 const es256 = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });

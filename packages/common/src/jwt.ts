@@ -19,6 +19,8 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { z } from 'zod';
+import { JwtError } from './errors.js';
+import type { JwtErrorReason } from './errors.js';
 import { agentIdSchema } from './schemas.js';
 
 /** The algorithms FSO signs and verifies. */
@@ -28,22 +30,6 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 /** The roles an FSO login can have (see docs/security.md for what each may do). */
 export const FSO_ROLES = ['agent', 'controller', 'recorder', 'viewer'] as const;
 export type FsoRole = (typeof FSO_ROLES)[number];
-
-/** Why a token was refused. */
-export type JwtErrorReason = 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-issuer' | 'bad-claims';
-
-/**
- * A token that failed verification, with a machine-readable `reason`.
- * (Lives here rather than in errors.ts so the JWT code is one module.)
- */
-export class JwtError extends Error {
-  override readonly name = 'JwtError';
-  readonly reason: JwtErrorReason;
-  constructor(reason: JwtErrorReason, message: string, options?: ErrorOptions) {
-    super(`invalid token (${reason}): ${message}`, options);
-    this.reason = reason;
-  }
-}
 
 /** Shortest HS256 secret accepted: the hash size, as RFC 7518 §3.2 requires. */
 export const MIN_HS256_SECRET_BYTES = 32;

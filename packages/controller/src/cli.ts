@@ -20,11 +20,11 @@ import { readConfigFile } from './configFile.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 import type { ConnectionOptions } from './connection.js';
 import type { FsoRole } from '@fso/common';
-import { BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';
+import { BrokerTimeoutError, ConfigFileError, OperationAbortedError, TokenError } from './errors.js';
 import { getConfig } from './getConfig.js';
 import { listAgents } from './listAgents.js';
 import { DEFAULT_PUSH_TIMEOUT_MS, pushConfig } from './pushConfig.js';
-import { TokenError, mintToken } from './token.js';
+import { mintToken } from './token.js';
 
 /** Where {@link main} writes, and what stops it; defaults are the process's own. */
 export interface CliIo {

@@ -48,3 +48,15 @@ export class OperationAbortedError extends Error {
     this.operation = operation;
   }
 }
+
+/** A token that cannot be minted (`fso-controller token`): a missing or unusable key, bad claims. */
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+  /** The key file it is about, when it is about one. */
+  readonly file: string | undefined;
+  constructor(message: string, options: ErrorOptions & { file?: string } = {}) {
+    const { file, ...errorOptions } = options;
+    super(message, errorOptions);
+    this.file = file;
+  }
+}

@@ -13,6 +13,6 @@ export { readConfigFile } from './configFile.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
 export { formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
-export { AgentNotFoundError, BrokerTimeoutError, ConfigFileError, OperationAbortedError } from './errors.js';
-export { TokenError, mintToken } from './token.js';
+export { AgentNotFoundError, BrokerTimeoutError, ConfigFileError, OperationAbortedError, TokenError } from './errors.js';
+export { mintToken } from './token.js';
 export type { MintTokenOptions } from './token.js';

@@ -7,11 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { JwtError, createJwtKey, jwtAlgorithmOf, jwtSecretFromFile, parseFsoClaims, signJwt } from '@fso/common';
 import type { FsoRole, JwtAlgorithm, JwtClaims } from '@fso/common';
-
-/** A token that cannot be minted: a missing or unusable key, bad claims. (Here, not errors.ts, to keep the token command one file.) */
-export class TokenError extends Error {
-  override readonly name = 'TokenError';
-}
+import { TokenError } from './errors.js';
 
 /** Options of {@link mintToken}: exactly one of `secretFile` or `privateKeyFile`. */
 export interface MintTokenOptions {
@@ -36,7 +32,7 @@ async function readKey(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
-    throw new TokenError(`cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
+    throw new TokenError(`cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err, file });
   }
 }
 
@@ -51,11 +47,11 @@ async function signingKey(options: MintTokenOptions): Promise<{ key: KeyObject; 
     const file = options.privateKeyFile as string;
     const key = createPrivateKey(await readKey(file, 'private key file'));
     const alg = jwtAlgorithmOf(key);
-    if (alg === undefined || alg === 'HS256') throw new TokenError(`${file} is not a P-256 or Ed25519 private key`);
+    if (alg === undefined || alg === 'HS256') throw new TokenError(`${file} is not a P-256 or Ed25519 private key`, { file });
     return { key: createJwtKey(key, alg, 'sign'), alg };
   } catch (err) {
     if (err instanceof TokenError) throw err;
-    throw new TokenError((err as Error).message, { cause: err });
+    throw new TokenError((err as Error).message, { cause: err, file: options.secretFile ?? options.privateKeyFile });
   }
 }
 
