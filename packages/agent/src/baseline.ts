@@ -38,9 +38,16 @@ export function entryFromStats(stats: FileStats, sha256: string | null): Entry {
   };
 }
 
-/** True when `stats` is the same inode the entry describes. */
+/**
+ * True when two birth times may be of one file: inode numbers are reused at
+ * once on ext4, and a birth time, where the file system has one (not 0),
+ * tells a reuse apart.
+ */
+export const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a === b;
+
+/** True when `stats` is the inode the entry describes, not a new file that got its freed number. */
 export function sameInode(entry: Entry, stats: FileStats): boolean {
-  return entry.dev === stats.dev && entry.ino === stats.ino;
+  return entry.dev === stats.dev && entry.ino === stats.ino && sameBirth(entry.birthtimeMs, stats.birthtimeMs);
 }
 
 const inodeKey = (dev: number, ino: number): string => `${dev}:${ino}`;

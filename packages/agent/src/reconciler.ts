@@ -1,8 +1,9 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { entryFromStats, kindOf, sameInode } from './baseline.js';
+import { entryFromStats, kindOf, sameBirth, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import { defaultFileLooker } from './fileLooks.js';
 import type { FileLooker, Look } from './fileLooks.js';
@@ -63,6 +64,13 @@ interface PendingDelete {
   observedAtMs: number;
   deadline: number;
   origin: 'live' | 'scan';
+  /**
+   * The path holds another inode now (lstat when last decided): its old one
+   * may have been renamed elsewhere (logrotate's `mv app.log app.log.1` then
+   * a new app.log), or be gone (an editor's atomic save). Settled with the
+   * other pending paths, once the hints around it are decided.
+   */
+  replacement?: FileStats;
 }
 
 
@@ -89,8 +97,18 @@ function expired<T extends { deadline: number }>(pending: ReadonlyMap<string, T>
   return found;
 }
 
-// Inode numbers are reused at once on ext4: a birth time, where the file system has one, tells a reuse apart.
-const sameBirth = (a: number, b: number): boolean => a === 0 || b === 0 || a === b;
+const inodeKey = (x: { dev: number; ino: number }): string => `${x.dev}:${x.ino}`;
+
+/**
+ * True when `stats` (of the same dev:ino) may be the file `entry` describes,
+ * not a new one that got its freed inode number: same kind and birth time,
+ * and, where the file system has no birth time, same size and mtime.
+ */
+function maybeSameFile(entry: Entry, stats: FileStats): boolean {
+  if (entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return false;
+  if (entry.birthtimeMs !== 0 && stats.birthtimeMs !== 0) return true;
+  return entry.kind === 'directory' || (entry.size === stats.size && entry.mtimeMs === stats.mtimeMs);
+}
 
 /**
  * Turns the watcher's hints ("something happened at this path") into
@@ -108,6 +126,8 @@ export class Reconciler {
   readonly #pendingDeletes = new Map<string, PendingDelete>();
   /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
   readonly #pendingByInode = new Map<string, string>();
+  /** dev:ino of a replacement → the pending delete's path it replaced (see {@link PendingDelete.replacement}). */
+  readonly #replacedByInode = new Map<string, string>();
   #lane: Promise<void> = Promise.resolve();
   #drainScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -269,8 +289,12 @@ export class Reconciler {
   /** Finishes what is pending at once (shutdown) and stops. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.idle();
-    await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
+    // Settling a replaced path may hint it (or what was below it) again: settle those too.
+    for (let round = 0; round < 4; round += 1) {
+      await this.idle();
+      await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
+      if (this.#dirty.size === 0 && this.#pendingCreates.size === 0 && this.#pendingDeletes.size === 0) break;
+    }
     await this.#emitter.drained();
     this.#closed = true;
     if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
@@ -328,9 +352,12 @@ export class Reconciler {
     const prev = this.#o.baseline.get(p);
     const pendingCreate = this.#pendingCreates.get(p);
     if ('missing' in found) {
+      const pendingDelete = this.#pendingDeletes.get(p);
       if (pendingCreate) {
         pendingCreate.gone = true;
-      } else if (prev && !this.#pendingDeletes.has(p)) {
+      } else if (pendingDelete) {
+        this.#setReplacement(p, pendingDelete, undefined);
+      } else if (prev) {
         this.#pendingDeletes.set(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
         this.#scheduleSweep();
       } else if (!prev && p.includes('\uFFFD')) {
@@ -342,8 +369,8 @@ export class Reconciler {
     const kind = kindOf(stats);
     if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
     if (kind === 'directory') this.#o.onDirectory?.(p, stats);
-    this.#pendingDeletes.delete(p);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
+      this.#dropPendingDelete(p);
       if (pendingCreate) pendingCreate.gone = false;
       if (kind === 'directory' || (prev.size === stats.size && prev.mtimeMs === stats.mtimeMs)) {
         if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
@@ -362,23 +389,21 @@ export class Reconciler {
     }
     // (The start-up scan's directories are watched by the time it is ready.)
     if (kind === 'directory' && !this.#o.scanning) this.#directoryAppearedAt = Date.now();
-    if (kind === 'directory' && !prev) await this.#checkDirectoryReadable(p);
-    const source = await this.#findSource(p, stats);
     if (prev) {
-      // The path now holds another inode: something was renamed over it, or it was replaced.
-      if (prev.kind !== kind) {
-        if (source?.pendingCreate) this.#dropPendingCreate(source.path);
-        this.#emitter.emitDelete(p, prev, observedAtMs, origin);
-        this.#emitter.emit({ type: 'create', path: p, stats, observedAtMs, origin });
-      } else if (source && !source.pendingCreate) {
-        this.#rename(source.path, p, stats, observedAtMs, origin);
-      } else {
-        // An editor's atomic save (temp file renamed over the target) is one modify.
-        if (source?.pendingCreate) this.#dropPendingCreate(source.path);
-        this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+      // The name holds another inode than the one the baseline knows under it. Identity first:
+      // where that inode went decides what happened, so it waits, like a vanished path, for
+      // the hints around it (see #settle).
+      const pendingDelete = this.#pendingDeletes.get(p);
+      if (pendingDelete) this.#setReplacement(p, pendingDelete, stats);
+      else {
+        this.#pendingDeletes.set(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
+        this.#setReplacement(p, this.#pendingDeletes.get(p) as PendingDelete, stats);
+        this.#scheduleSweep();
       }
       return;
     }
+    if (kind === 'directory') await this.#checkDirectoryReadable(p);
+    const source = await this.#findSource(p, stats);
     if (source?.pendingCreate) {
       // A new path renamed before its window ended: report it once, under its final name.
       this.#dropPendingCreate(source.path);
@@ -386,7 +411,7 @@ export class Reconciler {
       return;
     }
     if (source) {
-      this.#rename(source.path, p, stats, observedAtMs, origin);
+      await this.#rename(source.path, p, stats, observedAtMs, origin);
       return;
     }
     if (this.#o.quiet) {
@@ -423,16 +448,117 @@ export class Reconciler {
     return { path: q };
   }
 
-  #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: 'live' | 'scan'): void {
+  async #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: 'live' | 'scan'): Promise<void> {
     const entry = this.#o.baseline.get(from);
-    this.#pendingDeletes.delete(from);
+    const replaced: string[] = [];
+    if (this.#dropPendingDelete(from)?.replacement) replaced.push(from);
     const moved = this.#o.baseline.move(from, to);
     for (const [oldPath, newPath] of moved) {
-      this.#pendingDeletes.delete(oldPath);
+      if (this.#dropPendingDelete(oldPath)?.replacement && oldPath !== from) replaced.push(oldPath);
       this.#o.onMove?.(oldPath, newPath);
     }
     const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
     this.#emitter.emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });
+    // The old name holds another inode (logrotate's new app.log): decided anew, after the rename
+    // and before anything else, for it may be the next link of a chain (app.log → app.log.1 → …).
+    await this.#decideAgain(replaced, observedAtMs, origin);
+  }
+
+  /** Decides `paths` now, as new paths (their baseline entries are gone). */
+  async #decideAgain(paths: readonly string[], observedAtMs: number, origin: 'live' | 'scan'): Promise<void> {
+    if (paths.length === 0) return;
+    const looks = await Promise.all(paths.map((p) => this.#looker.lstat(p)));
+    for (let i = 0; i < paths.length; i += 1) await this.#decide(paths[i] as string, looks[i] as Look, observedAtMs, origin === 'scan');
+  }
+
+  /** Records what `p` holds now in place of its baseline inode (undefined: nothing, it vanished). */
+  #setReplacement(p: string, pending: PendingDelete, stats: FileStats | undefined): void {
+    if (pending.replacement && this.#replacedByInode.get(inodeKey(pending.replacement)) === p) this.#replacedByInode.delete(inodeKey(pending.replacement));
+    pending.replacement = stats;
+    if (stats) this.#replacedByInode.set(inodeKey(stats), p);
+  }
+
+  #dropPendingDelete(p: string): PendingDelete | undefined {
+    const pending = this.#pendingDeletes.get(p);
+    if (!pending) return undefined;
+    this.#pendingDeletes.delete(p);
+    if (pending.replacement && this.#replacedByInode.get(inodeKey(pending.replacement)) === p) this.#replacedByInode.delete(inodeKey(pending.replacement));
+    return pending;
+  }
+
+  /**
+   * Decides a path whose baseline inode is no longer under its name, once
+   * nothing around it is undecided: renamed away by a path decided since, it
+   * is no longer pending. Before the old inode is taken as gone, a replaced
+   * path that holds it now is settled first: it is where that inode went
+   * (`mv a b` over a known b reads as one rename, whatever order the two
+   * were hinted in). `look` is a fresh lstat of `p` if the caller has one.
+   */
+  async #settle(p: string, pending: PendingDelete, look: Look | undefined, visiting: Set<string>): Promise<void> {
+    visiting.add(p);
+    // A directory above it that vanished or was replaced is settled first: what is under
+    // its name now is in another directory, not a change of what was there.
+    for (let dir = path.dirname(p); dir.length > this.#o.root.length; dir = path.dirname(dir)) {
+      const above = visiting.has(dir) ? undefined : this.#pendingDeletes.get(dir);
+      if (!above) continue;
+      await this.#settle(dir, above, undefined, visiting);
+      if (this.#pendingDeletes.get(p) !== pending) return;
+      look = undefined;
+    }
+    const holder = this.#replacedByInode.get(inodeKey(pending.entry));
+    const holding = holder === undefined || visiting.has(holder) ? undefined : this.#pendingDeletes.get(holder);
+    if (holder !== undefined && holding?.replacement && maybeSameFile(pending.entry, holding.replacement)) {
+      await this.#settle(holder, holding, undefined, visiting);
+      if (this.#pendingDeletes.get(p) !== pending) return;
+      look = undefined;
+    }
+    const found = look ?? (await this.#looker.lstat(p));
+    if (this.#pendingDeletes.get(p) !== pending) return;
+    this.#dropPendingDelete(p);
+    if ('stats' in found) {
+      if (sameInode(pending.entry, found.stats) && pending.entry.kind === kindOf(found.stats)) this.touch(p); // it came back
+      else await this.#replace(p, pending, found.stats);
+      return;
+    }
+    this.#emitRemoved(p, pending.entry, pending.observedAtMs, pending.origin);
+  }
+
+  /** `p`'s baseline inode went nowhere the agent sees: what is there now took its place. */
+  async #replace(p: string, pending: PendingDelete, stats: FileStats): Promise<void> {
+    const { entry: prev, observedAtMs, origin } = pending;
+    const kind = kindOf(stats);
+    const source = await this.#findSource(p, stats);
+    if (source?.pendingCreate) this.#dropPendingCreate(source.path);
+    if (prev.kind === kind && kind !== 'directory') {
+      // A known path renamed over it, or an editor's atomic save (a temp file renamed over it): one modify.
+      if (source && !source.pendingCreate) await this.#rename(source.path, p, stats, observedAtMs, origin);
+      else this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
+      return;
+    }
+    // Another kind, or another directory: what was under the name is gone, and what is there is new.
+    const removed = this.#emitRemoved(p, prev, observedAtMs, origin);
+    if (source && !source.pendingCreate) await this.#rename(source.path, p, stats, observedAtMs, origin);
+    else this.#emitter.emit({ type: 'create', path: p, stats, observedAtMs, origin });
+    // What the new directory holds was decided against the old one's entries: decided again.
+    await this.#decideAgain(removed, observedAtMs, origin);
+  }
+
+  /**
+   * Reports `p` and everything the baseline has below it as deleted, children
+   * first, deepest first: a removed tree reads bottom-up, like `rm -r`.
+   * Returns the children that hold another inode now (to be decided again).
+   */
+  #emitRemoved(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): string[] {
+    const replaced: string[] = [];
+    for (const child of this.#o.baseline.subtree(p)) {
+      if (child === p) continue;
+      const childEntry = this.#o.baseline.get(child);
+      const childPending = this.#dropPendingDelete(child);
+      if (childPending?.replacement) replaced.push(child);
+      if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? observedAtMs, origin);
+    }
+    this.#emitter.emitDelete(p, entry, observedAtMs, origin);
+    return replaced;
   }
 
   #addPendingCreate(p: string, pending: PendingCreate): void {
@@ -494,22 +620,9 @@ export class Reconciler {
       const probes = await Promise.all(batch.map(([p]) => this.#looker.lstat(p)));
       for (let j = 0; j < batch.length; j += 1) {
         const [p, pending] = batch[j] as [string, PendingDelete];
-        // Already reported below a removed directory of this sweep.
+        // Already settled: below a removed directory, or as a rename's old name.
         if (this.#pendingDeletes.get(p) !== pending) continue;
-        this.#pendingDeletes.delete(p);
-        if ('stats' in (probes[j] as Look)) {
-          this.touch(p);
-          continue;
-        }
-        // Children first, deepest first: a removed tree reads bottom-up, like `rm -r`.
-        for (const child of this.#o.baseline.subtree(p)) {
-          if (child === p) continue;
-          const childEntry = this.#o.baseline.get(child);
-          const childPending = this.#pendingDeletes.get(child);
-          this.#pendingDeletes.delete(child);
-          if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? pending.observedAtMs, pending.origin);
-        }
-        this.#emitter.emitDelete(p, pending.entry, pending.observedAtMs, pending.origin);
+        await this.#settle(p, pending, probes[j] as Look, new Set());
       }
     }
     if (this.#pendingCreates.size > 0 || (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0)) this.#scheduleSweep();
