@@ -499,7 +499,10 @@ describe('diff worker', () => {
     expect(worker.threadId).toBeNull();
     expect(await worker.run(job('a\n', 'b\n'))).toMatchObject({ outcome: 'patch', added: 1, removed: 1 });
     expect(worker.threadId).toEqual(expect.any(Number));
-    await worker.close();
+    const closed = worker.close();
+    // A second call waits for the same termination (chokidar's habit).
+    expect(worker.close()).toBe(closed);
+    await closed;
     expect(worker.threadId).toBeNull();
   });
 

@@ -127,7 +127,12 @@ describe('createFileLooker', () => {
     const lookInFlight = looker.lstat(file);
     // Queued for the next turn of the event loop; close before the worker answers.
     await new Promise((resolve) => setImmediate(resolve));
-    await looker.close();
+    expect(looker.workerRunning).toBe(true);
+    const closed = looker.close();
+    // A second call waits for the same termination (chokidar's habit), not for nothing.
+    expect(looker.close()).toBe(closed);
+    await closed;
+    expect(looker.workerRunning).toBe(false);
     expect(await inFlight).toEqual(expected);
     expect('stats' in (await lookInFlight)).toBe(true);
     expect(await looker.hash(file, MAX)).toEqual(expected);

@@ -46,7 +46,7 @@ export interface FileLooker {
    * is closed): the caller walks the tree itself.
    */
   scan(root: string, recursive: boolean): Promise<TreeScan | null>;
-  /** Ends the worker; later calls fall back to the promise API. */
+  /** Ends the worker; later calls fall back to the promise API. Idempotent: a second call returns the first call's promise. */
   close(): Promise<void>;
   /** How many looks the worker answered, and how many the main thread made (a few at a time, or the worker gone). */
   readonly answered: { readonly worker: number; readonly mainThread: number };
@@ -268,6 +268,7 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
   let stallTimer: NodeJS.Timeout | undefined;
   let deaths = 0;
   let closed = false;
+  let closing: Promise<void> | undefined;
   let nextId = 1;
   const inFlight = new Map<number, Batch>();
   let queued: { lstat: Batch; hash: Batch } | null = null;
@@ -431,16 +432,20 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
       });
       return { found, unreadable };
     },
-    async close() {
-      closed = true;
-      clearTimeout(idleTimer);
-      clearTimeout(stallTimer);
-      const last = worker;
-      worker = null;
-      const pending = [...inFlight.values()];
-      inFlight.clear();
-      for (const batch of pending) onMainThread(batch);
-      await last?.terminate();
+    close() {
+      if (!closing) {
+        closed = true;
+        clearTimeout(idleTimer);
+        clearTimeout(stallTimer);
+        const last = worker;
+        worker = null;
+        const pending = [...inFlight.values()];
+        inFlight.clear();
+        for (const batch of pending) onMainThread(batch);
+        // A second call waits for the same termination (chokidar's habit), not for nothing.
+        closing = last ? last.terminate().then(() => undefined) : Promise.resolve();
+      }
+      return closing;
     },
   };
 }

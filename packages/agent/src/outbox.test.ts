@@ -42,4 +42,12 @@ describe('openOutbox (real files)', () => {
       await again.close();
     }
   });
+
+  it('close() twice returns the same promise, and appends after it are refused', async () => {
+    const outbox = await openOutbox({ file: path.join(tmp.path, 'outbox.jsonl'), journalFile: path.join(tmp.path, 'journal.jsonl'), log: createSilentLogger() });
+    const closed = outbox.close();
+    expect(outbox.close()).toBe(closed);
+    await closed;
+    await expect(outbox.append([{ seq: 1, topic: 't', payload: '{}' }])).rejects.toThrow(/closed/);
+  });
 });

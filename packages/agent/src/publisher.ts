@@ -44,6 +44,7 @@ export interface Publisher {
   resendPending(): void;
   /** Resolves once queued messages are in the outbox and handed to the broker (PUBACK), or after `timeoutMs`. */
   flush(timeoutMs?: number): Promise<void>;
+  /** Stops the resend timer and flushes; idempotent: a second call returns the first call's promise. */
   close(): Promise<void>;
 }
 
@@ -61,6 +62,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let flushScheduled = false;
   let inFlight = 0;
   let closed = false;
+  let closing: Promise<void> | undefined;
   const drained: Array<() => void> = [];
   let lastAckSeen = outbox.ackedSeq;
   let overflowing = false;
@@ -223,11 +225,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
         });
       });
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(resendTimer);
-      await this.flush();
+    close() {
+      // A second call waits for the same flush (chokidar's habit), not for nothing.
+      if (!closing) {
+        closed = true;
+        clearInterval(resendTimer);
+        closing = this.flush();
+      }
+      return closing;
     },
   };
 }

@@ -26,6 +26,7 @@ export class AuditFileSet {
   readonly #dir: string;
   readonly #log: Logger;
   readonly #handles = new Map<AuditFileKind, { name: string; handle: FileHandle }>();
+  #closed: Promise<void> | undefined;
 
   constructor(dir: string, log: Logger) {
     this.#dir = dir;
@@ -52,11 +53,14 @@ export class AuditFileSet {
     );
   }
 
-  /** Closes every file. */
-  async close(): Promise<void> {
-    const handles = [...this.#handles.values()];
-    this.#handles.clear();
-    await Promise.allSettled(handles.map(({ handle }) => handle.close()));
+  /** Closes every file. Idempotent: a second call returns the first call's promise. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      const handles = [...this.#handles.values()];
+      this.#handles.clear();
+      this.#closed = Promise.allSettled(handles.map(({ handle }) => handle.close())).then(() => undefined);
+    }
+    return this.#closed;
   }
 
   /** The open handle of a file, opening it (and closing the kind's previous day) as needed. */

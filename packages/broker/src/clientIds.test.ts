@@ -2,11 +2,12 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSilentLogger } from '@fso/common';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
 import { readAuthFile, withoutUser, writeAuthFile } from './authFile.js';
 import type { Broker, BrokerOptions } from './broker.js';
 import { startBroker } from './broker.js';
-import { CLIENT_IDS_FILE, readClientIds } from './clientIds.js';
+import { CLIENT_IDS_FILE, openClientIdRegistry, readClientIds } from './clientIds.js';
 import { BrokerStorageError } from './errors.js';
 import { USERS, testToken, writeTestAuthFile, writeTestJwtKeys } from './testing/auth.js';
 import type { TestJwtKeys, TestUser } from './testing/auth.js';
@@ -162,5 +163,18 @@ describe('fso-broker session', () => {
     expect(await cli(['session', 'list', '--data-dir', dataDir])).toMatchObject({ code: 1, stderr: expect.stringContaining('client-ids.json') });
     await writeFile(path.join(dataDir, CLIENT_IDS_FILE), 'not json');
     await expect(startBroker({ port: 0, dataDir, auth: { authFile } })).rejects.toThrow(/client-ids\.json: not JSON/);
+  });
+});
+
+describe('openClientIdRegistry', () => {
+  it('close() twice returns the same promise, which waits for the last write', async () => {
+    const { dataDir } = await fixture();
+    await mkdir(dataDir);
+    const registry = await openClientIdRegistry(dataDir, createSilentLogger());
+    registry.bind('web-01', { username: 'edge', role: 'agent', agentId: 'web-01', via: 'password' });
+    const closed = registry.close();
+    expect(registry.close()).toBe(closed);
+    await closed;
+    expect(await readClientIds(dataDir)).toEqual([expect.objectContaining({ clientId: 'web-01', owner: 'agent:web-01' })]);
   });
 });

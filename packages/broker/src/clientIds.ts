@@ -58,7 +58,7 @@ export interface ClientIdRegistry {
   countOwnedBy(owner: string): number;
   /** Removes the bindings `pick` chooses; returns them. */
   drop(pick: (binding: ClientIdBinding) => boolean): ClientIdBinding[];
-  /** Waits for the last write. Safe to call twice. */
+  /** Waits for the last write. Idempotent: a second call returns the first call's promise. */
   close(): Promise<void>;
 }
 
@@ -137,6 +137,7 @@ export async function openClientIdRegistry(dataDir: string | undefined, log: Log
   }
 
   let writes = Promise.resolve();
+  let closed: Promise<void> | undefined;
   let scheduled = false;
   const save = (): void => {
     if (dataDir === undefined || scheduled) return;
@@ -180,6 +181,6 @@ export async function openClientIdRegistry(dataDir: string | undefined, log: Log
       if (dropped.length > 0) save();
       return dropped;
     },
-    close: () => writes,
+    close: () => (closed ??= writes),
   };
 }

@@ -19,7 +19,7 @@ import type { PacketLimits } from './packetGuard.js';
 export interface Listener {
   /** The port it really listens on (the ephemeral one when asked for 0). */
   readonly port: number;
-  /** Stops accepting connections; resolves once every connection it accepted has ended. */
+  /** Stops accepting connections; resolves once every connection it accepted has ended. Idempotent: a second call returns the same promise. */
   close(): Promise<void>;
   /** Destroys the connections still open (those aedes never registered: no CONNECT yet). */
   destroyConnections(): void;
@@ -113,11 +113,15 @@ export async function listenWebSocket(context: ListenerContext, port: number): P
   // EventEmitter 'error' without a listener would crash the broker).
   wss.on('error', () => undefined);
   const listener = await listen(server, transport, context, port);
+  let closed: Promise<void> | undefined;
   return {
     ...listener,
     close: () => {
-      wss.close();
-      return listener.close();
+      if (!closed) {
+        wss.close();
+        closed = listener.close();
+      }
+      return closed;
     },
     setSecureContext: context.tls ? (options) => (server as ReturnType<typeof createHttpsServer>).setSecureContext(options) : undefined,
   };

@@ -3,9 +3,11 @@ import path from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createSilentLogger } from '@fso/common';
 import { startBroker } from './broker.js';
 import type { Broker } from './broker.js';
 import { BrokerStorageError } from './errors.js';
+import { openStorage } from './storage.js';
 import { createTestBrokers } from './testing/brokers.js';
 import { createTestClients, received } from './testing/clients.js';
 
@@ -147,5 +149,22 @@ describe('unusable data dirs', () => {
     const taken = await brokers.start();
     await expect(startBroker({ port: taken.port, dataDir })).rejects.toThrow(/already in use/);
     await start();
+  });
+});
+
+describe('openStorage', () => {
+  it('close() twice returns the same promise, and the database is closed once (reopening it works)', async () => {
+    const tmp = await createTempDir('fso-broker-storage-');
+    try {
+      const dataDir = path.join(tmp.path, 'data');
+      const storage = await openStorage(dataDir, createSilentLogger());
+      const closed = storage.close();
+      expect(storage.close()).toBe(closed);
+      await closed;
+      // The lock is released: a second open of the same dir succeeds.
+      await (await openStorage(dataDir, createSilentLogger())).close();
+    } finally {
+      await tmp.cleanup();
+    }
   });
 });
