@@ -3,11 +3,13 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { entryFromStats, kindOf, sameBirth, sameInode } from './baseline.js';
+import { entryFromStats, kindOf, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import { defaultFileLooker } from './fileLooks.js';
 import type { FileLooker, Look } from './fileLooks.js';
 import { ChangeEmitter } from './changeEmitter.js';
+import { RenamePairing } from './renamePairing.js';
+import type { PendingDelete } from './renamePairing.js';
 import type { Change } from './changeEmitter.js';
 
 export type { Change } from './changeEmitter.js';
@@ -50,30 +52,6 @@ export interface ReconcilerOptions {
   onDirectory?: (path: string, stats: FileStats) => void;
 }
 
-interface PendingCreate {
-  stats: FileStats;
-  observedAtMs: number;
-  deadline: number;
-  origin: 'live' | 'scan';
-  /** The path vanished before it was reported: reported as create + delete unless renamed over a file. */
-  gone: boolean;
-}
-
-interface PendingDelete {
-  entry: Entry;
-  observedAtMs: number;
-  deadline: number;
-  origin: 'live' | 'scan';
-  /**
-   * The path holds another inode now (lstat when last decided): its old one
-   * may have been renamed elsewhere (logrotate's `mv app.log app.log.1` then
-   * a new app.log), or be gone (an editor's atomic save). Settled with the
-   * other pending paths, once the hints around it are decided.
-   */
-  replacement?: FileStats;
-}
-
-
 /** Paths looked at in parallel by one drain or sweep step. */
 const PROBE_BATCH = 256;
 /** Decided changes waiting for their hash before the reconciler decides more. */
@@ -82,38 +60,10 @@ const EMIT_BACKLOG = 4 * PROBE_BATCH;
 const MIN_SWEEP_MS = 5;
 
 /**
- * The pending paths whose window ended by `now`, oldest first. Maps keep
- * insertion order, which is deadline order but for a re-added create (it
- * keeps its first deadline): the walk stops at the first path still waiting
- * rather than copy a whole burst's pending paths on every sweep, so such a
- * path waits for the ones before it (at most one window more).
- */
-function expired<T extends { deadline: number }>(pending: ReadonlyMap<string, T>, now: number): Array<[string, T]> {
-  const found: Array<[string, T]> = [];
-  for (const entry of pending) {
-    if (entry[1].deadline > now) break;
-    found.push(entry);
-  }
-  return found;
-}
-
-const inodeKey = (x: { dev: number; ino: number }): string => `${x.dev}:${x.ino}`;
-
-/**
- * True when `stats` (of the same dev:ino) may be the file `entry` describes,
- * not a new one that got its freed inode number: same kind and birth time,
- * and, where the file system has no birth time, same size and mtime.
- */
-function maybeSameFile(entry: Entry, stats: FileStats): boolean {
-  if (entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return false;
-  if (entry.birthtimeMs !== 0 && stats.birthtimeMs !== 0) return true;
-  return entry.kind === 'directory' || (entry.size === stats.size && entry.mtimeMs === stats.mtimeMs);
-}
-
-/**
  * Turns the watcher's hints ("something happened at this path") into
  * create / modify / delete / rename changes by comparing the disk with the
- * baseline. Renames are paired by device + inode, never by timing alone;
+ * baseline. Renames are paired by device + inode, never by timing alone
+ * (renamePairing.ts keeps the paths waiting for their partner);
  * every decision runs in one serial lane, so the state is never raced.
  */
 export class Reconciler {
@@ -122,12 +72,8 @@ export class Reconciler {
   readonly #dirty = new Map<string, { observedAtMs: number; byScan: boolean }>();
   /** The hints of the batch being decided now (see {@link caughtUp}). */
   readonly #deciding = new Map<string, { observedAtMs: number; byScan: boolean }>();
-  readonly #pendingCreates = new Map<string, PendingCreate>();
-  readonly #pendingDeletes = new Map<string, PendingDelete>();
-  /** dev:ino → path of a pending create, to pair a rename without a scan of them all. */
-  readonly #pendingByInode = new Map<string, string>();
-  /** dev:ino of a replacement → the pending delete's path it replaced (see {@link PendingDelete.replacement}). */
-  readonly #replacedByInode = new Map<string, string>();
+  /** The paths waiting for their rename partner. */
+  readonly #pairs: RenamePairing;
   #lane: Promise<void> = Promise.resolve();
   #drainScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -144,6 +90,7 @@ export class Reconciler {
   constructor(options: ReconcilerOptions) {
     this.#o = options;
     this.#looker = options.looker ?? defaultFileLooker();
+    this.#pairs = new RenamePairing(options.baseline, this.#looker);
     this.#emitter = new ChangeEmitter({
       baseline: options.baseline, hashMaxBytes: options.hashMaxBytes, looker: this.#looker, log: options.log,
       onChange: (change) => this.#o.onChange(change), onRecorded: (p, entry) => this.#o.onRecorded?.(p, entry),
@@ -214,7 +161,7 @@ export class Reconciler {
     const prev = this.#o.baseline.get(p);
     if (!prev || prev.kind !== kindOf(stats) || !sameInode(prev, stats) || prev.mtimeMs !== stats.mtimeMs) return false;
     if (prev.kind !== 'directory' && prev.size !== stats.size) return false;
-    return !this.#pendingDeletes.has(p) && !this.#pendingCreates.has(p);
+    return !this.#pairs.pendingDelete(p) !== undefined && !this.#pairs.pendingCreate(p) !== undefined;
   }
 
   /** Resolves once every hint so far is decided and every decided change emitted. */
@@ -251,13 +198,13 @@ export class Reconciler {
   async sweepUnseen(seen: ReadonlySet<string>, quiet: boolean): Promise<void> {
     await this.#enqueue(async () => {
       for (const p of [...this.#o.baseline.paths()]) {
-        if (seen.has(p) || this.#pendingDeletes.has(p)) continue;
+        if (seen.has(p) || this.#pairs.pendingDelete(p) !== undefined) continue;
         if (quiet) {
           this.#o.baseline.delete(p);
           continue;
         }
         const entry = this.#o.baseline.get(p);
-        if (entry) this.#pendingDeletes.set(p, { entry, observedAtMs: Date.now(), deadline: 0, origin: 'scan' });
+        if (entry) this.#pairs.addDelete(p, { entry, observedAtMs: Date.now(), deadline: 0, origin: 'scan' });
       }
       this.#scheduleSweep();
     });
@@ -277,13 +224,13 @@ export class Reconciler {
       if (released) return;
       released = true;
       this.#deleteHolds -= 1;
-      if (this.#deleteHolds === 0 && this.#pendingDeletes.size > 0 && !this.#closed) void this.#enqueue(() => this.#sweep(Date.now(), true));
+      if (this.#deleteHolds === 0 && this.#pairs.deleteCount > 0 && !this.#closed) void this.#enqueue(() => this.#sweep(Date.now(), true));
     };
   }
 
   /** Number of pairs still waiting for their window (tests, status). */
   get pendingCount(): number {
-    return this.#pendingCreates.size + this.#pendingDeletes.size + this.#dirty.size;
+    return this.#pairs.size + this.#dirty.size;
   }
 
   /** Finishes what is pending at once (shutdown) and stops. */
@@ -293,7 +240,7 @@ export class Reconciler {
     for (let round = 0; round < 4; round += 1) {
       await this.idle();
       await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
-      if (this.#dirty.size === 0 && this.#pendingCreates.size === 0 && this.#pendingDeletes.size === 0) break;
+      if (this.#dirty.size === 0 && this.#pairs.size === 0) break;
     }
     await this.#emitter.drained();
     this.#closed = true;
@@ -338,7 +285,7 @@ export class Reconciler {
     // vanished path's partner has been decided by now, so its delete need not wait out the
     // window. Except while directories appear: what is already in a directory that appeared
     // lately is seen only by the watcher's listing of it, a little later.
-    if (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
+    if (this.#pairs.deleteCount > 0 && this.#deleteHolds === 0 && Date.now() - this.#directoryAppearedAt >= this.#o.pairWindowMs) {
       await this.#sweep(Date.now(), true);
     }
   }
@@ -350,15 +297,15 @@ export class Reconciler {
       return;
     }
     const prev = this.#o.baseline.get(p);
-    const pendingCreate = this.#pendingCreates.get(p);
+    const pendingCreate = this.#pairs.pendingCreate(p);
     if ('missing' in found) {
-      const pendingDelete = this.#pendingDeletes.get(p);
+      const pendingDelete = this.#pairs.pendingDelete(p);
       if (pendingCreate) {
         pendingCreate.gone = true;
       } else if (pendingDelete) {
-        this.#setReplacement(p, pendingDelete, undefined);
+        this.#pairs.setReplacement(p, pendingDelete, undefined);
       } else if (prev) {
-        this.#pendingDeletes.set(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
+        this.#pairs.addDelete(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
         this.#scheduleSweep();
       } else if (!prev && p.includes('\uFFFD')) {
         this.#warnOnce(p, {}, 'a name that is not valid UTF-8 cannot be observed by path; no event for it');
@@ -370,7 +317,7 @@ export class Reconciler {
     if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
     if (kind === 'directory') this.#o.onDirectory?.(p, stats);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
-      this.#dropPendingDelete(p);
+      this.#pairs.dropDelete(p);
       if (pendingCreate) pendingCreate.gone = false;
       if (kind === 'directory' || (prev.size === stats.size && prev.mtimeMs === stats.mtimeMs)) {
         if (kind === 'directory') this.#o.baseline.set(p, { ...prev, mtimeMs: stats.mtimeMs });
@@ -393,21 +340,20 @@ export class Reconciler {
       // The name holds another inode than the one the baseline knows under it. Identity first:
       // where that inode went decides what happened, so it waits, like a vanished path, for
       // the hints around it (see #settle).
-      const pendingDelete = this.#pendingDeletes.get(p);
-      if (pendingDelete) this.#setReplacement(p, pendingDelete, stats);
+      const pendingDelete = this.#pairs.pendingDelete(p);
+      if (pendingDelete) this.#pairs.setReplacement(p, pendingDelete, stats);
       else {
-        this.#pendingDeletes.set(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin });
-        this.#setReplacement(p, this.#pendingDeletes.get(p) as PendingDelete, stats);
+        this.#pairs.addDelete(p, { entry: prev, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, replacement: stats });
         this.#scheduleSweep();
       }
       return;
     }
     if (kind === 'directory') await this.#checkDirectoryReadable(p);
-    const source = await this.#findSource(p, stats);
+    const source = await this.#pairs.sourceOf(p, stats);
     if (source?.pendingCreate) {
       // A new path renamed before its window ended: report it once, under its final name.
-      this.#dropPendingCreate(source.path);
-      this.#addPendingCreate(p, { ...source.pendingCreate, stats, gone: false });
+      this.#pairs.dropCreate(source.path);
+      this.#pairs.addCreate(p, { ...source.pendingCreate, stats, gone: false });
       return;
     }
     if (source) {
@@ -419,42 +365,22 @@ export class Reconciler {
       return;
     }
     if (pendingCreate) {
-      this.#dropPendingCreate(p);
-      this.#addPendingCreate(p, { ...pendingCreate, stats, gone: false });
+      this.#pairs.dropCreate(p);
+      this.#pairs.addCreate(p, { ...pendingCreate, stats, gone: false });
       return;
     }
-    this.#addPendingCreate(p, { stats, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, gone: false });
+    this.#pairs.addCreate(p, { stats, observedAtMs, deadline: Date.now() + this.#o.pairWindowMs, origin, gone: false });
     this.#scheduleSweep();
   }
 
-  /** Where the inode now at `p` was before: a pending new path, or a known path that no longer has it. */
-  async #findSource(p: string, stats: FileStats): Promise<{ path: string; pendingCreate?: PendingCreate } | undefined> {
-    const pendingPath = this.#pendingByInode.get(`${stats.dev}:${stats.ino}`);
-    const pending = pendingPath === undefined ? undefined : this.#pendingCreates.get(pendingPath);
-    if (pendingPath !== undefined && pendingPath !== p && pending && sameBirth(pending.stats.birthtimeMs, stats.birthtimeMs)) {
-      const now = await this.#looker.lstat(pendingPath);
-      if (!('stats' in now) || now.stats.ino !== stats.ino) return { path: pendingPath, pendingCreate: pending };
-    }
-    const q = this.#o.baseline.pathOfInode(stats.dev, stats.ino);
-    if (q === undefined || q === p) return undefined;
-    const entry = this.#o.baseline.get(q);
-    if (!entry || entry.kind !== kindOf(stats) || !sameBirth(entry.birthtimeMs, stats.birthtimeMs)) return undefined;
-    // A rename keeps size and mtime; a new file that got a freed inode number does not.
-    if (entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs) && !this.#pendingDeletes.has(q)) return undefined;
-    // Found missing already (a rename's old name is usually decided just before its new one).
-    if (this.#pendingDeletes.has(q)) return { path: q };
-    const now = await this.#looker.lstat(q);
-    if ('stats' in now && sameInode(entry, now.stats)) return undefined; // a hard link, not a rename
-    return { path: q };
-  }
 
   async #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: 'live' | 'scan'): Promise<void> {
     const entry = this.#o.baseline.get(from);
     const replaced: string[] = [];
-    if (this.#dropPendingDelete(from)?.replacement) replaced.push(from);
+    if (this.#pairs.dropDelete(from)?.replacement) replaced.push(from);
     const moved = this.#o.baseline.move(from, to);
     for (const [oldPath, newPath] of moved) {
-      if (this.#dropPendingDelete(oldPath)?.replacement && oldPath !== from) replaced.push(oldPath);
+      if (this.#pairs.dropDelete(oldPath)?.replacement && oldPath !== from) replaced.push(oldPath);
       this.#o.onMove?.(oldPath, newPath);
     }
     const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
@@ -471,20 +397,7 @@ export class Reconciler {
     for (let i = 0; i < paths.length; i += 1) await this.#decide(paths[i] as string, looks[i] as Look, observedAtMs, origin === 'scan');
   }
 
-  /** Records what `p` holds now in place of its baseline inode (undefined: nothing, it vanished). */
-  #setReplacement(p: string, pending: PendingDelete, stats: FileStats | undefined): void {
-    if (pending.replacement && this.#replacedByInode.get(inodeKey(pending.replacement)) === p) this.#replacedByInode.delete(inodeKey(pending.replacement));
-    pending.replacement = stats;
-    if (stats) this.#replacedByInode.set(inodeKey(stats), p);
-  }
 
-  #dropPendingDelete(p: string): PendingDelete | undefined {
-    const pending = this.#pendingDeletes.get(p);
-    if (!pending) return undefined;
-    this.#pendingDeletes.delete(p);
-    if (pending.replacement && this.#replacedByInode.get(inodeKey(pending.replacement)) === p) this.#replacedByInode.delete(inodeKey(pending.replacement));
-    return pending;
-  }
 
   /**
    * Decides a path whose baseline inode is no longer under its name, once
@@ -499,22 +412,21 @@ export class Reconciler {
     // A directory above it that vanished or was replaced is settled first: what is under
     // its name now is in another directory, not a change of what was there.
     for (let dir = path.dirname(p); dir.length > this.#o.root.length; dir = path.dirname(dir)) {
-      const above = visiting.has(dir) ? undefined : this.#pendingDeletes.get(dir);
+      const above = visiting.has(dir) ? undefined : this.#pairs.pendingDelete(dir);
       if (!above) continue;
       await this.#settle(dir, above, undefined, visiting);
-      if (this.#pendingDeletes.get(p) !== pending) return;
+      if (this.#pairs.pendingDelete(p) !== pending) return;
       look = undefined;
     }
-    const holder = this.#replacedByInode.get(inodeKey(pending.entry));
-    const holding = holder === undefined || visiting.has(holder) ? undefined : this.#pendingDeletes.get(holder);
-    if (holder !== undefined && holding?.replacement && maybeSameFile(pending.entry, holding.replacement)) {
+    const [holder, holding] = this.#pairs.holderOf(pending.entry) ?? [];
+    if (holder !== undefined && holding && !visiting.has(holder)) {
       await this.#settle(holder, holding, undefined, visiting);
-      if (this.#pendingDeletes.get(p) !== pending) return;
+      if (this.#pairs.pendingDelete(p) !== pending) return;
       look = undefined;
     }
     const found = look ?? (await this.#looker.lstat(p));
-    if (this.#pendingDeletes.get(p) !== pending) return;
-    this.#dropPendingDelete(p);
+    if (this.#pairs.pendingDelete(p) !== pending) return;
+    this.#pairs.dropDelete(p);
     if ('stats' in found) {
       if (sameInode(pending.entry, found.stats) && pending.entry.kind === kindOf(found.stats)) this.touch(p); // it came back
       else await this.#replace(p, pending, found.stats);
@@ -527,8 +439,8 @@ export class Reconciler {
   async #replace(p: string, pending: PendingDelete, stats: FileStats): Promise<void> {
     const { entry: prev, observedAtMs, origin } = pending;
     const kind = kindOf(stats);
-    const source = await this.#findSource(p, stats);
-    if (source?.pendingCreate) this.#dropPendingCreate(source.path);
+    const source = await this.#pairs.sourceOf(p, stats);
+    if (source?.pendingCreate) this.#pairs.dropCreate(source.path);
     if (prev.kind === kind && kind !== 'directory') {
       // A known path renamed over it, or an editor's atomic save (a temp file renamed over it): one modify.
       if (source && !source.pendingCreate) await this.#rename(source.path, p, stats, observedAtMs, origin);
@@ -553,7 +465,7 @@ export class Reconciler {
     for (const child of this.#o.baseline.subtree(p)) {
       if (child === p) continue;
       const childEntry = this.#o.baseline.get(child);
-      const childPending = this.#dropPendingDelete(child);
+      const childPending = this.#pairs.dropDelete(child);
       if (childPending?.replacement) replaced.push(child);
       if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? observedAtMs, origin);
     }
@@ -561,28 +473,14 @@ export class Reconciler {
     return replaced;
   }
 
-  #addPendingCreate(p: string, pending: PendingCreate): void {
-    this.#pendingCreates.set(p, pending);
-    this.#pendingByInode.set(`${pending.stats.dev}:${pending.stats.ino}`, p);
-  }
 
-  #dropPendingCreate(p: string): void {
-    const pending = this.#pendingCreates.get(p);
-    if (!pending) return;
-    this.#pendingCreates.delete(p);
-    const key = `${pending.stats.dev}:${pending.stats.ino}`;
-    if (this.#pendingByInode.get(key) === p) this.#pendingByInode.delete(key);
-  }
 
   #scheduleSweep(): void {
     if (this.#sweepTimer || this.#closed) return;
     // Wake when the oldest pending path's window ends (maps keep insertion
     // order, which is deadline order but for a re-added create), not on a
     // window/4 tick: every create and delete waited up to a quarter window more.
-    const next = Math.min(
-      this.#pendingCreates.values().next().value?.deadline ?? Number.POSITIVE_INFINITY,
-      this.#deleteHolds > 0 ? Number.POSITIVE_INFINITY : (this.#pendingDeletes.values().next().value?.deadline ?? Number.POSITIVE_INFINITY),
-    );
+    const next = this.#pairs.nextDeadline(this.#deleteHolds === 0);
     const delay = Number.isFinite(next) ? Math.max(MIN_SWEEP_MS, next - Date.now()) : Math.max(10, Math.floor(this.#o.pairWindowMs / 4));
     this.#sweepTimer = setTimeout(() => {
       this.#sweepTimer = undefined;
@@ -595,15 +493,15 @@ export class Reconciler {
   async #sweep(now: number, allDeletes = false): Promise<void> {
     // Expired paths are looked at in parallel batches (like #drain), decided one at a time:
     // one awaited lstat after another made a burst's sweep as slow as the disk's round trips.
-    const creates = expired(this.#pendingCreates, now);
+    const creates = this.#pairs.expiredCreates(now);
     for (let i = 0; i < creates.length; i += PROBE_BATCH) {
       const batch = creates.slice(i, i + PROBE_BATCH);
       // A path with no undecided hint is as its last decision saw it (a later change is a
       // later hint, decided then): only the others are looked at again.
       const probes = await Promise.all(batch.map(([p, pending]): Promise<Look> | Look => (pending.gone || this.#dirty.has(p) ? this.#looker.lstat(p) : { stats: pending.stats })));
       batch.forEach(([p, pending], j) => {
-        if (this.#pendingCreates.get(p) !== pending) return;
-        this.#dropPendingCreate(p);
+        if (this.#pairs.pendingCreate(p) !== pending) return;
+        this.#pairs.dropCreate(p);
         const found = probes[j] as Look;
         if ('stats' in found) {
           this.#emitter.emit({ type: 'create', path: p, stats: found.stats, observedAtMs: pending.observedAtMs, origin: pending.origin });
@@ -614,18 +512,18 @@ export class Reconciler {
         }
       });
     }
-    const deletes = this.#deleteHolds > 0 && now !== Number.POSITIVE_INFINITY ? [] : allDeletes ? [...this.#pendingDeletes] : expired(this.#pendingDeletes, now);
+    const deletes = this.#deleteHolds > 0 && now !== Number.POSITIVE_INFINITY ? [] : this.#pairs.expiredDeletes(now, allDeletes);
     for (let i = 0; i < deletes.length; i += PROBE_BATCH) {
       const batch = deletes.slice(i, i + PROBE_BATCH);
       const probes = await Promise.all(batch.map(([p]) => this.#looker.lstat(p)));
       for (let j = 0; j < batch.length; j += 1) {
         const [p, pending] = batch[j] as [string, PendingDelete];
         // Already settled: below a removed directory, or as a rename's old name.
-        if (this.#pendingDeletes.get(p) !== pending) continue;
+        if (this.#pairs.pendingDelete(p) !== pending) continue;
         await this.#settle(p, pending, probes[j] as Look, new Set());
       }
     }
-    if (this.#pendingCreates.size > 0 || (this.#pendingDeletes.size > 0 && this.#deleteHolds === 0)) this.#scheduleSweep();
+    if (this.#pairs.nextDeadline(this.#deleteHolds === 0) !== Number.POSITIVE_INFINITY) this.#scheduleSweep();
   }
 
   /** Logs (once per name) a path that can never be observed: a name that is not valid UTF-8. */
