@@ -79,6 +79,7 @@ export class Reconciler {
   #sweepTimer: NodeJS.Timeout | undefined;
   #warnedPaths = new Set<string>();
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** When a directory last appeared (created, moved in, renamed): see {@link #drain}. */
   #directoryAppearedAt = Number.NEGATIVE_INFINITY;
   /** Holders of {@link holdDeletes}: while any, vanished paths wait for their rename partner. */
@@ -233,18 +234,20 @@ export class Reconciler {
     return this.#pairs.size + this.#dirty.size;
   }
 
-  /** Finishes what is pending at once (shutdown) and stops. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    // Settling a replaced path may hint it (or what was below it) again: settle those too.
-    for (let round = 0; round < 4; round += 1) {
-      await this.idle();
-      await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
-      if (this.#dirty.size === 0 && this.#pairs.size === 0) break;
-    }
-    await this.#emitter.drained();
-    this.#closed = true;
-    if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+  /** Finishes what is pending at once (shutdown) and stops. A second call returns the first call's promise. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      // Settling a replaced path may hint it (or what was below it) again: settle those too.
+      for (let round = 0; round < 4; round += 1) {
+        await this.idle();
+        await this.#enqueue(() => this.#sweep(Number.POSITIVE_INFINITY));
+        if (this.#dirty.size === 0 && this.#pairs.size === 0) break;
+      }
+      await this.#emitter.drained();
+      this.#closed = true;
+      if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+    })();
+    return this.#closing;
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
