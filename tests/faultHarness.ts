@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ackSchema, createTopics } from '@fso/common';
-import { createCollector, readAuditLines, waitFor } from './helpers.js';
+import { createCollector, readAuditLines, waitForProgress } from './helpers.js';
 import type { AuditLine } from './helpers.js';
 
 const run = promisify(execFile);
@@ -161,17 +161,15 @@ export async function saveLogs(dir?: string): Promise<void> {
   await Promise.all(daemons.map((d, i) => writeFile(path.join(dir, `${i}-${d.name}-${d.pid}.log`), d.output())));
 }
 
-/** How `daemon` exited, or undefined if it still runs after `timeoutMs`. */
-export async function waitForExit(daemon: Daemon, timeoutMs: number): Promise<Exit | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), timeoutMs);
-  });
-  try {
-    return await Promise.race([daemon.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * How `daemon` exited. Its exit may wait on a volume of work (the recorder
+ * stops once the disk is full), so this waits while `progress()` keeps
+ * changing and fails, naming `what`, once it stalls.
+ */
+export async function waitForExit(daemon: Daemon, what: string, progress: () => number | string | Promise<number | string>): Promise<Exit> {
+  let exit: Exit | undefined;
+  void daemon.exited.then((e) => (exit = e));
+  return waitForProgress(() => exit, progress, `${daemon.name} to exit: ${what}`, { intervalMs: 200 });
 }
 
 /** SIGKILLs every daemon this harness started that still runs (afterEach). */
@@ -367,18 +365,29 @@ export function describeTally(t: Tally): string {
   ].join('; ');
 }
 
-/** Waits until every expected change is in the trail (a lost one fails with the tally). */
-export async function waitForAll(dir: string, expected: readonly ExpectedChange[], what: string, timeoutMs: number): Promise<Tally> {
+/**
+ * How long a fault test may take in all (vitest's timeout): the generous cap.
+ * The waits inside fail much sooner, on a stall, saying what never arrived.
+ */
+export const FAULT_TEST_TIMEOUT_MS = 600_000;
+
+/**
+ * Waits until every expected change is in the trail, for as long as more of
+ * them keep arriving: it fails (with the tally) once none has arrived for
+ * `stallMs`, not after a fixed budget that a loaded machine can overrun
+ * while records still flow (issue 12).
+ */
+export async function waitForAll(dir: string, expected: readonly ExpectedChange[], what: string, stallMs = 30_000): Promise<Tally> {
   let last: Tally | undefined;
   try {
-    return await waitFor(
+    return await waitForProgress(
       async () => {
         last = await tally(dir, expected);
         return last.lost.length === 0 ? last : undefined;
       },
+      () => `${last ? last.expected - last.lost.length : 0} of ${expected.length} recorded`,
       what,
-      timeoutMs,
-      200,
+      { stallMs, intervalMs: 200 },
     );
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${last ? describeTally(last) : 'no tally'}`);
@@ -422,14 +431,15 @@ export const KILL_AT_RECORDS = 300;
  */
 export async function createWhileKilling(files: readonly string[], daemon: Daemon, auditDir: string): Promise<number> {
   const killing = (async () => {
-    const records = await waitFor(
+    let n = 0;
+    const records = await waitForProgress(
       async () => {
-        const n = (await readEvents(auditDir)).length;
+        n = (await readEvents(auditDir)).length;
         return n >= KILL_AT_RECORDS ? n : undefined;
       },
+      () => `${n} records`,
       `${KILL_AT_RECORDS} records before killing the ${daemon.name}`,
-      30_000,
-      50,
+      { intervalMs: 50 },
     );
     const exit = await daemon.kill('SIGKILL');
     if (exit.signal !== 'SIGKILL') throw new Error(`${daemon.name} ended ${JSON.stringify(exit)} before the SIGKILL`);
@@ -465,30 +475,34 @@ export function reportFigure(figure: Figure): void {
 /**
  * Waits until the trail of `agentId` has settled: the recorder's retained ack
  * covers the highest seq recorded (no hole left to resend) and no event
- * record has arrived for `quietMs`. Late duplicates, if any, are then in the files.
+ * record has arrived for `quietMs`. Late duplicates, if any, are then in the
+ * files. It waits as long as records or acks keep coming, and fails once
+ * neither has moved for `stallMs` (issue 12: a fixed 30 s ran out under load
+ * after a 10,000-file burst).
  */
-export async function waitForSettled(options: { dir: string; brokerUrl: string; agentId: string; quietMs?: number; timeoutMs?: number }): Promise<void> {
+export async function waitForSettled(options: { dir: string; brokerUrl: string; agentId: string; quietMs?: number; stallMs?: number }): Promise<void> {
   const quietMs = options.quietMs ?? 3000;
   const acks = await createCollector(options.brokerUrl, createTopics().ack(options.agentId));
   try {
-    let lastCount = -1;
+    let count = -1;
     let stableSince = Date.now();
-    await waitFor(
+    let state = 'no record read yet';
+    await waitForProgress(
       async () => {
         const events = (await readEvents(options.dir)).filter((e) => e.agentId === options.agentId);
-        if (events.length !== lastCount) {
-          lastCount = events.length;
+        if (events.length !== count) {
+          count = events.length;
           stableSince = Date.now();
         }
         const latest = acks.messages.at(-1);
         const ack = latest ? ackSchema.safeParse(latest.json) : undefined;
-        if (!ack?.success) return false;
-        const maxSeq = Math.max(0, ...events.filter((e) => e.epoch === ack.data.epoch).map((e) => Number(e.seq)));
-        return ack.data.seq >= maxSeq && Date.now() - stableSince >= quietMs;
+        const maxSeq = ack?.success ? Math.max(0, ...events.filter((e) => e.epoch === ack.data.epoch).map((e) => Number(e.seq))) : undefined;
+        state = `${count} records, ack ${ack?.success ? ack.data.seq : 'none'} of max seq ${maxSeq ?? '?'}`;
+        return ack?.success === true && maxSeq !== undefined && ack.data.seq >= maxSeq && Date.now() - stableSince >= quietMs;
       },
+      () => state,
       `the trail of ${options.agentId} to settle (ack covering every record, ${quietMs} ms without a new one)`,
-      options.timeoutMs ?? 30_000,
-      250,
+      { stallMs: options.stallMs ?? 30_000, intervalMs: 250 },
     );
   } finally {
     await acks.close();

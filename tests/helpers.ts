@@ -20,7 +20,39 @@ export async function waitFor<T>(
   timeoutMs = 10_000,
   intervalMs = 20,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  return waitForProgress(check, undefined, what, { stallMs: timeoutMs, capMs: timeoutMs, intervalMs });
+}
+
+/** Options of {@link waitForProgress}. */
+export interface ProgressOptions {
+  /** Fail once `progress` has not changed for this long; default 30 s. */
+  stallMs?: number;
+  /** Fail after this long in all, progress or not; default 5 min. */
+  capMs?: number;
+  /** Poll interval; default 100 ms. */
+  intervalMs?: number;
+}
+
+/**
+ * Polls `check` until it returns a truthy value, for as long as the work it
+ * waits for is moving: `progress()` (a count of records, or a short text
+ * such as `"9,500 records, ack 9,480"`) must change at least once every
+ * `stallMs`. Without `progress`, `stallMs` is a fixed budget ({@link waitFor}).
+ * A fixed budget for a volume of work fails on a loaded machine while the
+ * work is still advancing (issue 12); this fails only when the work stalls,
+ * or after the generous `capMs`, naming what never arrived and where
+ * progress stood.
+ */
+export async function waitForProgress<T>(
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  progress: (() => number | string | Promise<number | string>) | undefined,
+  what: string,
+  options: ProgressOptions = {},
+): Promise<T> {
+  const { stallMs = 30_000, capMs = 300_000, intervalMs = 100 } = options;
+  const started = Date.now();
+  let movedAt = started;
+  let last: number | string | undefined;
   let lastError: unknown;
   for (;;) {
     try {
@@ -29,10 +61,18 @@ export async function waitFor<T>(
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) {
-      const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
+    const now = progress ? await progress() : undefined;
+    if (now !== last) {
+      last = now;
+      movedAt = Date.now();
     }
+    const errorSuffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+    const progressSuffix = progress ? ` (progress: ${String(last)})` : '';
+    if (Date.now() - movedAt > stallMs) {
+      const failure = progress ? `no progress for ${stallMs} ms` : `timed out after ${stallMs} ms`;
+      throw new Error(`${failure} waiting for ${what}${progressSuffix}${errorSuffix}`);
+    }
+    if (Date.now() - started > capMs) throw new Error(`timed out after ${capMs} ms, still progressing, waiting for ${what}${progressSuffix}${errorSuffix}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
