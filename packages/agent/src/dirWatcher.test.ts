@@ -1,7 +1,7 @@
 import { lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, waitFor, waitForProgress } from '../../../tests/helpers.js';
 import { createDirWatcher } from './dirWatcher.js';
 import type { DirWatcher } from './dirWatcher.js';
 
@@ -99,7 +99,12 @@ describe('createDirWatcher (real fs.watch, real temp dirs)', () => {
     await writing;
     const names = new Set([...listed.map(([p]) => p), ...notified]);
     const missing = Array.from({ length: 300 }, (_, i) => path.join(burst, `f${i}`)).filter((p) => !names.has(p));
-    await waitFor(() => missing.every((p) => notified.includes(p)) || null, `every file of the burst (${missing.length} not yet seen)`, 5000);
+    await waitForProgress(
+      () => missing.every((p) => notified.includes(p)) || null,
+      () => notified.length,
+      `every file of the burst (${missing.length} not yet seen)`,
+      { stallMs: 10_000 },
+    );
   });
 
   it('a directory that vanished before it was watched is no error; a moved one keeps no stale watch after remove', async () => {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, waitForProgress } from '../../../tests/helpers.js';
 import type { Broker } from './broker.js';
 import { createTestBrokers } from './testing/brokers.js';
 import { createTestClients } from './testing/clients.js';
@@ -12,7 +12,7 @@ import { createTestClients } from './testing/clients.js';
 
 const TOPIC_FILTER = 'order/#';
 /** How long deliveries may pause, once every publish is acknowledged, before the test gives up. */
-const STALL_MS = 3000;
+const STALL_MS = 10_000;
 
 let temp: { path: string; cleanup: () => Promise<void> };
 const brokers = createTestBrokers();
@@ -82,12 +82,18 @@ async function burst(broker: Broker, count: number, retained?: Retained): Promis
   }
   const allThere = (): boolean => tallies.every((t) => t.times.size === count);
   const stalled = (): boolean => acked === count && Date.now() - lastArrival > STALL_MS;
-  await waitFor(() => allThere() || stalled(), `${count} publishes at both subscribers`, 20_000);
+  // No fixed budget for the burst (a loaded machine is slow, not stuck: issue 12): the wait
+  // goes on while publishes are acknowledged or delivered, and ends at a stall.
+  await waitForProgress(
+    () => allThere() || stalled(),
+    () => `${acked} acknowledged, ${tallies.map((t) => `${t.times.size} at the ${t.name}`).join(', ')}`,
+    `${count} publishes at both subscribers`,
+  );
   return { acked, tallies };
 }
 
 describe('startBroker with dataDir under a QoS 1 burst', () => {
-  it('delivers all 10,000 publishes exactly once to a persistent and to a clean subscriber', { timeout: 30_000 }, async () => {
+  it('delivers all 10,000 publishes exactly once to a persistent and to a clean subscriber', { timeout: 300_000 }, async () => {
     const count = 10_000;
     const broker = await brokers.start({ dataDir: path.join(temp.path, 'data') });
     const { acked, tallies } = await burst(broker, count);
@@ -97,7 +103,7 @@ describe('startBroker with dataDir under a QoS 1 burst', () => {
 
   // A large retained publish waits for storeRetained longer than the small ones after it wait for
   // outgoingEnqueueCombi: ordering outgoingEnqueueCombi alone still lost a few of them.
-  it('keeps large retained publishes in order with the small ones after them', { timeout: 30_000 }, async () => {
+  it('keeps large retained publishes in order with the small ones after them', { timeout: 300_000 }, async () => {
     const count = 3000;
     const broker = await brokers.start({ dataDir: path.join(temp.path, 'data') });
     const { acked, tallies } = await burst(broker, count, { every: 30, bytes: 256_000 });
