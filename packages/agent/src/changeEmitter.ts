@@ -1,21 +1,21 @@
-import type { EntryKind, EventType, HashSkipReason, Logger } from '@fso/common';
+import type { EventType, FsoEvent, HashSkipReason, Logger, Origin } from '@fso/common';
 import { entryFromStats, kindOf, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import type { FileLooker } from './fileLooks.js';
 import type { BaselineOp } from './journal.js';
 import { createLimiter } from './limiter.js';
 
-/** One change the reconciler decided on, ready to become an event message. */
-export interface Change {
-  type: EventType;
-  path: string;
-  oldPath?: string;
-  kind: EntryKind;
-  size: number | null;
+/**
+ * One change the reconciler decided on, ready to become an event message:
+ * the event's own fields (from the zod schema, so never declared twice) and
+ * what only the agent keeps, times as epoch ms rather than timestamps.
+ */
+export interface Change
+  extends Pick<FsoEvent, 'type' | 'path' | 'oldPath' | 'kind' | 'size' | 'sha256' | 'origin'>,
+    // Always set here (null when hashed); optional in the schema, an FSO addition to DESIGN.md.
+    Required<Pick<FsoEvent, 'hashSkipped'>> {
+  /** The entry's mtime, epoch ms (the event's `mtime` is its timestamp). */
   mtimeMs: number | null;
-  sha256: string | null;
-  hashSkipped: HashSkipReason | null;
-  origin: 'live' | 'scan';
   /** When the agent first saw the change (the watcher's event), epoch ms. */
   observedAtMs: number;
   /** What the change did to the baseline, to be journaled with the event. */
@@ -29,7 +29,7 @@ export interface EmitRequest {
   oldPath?: string;
   stats: FileStats;
   observedAtMs: number;
-  origin: 'live' | 'scan';
+  origin: Origin;
   /** Record without reporting (a first start). */
   quiet?: boolean;
   /** The path is gone already: report what was seen of it. */
@@ -109,7 +109,7 @@ export class ChangeEmitter {
   }
 
   /** Reports a delete (the baseline forgets the path at once). */
-  emitDelete(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): void {
+  emitDelete(p: string, entry: Entry, observedAtMs: number, origin: Origin): void {
     this.#o.baseline.delete(p);
     const change: Change = {
       type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,

@@ -27,6 +27,15 @@ export const eventTypeSchema = z.enum(EVENT_TYPES);
 export const ENTRY_KINDS = ['file', 'directory', 'symlink'] as const;
 export const entryKindSchema = z.enum(ENTRY_KINDS);
 
+/**
+ * Where an event comes from: `live`, the watcher saw it happen; `scan`, a
+ * walk compared the tree with the baseline (a start, a rescan after an
+ * overflow) and reports the net change.
+ */
+export const ORIGINS = ['live', 'scan'] as const;
+export const originSchema = z.enum(ORIGINS);
+export type Origin = z.infer<typeof originSchema>;
+
 /** Why an event carries no `sha256` (an FSO addition to DESIGN.md, see docs/protocol.md). */
 export const HASH_SKIP_REASONS = ['not-regular', 'too-large', 'unreadable', 'vanished'] as const;
 
@@ -55,7 +64,7 @@ export const eventSchema = z.object({
   sha256: sha256Schema.nullable(),
   hashSkipped: z.enum(HASH_SKIP_REASONS).nullable().optional(),
   important: z.boolean(),
-  origin: z.enum(['live', 'scan']),
+  origin: originSchema,
   observedAt: timestampSchema,
   emittedAt: timestampSchema,
 });
