@@ -1,37 +1,24 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  FSO_VERSION,
-  assertAgentId,
-  createMqttClient,
-  createSilentLogger,
-  createTopics,
-  endMqtt,
-  isoFromMs,
-  isoNow,
-  parseJson,
-  ackSchema,
-} from '@fso/common';
-import type { AgentConfig, AgentStatus, FsoDiff, FsoEvent, FsoGap, Logger, WatchSpec } from '@fso/common';
+import { assertAgentId, createMqttClient, createSilentLogger, createTopics, endMqtt, parseJson, ackSchema } from '@fso/common';
+import type { AgentConfig, AgentStatus, Logger, WatchSpec } from '@fso/common';
+import { createChangePublisher } from './changeMessages.js';
 import { ConfigManager } from './configManager.js';
-import type { ConfigOutcome, ConfigSource } from './configManager.js';
+import type { ConfigSource } from './configManager.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffer } from './differ.js';
 import { createFileLooker } from './fileLooks.js';
 import { openRedactionKey } from './redactionKey.js';
-import { createWatchFilter } from './filters.js';
-import type { WatchFilter } from './filters.js';
 import { JOURNAL_FILE, foldJournal } from './journal.js';
 import { openOutbox } from './outbox.js';
-import { createOverflowMonitor, overflowThreshold, readMaxQueuedEvents, MAX_QUEUED_EVENTS_FILE } from './overflowMonitor.js';
-import type { OverflowSuspicion } from './overflowMonitor.js';
+import { readMaxQueuedEvents } from './overflowMonitor.js';
+import { createRescanner } from './overflowRescans.js';
 import { createPublisher } from './publisher.js';
-import type { Unstamped } from './publisher.js';
-import type { Change } from './reconciler.js';
 import { startRootWatcher } from './rootWatcher.js';
 import type { RootWatcher } from './rootWatcher.js';
 import { openStateDir } from './stateDir.js';
+import { createStatusReporter, offlineStatusAtStart } from './status.js';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -79,6 +66,13 @@ export interface Agent {
  * Starts an agent: watches the configured roots, publishes every change
  * (through the durable outbox), applies configs pushed over MQTT live.
  *
+ * The route of a change: each root's watcher (rootWatcher.ts) reports to its
+ * sink; the change publisher (changeMessages.ts) turns a change into an event
+ * message and, for an important file, a diff message; the publisher
+ * (publisher.ts) numbers them and keeps them in the outbox (outbox.ts) until
+ * the recorder acknowledges them. Beside it: the status reporter (status.ts)
+ * and the overflow rescans (overflowRescans.ts).
+ *
  * @example
  * const agent = await startAgent({ agentId: 'web-01', brokerUrl: 'mqtt://127.0.0.1:1883', stateDir: '/var/lib/fso-agent',
  *   initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: '/srv/app' }] }, 'flags') });
@@ -101,20 +95,25 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const redactionKey = await openRedactionKey(state.resolve('redaction.key'));
   const looker = createFileLooker({ log: log.child({ component: 'looker' }) });
   const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey });
-  const hostname = os.hostname();
+  const identity = { agentId, hostname: os.hostname(), epoch: state.epoch };
   // null where there is no inotify (not Linux): no overflow monitor then.
   const maxQueuedEvents = await readMaxQueuedEvents();
-  let overflows = 0;
-  let lastOverflowMs: number | null = null;
   const watchers = new Map<string, RootWatcher>();
-  const diffsInFlight = new Set<Promise<void>>();
-  let configs: ConfigManager | undefined;
+  /** The config last handed to applyConfig: set before it is applied, kept if it is rejected. */
   let pendingConfig: AgentConfig | undefined;
   let closing: Promise<void> | undefined;
+  // Its callbacks run from start() and offer() only, below, once everything they use exists.
+  const configs = new ConfigManager({
+    log: log.child({ component: 'config' }),
+    apply: applyConfig,
+    onOutcome: () => status.publish(),
+  });
+  const configInForce = (): AgentConfig | undefined => configs.current?.config ?? pendingConfig;
+  const newestConfig = (): AgentConfig | undefined => pendingConfig ?? configs.current?.config;
 
-  const offlineStatus = (): AgentStatus => ({ ...buildStatus(), state: 'offline' });
   // The client connects on its own: no `await` from here to `client.on('connect')` below, or a
-  // connect during it goes unseen and the agent never subscribes to its config and acks.
+  // connect during it goes unseen and the agent never subscribes to its config and acks (so the
+  // factories below are synchronous).
   const client = createMqttClient({
     url: options.brokerUrl,
     clientId: agentId,
@@ -123,203 +122,47 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     caFile: options.caFile,
     clean: true,
     resubscribe: false,
-    will: { topic: topics.status(agentId), payload: Buffer.from(JSON.stringify(offlineStatusAtStart())), qos: 1, retain: true },
+    will: { topic: topics.status(agentId), payload: Buffer.from(JSON.stringify(offlineStatusAtStart(identity, outbox.lastSeq))), qos: 1, retain: true },
   });
   const publisher = createPublisher({
     client, outbox, agentId, epoch: state.epoch, log: log.child({ component: 'publisher' }),
     resendIntervalMs: options.resendIntervalMs,
-    onOverflow: () => publishStatusSoon(),
+    onOverflow: () => status.publishSoon(),
   });
+  const rescans = createRescanner({
+    watchers, publisher, topics, agentId, log, maxQueuedEvents,
+    intervalMs: options.rescanIntervalMs,
+    onOverflow: () => status.publishSoon(),
+  });
+  const status = createStatusReporter({
+    ...identity, client, topics, log,
+    intervalMs: options.statusIntervalMs,
+    sources: {
+      lastSeq: () => publisher.lastSeq,
+      outbox,
+      config: () => configs.outcome,
+      watching: () => [...watchers.values()].map((w) => w.state()),
+      inotify: () => rescans.inotify(),
+    },
+  });
+  const changes = createChangePublisher({ publisher, differ, topics, agentId, log, configInForce, newestConfig });
 
-  function buildStatus(): AgentStatus {
-    const outcome = configs?.outcome;
-    return {
-      schema: 'fso.status/1',
-      agentId,
-      state: 'online',
-      hostname,
-      version: FSO_VERSION,
-      epoch: state.epoch,
-      lastSeq: publisher?.lastSeq ?? outbox.lastSeq,
-      config: {
-        revision: outcome?.revision ?? null,
-        state: outcome?.state ?? 'none',
-        error: outcome?.error ?? null,
-        source: outcome?.source ?? 'cli',
-        appliedRevision: outcome?.appliedRevision ?? null,
-      },
-      watching: [...watchers.values()].map((w) => w.state()),
-      outbox: {
-        pending: outbox.pendingCount, ackedSeq: outbox.ackedSeq, bytes: outbox.pendingBytes, full: outbox.full,
-        lost: outbox.lost().map((r) => ({ ...r })),
-      },
-      ...(maxQueuedEvents === null ? {} : { inotify: { maxQueuedEvents, overflows, lastOverflowAt: lastOverflowMs === null ? null : isoFromMs(lastOverflowMs) } }),
-      at: isoNow(),
-    };
-  }
-  // The will is fixed at connect time; it says offline with what was known then.
-  function offlineStatusAtStart(): AgentStatus {
-    return {
-      schema: 'fso.status/1', agentId, state: 'offline', hostname, version: FSO_VERSION, epoch: state.epoch,
-      lastSeq: outbox.lastSeq, config: { revision: null, state: 'none', error: null }, watching: [], at: isoNow(),
-    };
-  }
-
-  let statusTimer: NodeJS.Timeout | undefined;
-  const publishStatus = (): void => {
-    if (statusTimer) clearTimeout(statusTimer);
-    statusTimer = undefined;
-    if (!client.connected || closing) return;
-    client.publish(topics.status(agentId), JSON.stringify(buildStatus()), { qos: 1, retain: true }, (err) => {
-      if (err) log.warn({ err }, 'cannot publish status');
-    });
-  };
-  const publishStatusSoon = (): void => {
-    statusTimer ??= setTimeout(publishStatus, 200);
-  };
-  const heartbeat = setInterval(publishStatus, options.statusIntervalMs ?? 30_000);
-  heartbeat.unref();
-  // Rescans of every root, one round at a time; a request during a round asks for one more.
-  let rescanning: Promise<void> | undefined;
-  let rescanAgain = false;
-  /** Held deletes of every root, from an overflow until the rescans after it are done. */
-  let deleteHolds: Array<() => void> | undefined;
-  /** An inotify overflow not announced yet: announced as a gap message when the next round starts. */
-  let unannounced: { sinceMs: number; untilMs: number; notifications: number } | undefined;
-  const rescanAll = (): void => {
-    if (closing) return;
-    if (rescanning) {
-      rescanAgain = true;
-      return;
-    }
-    rescanning = (async () => {
-      do {
-        rescanAgain = false;
-        announceGap();
-        const started = Date.now();
-        await Promise.all([...watchers.values()].map((w) => w.rescan()));
-        log.info({ ms: Date.now() - started }, 'rescan done');
-      } while (rescanAgain && !closing);
-    })()
-      .catch((err: unknown) => log.error({ err }, 'rescan failed'))
-      .finally(() => {
-        rescanning = undefined;
-        for (const release of deleteHolds?.splice(0) ?? []) release();
-        deleteHolds = undefined;
-      });
-  };
-  const announceGap = (): void => {
-    const gap = unannounced;
-    if (!gap) return;
-    unannounced = undefined;
-    const message: Unstamped<FsoGap> = {
-      schema: 'fso.gap/1', reason: 'watcher-overflow', roots: [...watchers.keys()],
-      since: isoFromMs(gap.sinceMs), until: isoFromMs(gap.untilMs), notifications: gap.notifications, observedAt: isoFromMs(gap.untilMs),
-    };
-    publisher.publish(topics.gaps(agentId), message);
-  };
-  const onOverflow = (suspicion: OverflowSuspicion): void => {
-    log.error(
-      { notifications: suspicion.notifications, maxQueuedEvents, since: isoFromMs(suspicion.sinceMs) },
-      `inotify queue overflowed: changes since then may be missing; announcing a gap and rescanning every root (raise ${MAX_QUEUED_EVENTS_FILE}, see docs/reliability.md)`,
-    );
-    overflows += 1;
-    lastOverflowMs = suspicion.atMs;
-    // The full queue may have cut renames in half (old name notified, new name dropped): the
-    // vanished names wait for the rescan, which finds the new ones, rather than read as deletes.
-    deleteHolds ??= [...watchers.values()].map((w) => w.holdDeletes());
-    publishStatusSoon();
-    unannounced = {
-      sinceMs: Math.min(unannounced?.sinceMs ?? suspicion.sinceMs, suspicion.sinceMs),
-      untilMs: suspicion.atMs,
-      notifications: Math.max(unannounced?.notifications ?? 0, suspicion.notifications),
-    };
-    rescanAll();
-  };
-  const overflowMonitor =
-    maxQueuedEvents === null
-      ? undefined
-      : createOverflowMonitor({ threshold: overflowThreshold(maxQueuedEvents), onOverflow });
-  if (maxQueuedEvents === null && process.platform === 'linux') {
-    // Not silently: without it an overflow of the kernel queue would go unannounced.
-    log.warn({ file: MAX_QUEUED_EVENTS_FILE }, 'cannot read the inotify queue size: inotify overflows will not be detected (is /proc mounted?)');
-  }
-  log.debug({ maxQueuedEvents, overflowThreshold: overflowMonitor?.threshold }, 'inotify queue');
-  const rescanTimer = options.rescanIntervalMs ? setInterval(rescanAll, options.rescanIntervalMs) : undefined;
-  rescanTimer?.unref();
-
-  const emitChange = (change: Change, filter: WatchFilter, root: string): void => {
-    const important = filter.isImportant(change.path) || (change.oldPath !== undefined && filter.isImportant(change.oldPath));
-    const observedAt = isoFromMs(change.observedAtMs);
-    const event: Unstamped<FsoEvent> = {
-      schema: 'fso.event/1',
-      type: change.type,
-      path: change.path,
-      ...(change.oldPath !== undefined ? { oldPath: change.oldPath } : {}),
-      root,
-      kind: change.kind,
-      size: change.size,
-      mtime: change.mtimeMs === null ? null : isoFromMs(change.mtimeMs),
-      sha256: change.sha256,
-      hashSkipped: change.hashSkipped,
-      important,
-      origin: change.origin,
-      observedAt,
-    };
-    const eventId = publisher.publish(topics.event(agentId, change.type), event, { root, ops: change.ops });
-    if (!important || change.kind !== 'file' || change.type === 'rename') return;
-    const diffOptions = (configs?.current?.config ?? pendingConfig)?.diff;
-    if (!diffOptions) return;
-    const running = differ
-      .diff({ path: change.path, change: change.type, options: diffOptions })
-      .then((result) => {
-        const diff: Unstamped<FsoDiff> = {
-          schema: 'fso.diff/1', eventId, path: change.path, format: 'unified',
-          patch: result.patch, added: result.added, removed: result.removed, skipped: result.skipped, redactions: result.redactions, observedAt,
-        };
-        publisher.publish(topics.diffs(agentId), diff);
-      })
-      .catch((err: unknown) => log.error({ err, path: change.path }, 'diff failed'))
-      .finally(() => diffsInFlight.delete(running));
-    diffsInFlight.add(running);
-  };
-
-  const startWatch = async (spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> => {
-    const root = path.resolve(spec.path);
-    // Content is kept for important files only: a rename of two unimportant paths has none to move
-    // (asking the store cost a failed rename(2) per renamed file).
-    const patterns = createWatchFilter(spec);
+  function startWatch(spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> {
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
-      hashMaxBytes: (pendingConfig ?? configs?.current?.config)?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
+      hashMaxBytes: newestConfig()?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 100,
       looker,
-      onChange: (change, filter) => emitChange(change, filter, root),
-      onMove: (oldPath, newPath) => {
-        if (!patterns.isImportant(oldPath) && !patterns.isImportant(newPath)) return;
-        differ.rename(oldPath, newPath, (pendingConfig ?? configs?.current?.config)?.diff.nodiff).catch((err: unknown) => log.warn({ err }, 'cannot move saved content'));
+      sink: {
+        ...changes.sink(path.resolve(spec.path), spec),
+        state: () => status.publishSoon(),
+        notification: () => rescans.note(),
       },
-      onUnreported: (ops) => publisher.journal(root, ops),
-      onRecorded: (p, entry, filter) => {
-        publisher.journal(root, [['set', p, entry]]);
-        const diffOptions = (pendingConfig ?? configs?.current?.config)?.diff;
-        if (entry.kind === 'file' && filter.isImportant(p)) {
-          differ.remember(p, diffOptions?.maxFileBytes ?? 0, diffOptions?.nodiff).catch((err: unknown) => log.warn({ err, path: p }, 'cannot keep content for diffs'));
-        }
-      },
-      onState: publishStatusSoon,
-      onNotification: overflowMonitor ? () => overflowMonitor.note() : undefined,
     });
-  };
-
-  /** A watcher started while an overflow's rescans run holds its deletes like the others. */
-  const holdingDeletes = (watcher: RootWatcher): RootWatcher => {
-    deleteHolds?.push(watcher.holdDeletes());
-    return watcher;
-  };
+  }
 
   // Applies a config live: unchanged watches keep running untouched (no spurious events).
-  const applyConfig = async (config: AgentConfig, source: ConfigSource): Promise<void> => {
+  async function applyConfig(config: AgentConfig, source: ConfigSource): Promise<void> {
     pendingConfig = config;
     const wanted = new Map(config.watch.map((spec) => [path.resolve(spec.path), spec]));
     for (const [root, watcher] of [...watchers]) {
@@ -327,29 +170,22 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (spec && isDeepStrictEqual(spec, watcher.spec)) continue;
       watchers.delete(root);
       await watcher.close();
-      if (spec) watchers.set(root, holdingDeletes(await startWatch(spec, true, watcher)));
+      if (spec) watchers.set(root, rescans.holdingDeletes(await startWatch(spec, true, watcher)));
       else log.info({ root }, 'no longer watching');
     }
     for (const [root, spec] of wanted) {
-      if (!watchers.has(root)) watchers.set(root, holdingDeletes(await startWatch(spec, false)));
+      if (!watchers.has(root)) watchers.set(root, rescans.holdingDeletes(await startWatch(spec, false)));
     }
     if (source !== 'cli') await state.saveConfig({ source, config });
-    publishStatusSoon();
-  };
-
-  const manager = new ConfigManager({
-    log: log.child({ component: 'config' }),
-    apply: applyConfig,
-    onOutcome: (_outcome: ConfigOutcome) => publishStatus(),
-  });
-  configs = manager;
+    status.publishSoon();
+  }
 
   client.on('connect', () => {
     log.info({ url: options.brokerUrl }, 'connected to broker');
     client.subscribe([topics.config(agentId), topics.defaultConfig(), topics.ack(agentId)], { qos: 1 }, (err) => {
       if (err) log.error({ err }, 'cannot subscribe to config and ack topics');
     });
-    publishStatus();
+    status.publish();
     publisher.resendPending();
   });
   client.on('offline', () => log.warn({ url: options.brokerUrl }, 'broker unreachable; changes are kept in the outbox'));
@@ -365,42 +201,35 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (ack.data.epoch === state.epoch) publisher.acknowledge(ack.data.seq);
       return;
     }
-    if (topic === topics.config(agentId)) void manager.offer('agent', payload);
-    else if (topic === topics.defaultConfig()) void manager.offer('default', payload);
+    if (topic === topics.config(agentId)) void configs.offer('agent', payload);
+    else if (topic === topics.defaultConfig()) void configs.offer('default', payload);
   });
 
   const saved = await state.loadConfig();
-  if (saved) await manager.start(saved.config, saved.source);
-  else if (options.initialConfig) await manager.start(options.initialConfig, 'cli');
+  if (saved) await configs.start(saved.config, saved.source);
+  else if (options.initialConfig) await configs.start(options.initialConfig, 'cli');
   else log.warn('no config yet: waiting for one on the config topics');
 
   return {
     agentId,
     epoch: state.epoch,
-    status: buildStatus,
-    config: () => manager.current?.config ?? null,
+    status: () => status.status(),
+    config: () => configs.current?.config ?? null,
     async ready() {
       await Promise.all([...watchers.values()].map((w) => w.ready()));
     },
     close() {
       closing ??= (async () => {
-        clearInterval(heartbeat);
-        if (rescanTimer) clearInterval(rescanTimer);
-        overflowMonitor?.close();
-        await rescanning;
-        // An overflow seen after the last round started is still announced.
-        announceGap();
-        if (statusTimer) clearTimeout(statusTimer);
+        // Both stop at once, as one flag stopped them before the split: no status and no new rescan round from here on.
+        await Promise.all([status.close(), rescans.close()]);
         for (const watcher of watchers.values()) await watcher.close();
-        // And one seen while the watchers closed (the monitor counts until the last one is gone).
-        announceGap();
-        await Promise.all([...diffsInFlight]);
+        // An overflow seen while the watchers closed is announced too (the monitor counts until the last one is gone).
+        rescans.announceGap();
+        await changes.close();
         await differ.close();
         await looker.close();
         await publisher.close();
-        if (client.connected) {
-          await client.publishAsync(topics.status(agentId), JSON.stringify(offlineStatus()), { qos: 1, retain: true }).catch(() => undefined);
-        }
+        await status.publishOffline();
         await endMqtt(client);
         await outbox.close();
         await store.close();

@@ -29,7 +29,7 @@ describe('reconciler: deletes settle once their partner could have been seen', (
       stateDir: path.join(tmp.path, 'state'),
       hashMaxBytes: 1024 * 1024,
       pairWindowMs: PAIR_WINDOW_MS,
-      onChange: (c) => changes.push({ ...c, at: Date.now() }),
+      sink: { change: (c) => changes.push({ ...c, at: Date.now() }) },
     });
     watchers.push(w);
     await w.ready();
@@ -217,7 +217,7 @@ describe('rescan on a tree that keeps changing', () => {
     for (let i = 0; i < 200; i += 1) await writeFile(path.join(root, `still-${i}.txt`), `${i}`);
     const w = await startRootWatcher({
       spec: watchSpecSchema.parse({ path: root }), log: createSilentLogger(), stateDir: tmp.path, hashMaxBytes: 1024 * 1024, pairWindowMs: 100,
-      onChange: () => undefined,
+      sink: { change: () => undefined },
     });
     await w.ready();
     let writing = true;

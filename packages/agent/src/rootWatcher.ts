@@ -13,6 +13,27 @@ import type { FileLooker } from './fileLooks.js';
 import { Reconciler } from './reconciler.js';
 import type { Change } from './reconciler.js';
 
+/**
+ * Where one root's watcher reports: one typed object handed in with the
+ * options, not an EventEmitter, because the watcher reports during its own
+ * async factory (a missing root's state, the start-up scan under way) before
+ * a caller holding the returned watcher could attach a listener.
+ */
+export interface WatchSink {
+  /** A change the watch reports (its event types and directory patterns allow it), with the filter that decided so. */
+  change(change: Change, filter: WatchFilter): void;
+  /** A path was renamed (files below a renamed directory too): what is kept for the old path now belongs to the new one. */
+  move?(oldPath: string, newPath: string): void;
+  /** A path was recorded in the baseline without an event (a quiet scan: a first start, a pattern change), with the root's filter. */
+  recorded?(path: string, entry: Entry, filter: WatchFilter): void;
+  /** Baseline changes of changes that are not reported (filtered out): journaled all the same. */
+  unreported?(ops: BaselineOp[]): void;
+  /** Ready, error or entry count changed. */
+  state?(): void;
+  /** Every fs.watch notification, before any filtering (the agent's inotify overflow monitor counts them). */
+  notification?(): void;
+}
+
 /** Options of {@link startRootWatcher}. */
 export interface RootWatcherOptions {
   spec: WatchSpec;
@@ -33,15 +54,8 @@ export interface RootWatcherOptions {
    * so the snapshot is never ahead of what was published. Default true.
    */
   saveSnapshots?: boolean;
-  onChange: (change: Change, filter: WatchFilter) => void;
-  onMove?: (oldPath: string, newPath: string) => void;
-  onRecorded?: (path: string, entry: Entry, filter: WatchFilter) => void;
-  /** Baseline changes of changes that are not reported (filtered out): journaled all the same. */
-  onUnreported?: (ops: BaselineOp[]) => void;
-  /** Ready, error or entry count changed. */
-  onState?: () => void;
-  /** Every fs.watch notification, before any filtering (the agent's inotify overflow monitor counts them). */
-  onNotification?: () => void;
+  /** Where the watcher reports what it sees (see {@link WatchSink}). */
+  sink: WatchSink;
 }
 
 /** One watched root: its directory watches, the reconciler and the saved baseline. */
@@ -57,7 +71,7 @@ export interface RootWatcher {
   rescan(): Promise<void>;
   /** Keeps vanished paths pending until the release is called (see Reconciler.holdDeletes): around an overflow's rescan. */
   holdDeletes(): () => void;
-  /** Settles pending pairs, saves the baseline, releases the watches and timers. */
+  /** Settles pending pairs, saves the baseline, releases the watches and timers; a second call returns the same promise. */
   close(): Promise<void>;
 }
 
@@ -80,7 +94,7 @@ const BASELINE_SAVE_MS = 30_000;
  * a root deleted while watched is reported and waited for again.
  *
  * @example
- * const w = await startRootWatcher({ spec, log, stateDir, hashMaxBytes, pairWindowMs: 200, onChange });
+ * const w = await startRootWatcher({ spec, log, stateDir, hashMaxBytes, pairWindowMs: 200, sink: { change: (change) => log.info({ change }, 'changed') } });
  * await w.ready();
  */
 export async function startRootWatcher(options: RootWatcherOptions): Promise<RootWatcher> {
@@ -103,17 +117,17 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     onChange: (change) => {
       if (change.kind === 'directory' && change.type === 'delete') dirs?.removeIfGone(change.path);
       if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
-        options.onChange(change, filter);
+        options.sink.change(change, filter);
       } else if (change.ops.length > 0) {
-        options.onUnreported?.(change.ops);
+        options.sink.unreported?.(change.ops);
       }
     },
     onMove: (oldPath, newPath) => {
       // The new name is watched by now (onDirectory, when it was looked at); the old one's watch would name the old paths.
       if (dirs?.has(oldPath)) dirs.removeIfGone(oldPath);
-      options.onMove?.(oldPath, newPath);
+      options.sink.move?.(oldPath, newPath);
     },
-    onRecorded: (p, entry) => options.onRecorded?.(p, entry, filter),
+    onRecorded: (p, entry) => options.sink.recorded?.(p, entry, filter),
     onDirectory: (p, stats) => {
       if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino });
     },
@@ -138,7 +152,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   const setState = (nextReady: boolean, nextError: string | null): void => {
     ready = nextReady;
     error = nextError;
-    options.onState?.();
+    options.sink.state?.();
   };
 
   /** Device and inode of the directory at the root's path; null when there is none. */
@@ -239,7 +253,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     const d = createDirWatcher({
       ignoresDirectory: (p) => p !== root && filter.ignores(p, true),
       onNotification: (dir, name) => {
-        options.onNotification?.();
+        options.sink.notification?.();
         if (name === null || name === '') {
           touchHinted(dir);
           return;
