@@ -244,3 +244,31 @@ describe('rescan on a tree that keeps changing', () => {
     }
   }, 90_000);
 });
+
+describe('reconciler: close()', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  afterEach(() => tmp.cleanup());
+
+  it('a second call returns the first call\'s promise, and what was pending is reported once', async () => {
+    tmp = await createTempDir();
+    const file = path.join(tmp.path, 'gone.txt');
+    await writeFile(file, 'x');
+    const baseline = new Baseline();
+    baseline.set(file, entryFromStats(await lstat(file), null));
+    const changes: Change[] = [];
+    const reconciler = new Reconciler({
+      root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
+      onChange: (c) => changes.push(c),
+    });
+    // Held: the delete waits for close(), which settles it.
+    reconciler.holdDeletes();
+    await rm(file);
+    reconciler.touch(file);
+    await reconciler.idle();
+    const first = reconciler.close();
+    const second = reconciler.close();
+    expect(second).toBe(first);
+    await Promise.all([first, second, reconciler.close()]);
+    expect(changes.map((c) => [c.type, path.basename(c.path)])).toEqual([['delete', 'gone.txt']]);
+  });
+});

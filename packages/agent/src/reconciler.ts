@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
-import type { Logger } from '@fso/common';
+import type { Logger, Origin } from '@fso/common';
 import { entryFromStats, kindOf, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import { defaultFileLooker } from './fileLooks.js';
@@ -377,7 +377,7 @@ export class Reconciler {
   }
 
 
-  async #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: 'live' | 'scan'): Promise<void> {
+  async #rename(from: string, to: string, stats: FileStats, observedAtMs: number, origin: Origin): Promise<void> {
     const entry = this.#o.baseline.get(from);
     const replaced: string[] = [];
     if (this.#pairs.dropDelete(from)?.replacement) replaced.push(from);
@@ -394,7 +394,7 @@ export class Reconciler {
   }
 
   /** Decides `paths` now, as new paths (their baseline entries are gone). */
-  async #decideAgain(paths: readonly string[], observedAtMs: number, origin: 'live' | 'scan'): Promise<void> {
+  async #decideAgain(paths: readonly string[], observedAtMs: number, origin: Origin): Promise<void> {
     if (paths.length === 0) return;
     const looks = await Promise.all(paths.map((p) => this.#looker.lstat(p)));
     for (let i = 0; i < paths.length; i += 1) await this.#decide(paths[i] as string, looks[i] as Look, observedAtMs, origin === 'scan');
@@ -463,7 +463,7 @@ export class Reconciler {
    * first, deepest first: a removed tree reads bottom-up, like `rm -r`.
    * Returns the children that hold another inode now (to be decided again).
    */
-  #emitRemoved(p: string, entry: Entry, observedAtMs: number, origin: 'live' | 'scan'): string[] {
+  #emitRemoved(p: string, entry: Entry, observedAtMs: number, origin: Origin): string[] {
     const replaced: string[] = [];
     for (const child of this.#o.baseline.subtree(p)) {
       if (child === p) continue;

@@ -1,4 +1,4 @@
-import type { FsoEvent } from '@fso/common';
+import type { Origin } from '@fso/common';
 import { kindOf, sameBirth, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import type { FileLooker } from './fileLooks.js';
@@ -32,9 +32,6 @@ export interface RenameSource {
   path: string;
   pendingCreate?: PendingCreate;
 }
-
-/** Who saw a change: the watcher live, or a scan (a start, a rescan). */
-type Origin = FsoEvent['origin'];
 
 const inodeKey = (x: { dev: number; ino: number }): string => `${x.dev}:${x.ino}`;
 
