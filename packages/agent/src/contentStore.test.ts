@@ -131,7 +131,7 @@ describe('createContentStore', () => {
     // Damaged: same length, one byte changed.
     await store.put('/p', content);
     const bytes = await readFile(file);
-    bytes[bytes.length - 2] ^= 1;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 2) ^ 1, bytes.length - 2);
     await writeFile(file, bytes);
     expect(await store.get('/p')).toBeNull();
     // Empty, or written by an agent before checksums (no header).

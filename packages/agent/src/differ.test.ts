@@ -118,7 +118,7 @@ describe('differ: patches', () => {
     expect((await store.get(p))?.toString()).toBe('a = 1\nb = 3\n');
     // Same length, a byte changed: the checksum catches it.
     const bytes = await readFile(stored);
-    bytes[bytes.length - 2] ^= 1;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 2) ^ 1, bytes.length - 2);
     await writeFile(stored, bytes);
     await writeFile(p, 'a = 1\nb = 4\n');
     expect(await differ.diff(request(p, 'modify'))).toMatchObject({ added: 2, removed: 0, skipped: null });
