@@ -3,6 +3,7 @@ import type { Dirent, FSWatcher, Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
+import { sameBirth } from './baseline.js';
 
 /** Options of {@link createDirWatcher}. */
 export interface DirWatcherOptions {
@@ -37,17 +38,18 @@ export interface DirWatcher {
    * Watches `dir` unless it is watched already, then lists it (each entry to
    * `onListed`), watch first so that nothing made in between is missed.
    * With `walk`, every subdirectory listed is added the same way (a start-up
-   * scan). With `ino` (the directory's inode, as just looked at), a watch
-   * kept under that name for another directory (moved away, or deleted and
-   * made again) is dropped, with the watches below it, and the name watched
+   * scan). With `ino` (the directory's inode, as just looked at, and its
+   * birth time: ext4 gives a freed inode number to the next new directory
+   * at once), a watch kept under that name for another directory (moved
+   * away, or deleted and made again) is dropped, with the watches below it, and the name watched
    * anew. A directory that cannot be watched (the watch limit) is listed all
    * the same, and tried again by {@link retry}. Resolves when the listing
    * (and walk) is done.
    */
-  add(dir: string, options?: { walk?: boolean; ino?: number }): Promise<void>;
+  add(dir: string, options?: { walk?: boolean; ino?: number; birthtimeMs?: number }): Promise<void>;
   has(dir: string): boolean;
-  /** Device and inode of the directory watched under `dir`. */
-  identity(dir: string): { dev: number; ino: number } | undefined;
+  /** Device, inode and birth time (0 where the file system has none) of the directory watched under `dir`. */
+  identity(dir: string): DirIdentity | undefined;
   /** Stops watching `dir` and every watched directory below it. */
   remove(dir: string): void;
   /** Like remove, unless `dir` still is the directory its watch was made for (a delete reported late). */
@@ -73,10 +75,20 @@ const lstatOrNull = (p: string): Stats | null => {
 const isKnownType = (d: Dirent): boolean =>
   d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isBlockDevice() || d.isCharacterDevice();
 
-interface Watched {
-  watch: FSWatcher;
+/** Which directory a name holds: device, inode and birth time (0 where the file system has none). */
+export interface DirIdentity {
   dev: number;
   ino: number;
+  birthtimeMs: number;
+}
+
+/** True when two looks are of one directory (a reused inode number has another birth time). */
+export function sameDirectory(a: DirIdentity, b: DirIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && sameBirth(a.birthtimeMs, b.birthtimeMs);
+}
+
+interface Watched extends DirIdentity {
+  watch: FSWatcher;
 }
 
 /** Starts an empty set of directory watches; see {@link DirWatcher}. */
@@ -120,7 +132,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     // the watch counts only if the same directory is there before and after it (else the
     // replacement's own notification brings the new one here again).
     const stats = lstatOrNull(dir);
-    if (!stats?.isDirectory() || stats.ino !== before.ino || stats.dev !== before.dev) {
+    if (!stats?.isDirectory() || !sameDirectory(stats, before)) {
       w.close();
       return 'skip';
     }
@@ -136,7 +148,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     const oldName = names.get(key);
     // The same directory under the name it had before a rename: that watch would name old paths.
     if (oldName !== undefined && oldName !== dir) remove(oldName);
-    watchers.set(dir, { watch: w, dev: stats.dev, ino: stats.ino });
+    watchers.set(dir, { watch: w, dev: stats.dev, ino: stats.ino, birthtimeMs: stats.birthtimeMs });
     names.set(key, dir);
     unwatched.delete(dir);
     return 'listed';
@@ -169,11 +181,11 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     return subdirectories;
   };
 
-  const add = async (dir: string, { walk = false, ino }: { walk?: boolean; ino?: number } = {}): Promise<void> => {
+  const add = async (dir: string, { walk = false, ino, birthtimeMs = 0 }: { walk?: boolean; ino?: number; birthtimeMs?: number } = {}): Promise<void> => {
     if (closed || options.ignoresDirectory(dir)) return;
     const known = watchers.get(dir);
     if (known) {
-      if (ino === undefined || known.ino === ino) return;
+      if (ino === undefined || (known.ino === ino && sameBirth(known.birthtimeMs, birthtimeMs))) return;
       remove(dir);
     }
     if (tryWatch(dir) === 'skip') return;
@@ -194,14 +206,14 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     has: (dir) => watchers.has(dir),
     identity(dir) {
       const w = watchers.get(dir);
-      return w && { dev: w.dev, ino: w.ino };
+      return w && { dev: w.dev, ino: w.ino, birthtimeMs: w.birthtimeMs };
     },
     remove,
     removeIfGone(dir) {
       const w = watchers.get(dir);
       const now = lstatOrNull(dir);
       // Still the watched directory; or another directory took the name without a watch of its own yet (what is below is its).
-      if (now?.isDirectory() && (!w || (now.dev === w.dev && now.ino === w.ino))) return;
+      if (now?.isDirectory() && (!w || sameDirectory(now, w))) return;
       remove(dir);
     },
     async retry() {

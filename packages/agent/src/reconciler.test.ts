@@ -272,3 +272,33 @@ describe('reconciler: close()', () => {
     expect(changes.map((c) => [c.type, path.basename(c.path)])).toEqual([['delete', 'gone.txt']]);
   });
 });
+
+describe('reconciler: a known file renamed over a new one still in its pair window', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  afterEach(() => tmp.cleanup());
+
+  it('is one rename: the new one was short-lived, like an atomic save\'s temp file', async () => {
+    tmp = await createTempDir();
+    const p = path.join(tmp.path, 'p');
+    const c = path.join(tmp.path, 'c');
+    await writeFile(p, 'p');
+    const baseline = new Baseline();
+    baseline.set(p, entryFromStats(await lstat(p), null));
+    const changes: Change[] = [];
+    const reconciler = new Reconciler({
+      root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
+      onChange: (ch) => changes.push(ch),
+    });
+    await writeFile(c, 'c');
+    reconciler.touch(c);
+    await reconciler.idle();
+    expect(reconciler.pendingCount).toBe(1); // c waits out its window
+    await rename(p, c);
+    reconciler.touch(p);
+    reconciler.touch(c);
+    await reconciler.idle();
+    await reconciler.close();
+    expect(changes.map((ch) => [ch.type, path.basename(ch.path), ch.oldPath && path.basename(ch.oldPath)])).toEqual([['rename', 'c', 'p']]);
+    expect(baseline.get(c)?.ino).toBe((await lstat(c)).ino);
+  });
+});

@@ -162,7 +162,7 @@ export class Reconciler {
     const prev = this.#o.baseline.get(p);
     if (!prev || prev.kind !== kindOf(stats) || !sameInode(prev, stats) || prev.mtimeMs !== stats.mtimeMs) return false;
     if (prev.kind !== 'directory' && prev.size !== stats.size) return false;
-    return !this.#pairs.pendingDelete(p) !== undefined && !this.#pairs.pendingCreate(p) !== undefined;
+    return this.#pairs.pendingDelete(p) === undefined && this.#pairs.pendingCreate(p) === undefined;
   }
 
   /** Resolves once every hint so far is decided and every decided change emitted. */
@@ -299,6 +299,7 @@ export class Reconciler {
       this.#warnOnce(p, { code: found.error }, 'cannot look at path; no event for it');
       return;
     }
+    await this.#settleReplacedAbove(p);
     const prev = this.#o.baseline.get(p);
     const pendingCreate = this.#pairs.pendingCreate(p);
     if ('missing' in found) {
@@ -360,6 +361,8 @@ export class Reconciler {
       return;
     }
     if (source) {
+      // A known path renamed over a new one still in its window: that one was short-lived, like an atomic save's temp file.
+      if (pendingCreate) this.#pairs.dropCreate(p);
       await this.#rename(source.path, p, stats, observedAtMs, origin);
       return;
     }
@@ -383,7 +386,8 @@ export class Reconciler {
     if (this.#pairs.dropDelete(from)?.replacement) replaced.push(from);
     const moved = this.#o.baseline.move(from, to);
     for (const [oldPath, newPath] of moved) {
-      if (this.#pairs.dropDelete(oldPath)?.replacement && oldPath !== from) replaced.push(oldPath);
+      // A path below that holds another inode moved with its directory: decided again under its new name.
+      if (this.#pairs.dropDelete(oldPath)?.replacement && oldPath !== from) replaced.push(newPath);
       this.#o.onMove?.(oldPath, newPath);
     }
     const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
@@ -393,7 +397,22 @@ export class Reconciler {
     await this.#decideAgain(replaced, observedAtMs, origin);
   }
 
-  /** Decides `paths` now, as new paths (their baseline entries are gone). */
+  /**
+   * Settles a directory above `p` that another directory (or a file) took the
+   * name of, before `p` is decided: what is under the name now is in the new
+   * directory, not a change of what the old one held (`mv d2 d` over an empty
+   * d: d/x is d2/x renamed with its directory, not a rename of its own).
+   * A directory above that vanished is left pending: its rename partner may
+   * still come.
+   */
+  async #settleReplacedAbove(p: string): Promise<void> {
+    for (let dir = path.dirname(p); dir.length > this.#o.root.length; dir = path.dirname(dir)) {
+      const above = this.#pairs.pendingDelete(dir);
+      if (above?.replacement) await this.#settle(dir, above, undefined, new Set());
+    }
+  }
+
+  /** Decides `paths` now (their baseline entries were moved or removed). */
   async #decideAgain(paths: readonly string[], observedAtMs: number, origin: Origin): Promise<void> {
     if (paths.length === 0) return;
     const looks = await Promise.all(paths.map((p) => this.#looker.lstat(p)));
@@ -450,30 +469,37 @@ export class Reconciler {
       else this.#emitter.emit({ type: 'modify', path: p, stats, observedAtMs, origin });
       return;
     }
+    const known = source && !source.pendingCreate ? source.path : undefined;
+    // A known directory renamed over an empty one (rename(2) allows no other): one rename.
+    if (known !== undefined && prev.kind === 'directory' && kind === 'directory' && this.#o.baseline.subtree(p).length === 1) {
+      await this.#rename(known, p, stats, observedAtMs, origin);
+      return;
+    }
     // Another kind, or another directory: what was under the name is gone, and what is there is new.
     const removed = this.#emitRemoved(p, prev, observedAtMs, origin);
-    if (source && !source.pendingCreate) await this.#rename(source.path, p, stats, observedAtMs, origin);
+    if (known !== undefined) await this.#rename(known, p, stats, observedAtMs, origin);
     else this.#emitter.emit({ type: 'create', path: p, stats, observedAtMs, origin });
-    // What the new directory holds was decided against the old one's entries: decided again.
+    // What the new directory holds was decided against the old one's entries (a file moved out
+    // and back in, into the new one, kept its inode): each is decided again, as new.
     await this.#decideAgain(removed, observedAtMs, origin);
   }
 
   /**
    * Reports `p` and everything the baseline has below it as deleted, children
    * first, deepest first: a removed tree reads bottom-up, like `rm -r`.
-   * Returns the children that hold another inode now (to be decided again).
+   * Returns the children, shallowest first.
    */
   #emitRemoved(p: string, entry: Entry, observedAtMs: number, origin: Origin): string[] {
-    const replaced: string[] = [];
+    const children: string[] = [];
     for (const child of this.#o.baseline.subtree(p)) {
       if (child === p) continue;
       const childEntry = this.#o.baseline.get(child);
       const childPending = this.#pairs.dropDelete(child);
-      if (childPending?.replacement) replaced.push(child);
+      children.push(child);
       if (childEntry) this.#emitter.emitDelete(child, childEntry, childPending?.observedAtMs ?? observedAtMs, origin);
     }
     this.#emitter.emitDelete(p, entry, observedAtMs, origin);
-    return replaced;
+    return children.reverse();
   }
 
 

@@ -5,8 +5,8 @@ import type { Logger, WatchSpec, WatchState } from '@fso/common';
 import { Baseline, baselineFileName } from './baseline.js';
 import type { Entry } from './baseline.js';
 import type { BaselineOp } from './journal.js';
-import { createDirWatcher } from './dirWatcher.js';
-import type { DirWatcher } from './dirWatcher.js';
+import { createDirWatcher, sameDirectory } from './dirWatcher.js';
+import type { DirIdentity, DirWatcher } from './dirWatcher.js';
 import { createWatchFilter } from './filters.js';
 import type { WatchFilter } from './filters.js';
 import type { FileLooker } from './fileLooks.js';
@@ -129,7 +129,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     },
     onRecorded: (p, entry) => options.sink.recorded?.(p, entry, filter),
     onDirectory: (p, stats) => {
-      if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino });
+      if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino, birthtimeMs: stats.birthtimeMs });
     },
   });
 
@@ -156,10 +156,10 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
   };
 
   /** Device and inode of the directory at the root's path; null when there is none. */
-  const rootDirectory = async (): Promise<{ dev: number; ino: number } | null> => {
+  const rootDirectory = async (): Promise<DirIdentity | null> => {
     try {
       const stats = await lstat(root);
-      return stats.isDirectory() ? { dev: stats.dev, ino: stats.ino } : null;
+      return stats.isDirectory() ? { dev: stats.dev, ino: stats.ino, birthtimeMs: stats.birthtimeMs } : null;
     } catch (err) {
       if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return null;
       throw err;
@@ -197,7 +197,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     const watched = dirs?.identity(root);
     if (closing || !dirs) return;
     const now = await rootDirectory();
-    if (now && watched && now.dev === watched.dev && now.ino === watched.ino) return;
+    if (now && watched && sameDirectory(now, watched)) return;
     const old = dirs;
     dirs = undefined;
     old.close();
