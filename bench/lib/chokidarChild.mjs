@@ -1,6 +1,6 @@
 // Raw chokidar 5, alone in its own process: the popular Node watcher, with
 // the options the agent gave it while it was built on chokidar (until issue
-// 5's directory watches, packages/agent/src/dirWatcher.ts): no polling, no
+// 5's directory watches, packages/agent/src/watch/dirWatcher.ts): no polling, no
 // atomic mode, symlinks not followed, permission errors ignored. It counts
 // events only: the ceiling of a watcher that does nothing with them. Talks to
 // the bench over IPC: `ready` with its time, and for `expect` the time the

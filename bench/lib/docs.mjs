@@ -35,7 +35,7 @@ How it measures:
   audit (pipeline) or its last event arrived (raw chokidar 5 in a process of
   its own, counting events, with the options the agent gave it while it was
   built on chokidar; since issue 5 the agent watches directories itself, see
-  packages/agent/src/dirWatcher.ts); throughput is changes over the
+  packages/agent/src/watch/dirWatcher.ts); throughput is changes over the
   sum of the phases. Every expected change must be in the audit exactly once
   (by id and by type + path); "unexpected" counts extra events. When the
   kernel's inotify queue overflows, raw chokidar never gets some events: its

@@ -3,22 +3,22 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { assertAgentId, createMqttClient, createSilentLogger, createTopics, endMqtt, parseJson, ackSchema } from '@fso/common';
 import type { AgentConfig, AgentStatus, Logger, WatchSpec } from '@fso/common';
-import { createChangePublisher } from './changeMessages.js';
+import { createChangePublisher } from './delivery/changeMessages.js';
 import { ConfigManager } from './configManager.js';
 import type { ConfigSource } from './configManager.js';
-import { createContentStore } from './contentStore.js';
-import { createDiffer } from './differ.js';
-import { createFileLooker } from './fileLooks.js';
-import { openRedactionKey } from './redactionKey.js';
-import { JOURNAL_FILE, foldJournal } from './journal.js';
-import { openOutbox } from './outbox.js';
-import { readMaxQueuedEvents } from './overflowMonitor.js';
-import { createRescanner } from './overflowRescans.js';
-import { createPublisher } from './publisher.js';
-import { startRootWatcher } from './rootWatcher.js';
-import type { RootWatcher } from './rootWatcher.js';
+import { createContentStore } from './diff/contentStore.js';
+import { createDiffer } from './diff/differ.js';
+import { createFileLooker } from './watch/fileLooks.js';
+import { openRedactionKey } from './diff/redactionKey.js';
+import { JOURNAL_FILE, foldJournal } from './delivery/journal.js';
+import { openOutbox } from './delivery/outbox.js';
+import { readMaxQueuedEvents } from './watch/overflowMonitor.js';
+import { createRescanner } from './watch/overflowRescans.js';
+import { createPublisher } from './delivery/publisher.js';
+import { startRootWatcher } from './watch/rootWatcher.js';
+import type { RootWatcher } from './watch/rootWatcher.js';
 import { openStateDir } from './stateDir.js';
-import { createStatusReporter, offlineStatusAtStart } from './status.js';
+import { createStatusReporter, offlineStatusAtStart } from './delivery/status.js';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -66,12 +66,19 @@ export interface Agent {
  * Starts an agent: watches the configured roots, publishes every change
  * (through the durable outbox), applies configs pushed over MQTT live.
  *
- * The route of a change: each root's watcher (rootWatcher.ts) reports to its
- * sink; the change publisher (changeMessages.ts) turns a change into an event
- * message and, for an important file, a diff message; the publisher
- * (publisher.ts) numbers them and keeps them in the outbox (outbox.ts) until
- * the recorder acknowledges them. Beside it: the status reporter (status.ts)
- * and the overflow rescans (overflowRescans.ts).
+ * The route of a change, top to bottom:
+ * - watch/: each root's watcher (rootWatcher.ts) turns the directory watches'
+ *   notifications (dirWatcher.ts) into hints; the reconciler (reconciler.ts)
+ *   decides each hinted path against the baseline (baseline.ts), pairing
+ *   renames by inode (renamePairing.ts), and the change emitter
+ *   (changeEmitter.ts) hashes and reports the changes in order to the
+ *   watcher's sink;
+ * - delivery/: the change publisher (changeMessages.ts) turns a change into
+ *   an event message and, for an important file, a diff message (computed in
+ *   diff/); the publisher (publisher.ts) numbers them and keeps them in the
+ *   outbox (outbox.ts) until the recorder acknowledges them.
+ * Beside it: the status reporter (delivery/status.ts) and the overflow
+ * rescans (watch/overflowRescans.ts).
  *
  * @example
  * const agent = await startAgent({ agentId: 'web-01', brokerUrl: 'mqtt://127.0.0.1:1883', stateDir: '/var/lib/fso-agent',

@@ -2,8 +2,8 @@
 export { startAgent } from './agent.js';
 export type { Agent, AgentOptions } from './agent.js';
 export { main } from './cli.js';
-export { createWatchFilter } from './filters.js';
-export type { WatchFilter } from './filters.js';
+export { createWatchFilter } from './watch/filters.js';
+export type { WatchFilter } from './watch/filters.js';
 export { checkConfigForAgent } from './configManager.js';
 export type { ConfigOutcome, ConfigSource } from './configManager.js';
 export {

@@ -2,7 +2,7 @@ import { isoFromMs } from '@fso/common';
 import type { AgentStatus, FsoGap, Logger, Topics } from '@fso/common';
 import { createOverflowMonitor, overflowThreshold, MAX_QUEUED_EVENTS_FILE } from './overflowMonitor.js';
 import type { OverflowSuspicion } from './overflowMonitor.js';
-import type { Publisher, Unstamped } from './publisher.js';
+import type { Publisher, Unstamped } from '../delivery/publisher.js';
 import type { RootWatcher } from './rootWatcher.js';
 
 /** Options of {@link createRescanner}. */

@@ -2,9 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '@fso/common';
-import { createTempDir } from '../../../tests/helpers.js';
-import { Baseline, baselineFileName } from './baseline.js';
-import type { Entry } from './baseline.js';
+import { createTempDir } from '../../../../tests/helpers.js';
+import { Baseline, baselineFileName } from '../watch/baseline.js';
+import type { Entry } from '../watch/baseline.js';
 import { JOURNAL_FILE, foldJournal, journalLine } from './journal.js';
 
 const entry = (ino: number): Entry => ({ kind: 'file', size: 1, mtimeMs: 1, dev: 1, ino, birthtimeMs: 0, sha256: null });

@@ -2,7 +2,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { errorCode, writeFileAtomic } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { OutboxError } from './errors.js';
+import { OutboxError } from '../errors.js';
 import { Fifo } from './fifo.js';
 
 /** One message kept until the recorder acknowledges it. */

@@ -1,11 +1,11 @@
 import { isoFromMs } from '@fso/common';
 import type { AgentConfig, FsoDiff, FsoEvent, Logger, Topics, WatchSpec } from '@fso/common';
-import type { Differ } from './differ.js';
-import { createWatchFilter } from './filters.js';
-import type { WatchFilter } from './filters.js';
+import type { Differ } from '../diff/differ.js';
+import { createWatchFilter } from '../watch/filters.js';
+import type { WatchFilter } from '../watch/filters.js';
 import type { Publisher, Unstamped } from './publisher.js';
-import type { Change } from './reconciler.js';
-import type { WatchSink } from './rootWatcher.js';
+import type { Change } from '../watch/reconciler.js';
+import type { WatchSink } from '../watch/rootWatcher.js';
 
 /** Options of {@link createChangePublisher}. */
 export interface ChangePublisherOptions {

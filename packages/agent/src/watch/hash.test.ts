@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import { hashFile, readRegularFile } from './hash.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger, createTopics, parseAgentConfig } from '@fso/common';
 import { createChangePublisher } from './changeMessages.js';
-import type { Differ, DiffResult } from './differ.js';
-import { createWatchFilter } from './filters.js';
+import type { Differ, DiffResult } from '../diff/differ.js';
+import { createWatchFilter } from '../watch/filters.js';
 import type { Publisher } from './publisher.js';
-import type { Change } from './reconciler.js';
+import type { Change } from '../watch/reconciler.js';
 
 const topics = createTopics();
 const config = parseAgentConfig({ schema: 'fso.config/1', revision: 1, watch: [{ path: '/srv/app', important: ['**/*.conf'] }] }, 'test');

@@ -4,14 +4,14 @@ import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/
 import path from 'node:path';
 import { applyPatch } from 'diff';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import type { ContentStore } from './contentStore.js';
 import { createContentStore } from './contentStore.js';
 import { createDiffWorker } from './diffWorker.js';
-import { DifferClosedError } from './errors.js';
+import { DifferClosedError } from '../errors.js';
 import { createDiffer, isNodiff } from './differ.js';
 import type { DiffRequest, DiffResult, Differ } from './differ.js';
-import { ALL_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from './testing/secretFixtures.js';
+import { ALL_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from '../testing/secretFixtures.js';
 
 const OPTIONS: DiffRequest['options'] = { maxFileBytes: 1024 * 1024, timeoutMs: 5000, context: 3, nodiff: [], redact: [] };
 

@@ -2,9 +2,9 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffOptionsSchema, diffSchema, formatIssues } from '@fso/common';
 import { findPrivateKeyLines, redactSecrets, redactSecretsAsync } from './redact.js';
-import { RedactPatternError } from './errors.js';
+import { RedactPatternError } from '../errors.js';
 import { passesLuhn, secretKindOfKey } from './secretPatterns.js';
-import { ALL_SECRETS, NOT_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from './testing/secretFixtures.js';
+import { ALL_SECRETS, NOT_SECRETS, SECRETS, SECRET_FILES, expectedMarker, pemBody } from '../testing/secretFixtures.js';
 
 const MARKER = /\[REDACTED:([a-z0-9_-]+):([0-9a-f]{8})\]/g;
 const markersIn = (text: string): string[] => [...text.matchAll(MARKER)].map((m) => m[0]);

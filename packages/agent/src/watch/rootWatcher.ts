@@ -4,7 +4,7 @@ import { errorCode } from '@fso/common';
 import type { Logger, WatchSpec, WatchState } from '@fso/common';
 import { Baseline, baselineFileName } from './baseline.js';
 import type { Entry } from './baseline.js';
-import type { BaselineOp } from './journal.js';
+import type { BaselineOp } from '../delivery/journal.js';
 import { createDirWatcher, sameDirectory } from './dirWatcher.js';
 import type { DirIdentity, DirWatcher } from './dirWatcher.js';
 import { createWatchFilter } from './filters.js';

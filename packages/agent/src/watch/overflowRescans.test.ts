@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger, createTopics } from '@fso/common';
 import { createRescanner } from './overflowRescans.js';
-import type { Publisher } from './publisher.js';
+import type { Publisher } from '../delivery/publisher.js';
 import type { RootWatcher } from './rootWatcher.js';
 
 const topics = createTopics();

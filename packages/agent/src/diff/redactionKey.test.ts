@@ -1,8 +1,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
-import { RedactionKeyError } from './errors.js';
+import { createTempDir } from '../../../../tests/helpers.js';
+import { RedactionKeyError } from '../errors.js';
 import { REDACTION_KEY_BYTES, openRedactionKey } from './redactionKey.js';
 
 let dir: string;

@@ -2,7 +2,7 @@ import { appendFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import { Baseline, entryFromStats } from './baseline.js';
 import { createFileLooker } from './fileLooks.js';
 import type { FileLooker } from './fileLooks.js';

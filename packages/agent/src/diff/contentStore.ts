@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
-import { ContentStoreClosedError, ContentStoreError } from './errors.js';
+import { ContentStoreClosedError, ContentStoreError } from '../errors.js';
 
 /**
  * The last content the agent saw of each important file, kept on disk in the

@@ -2,7 +2,7 @@ import type { EventType, FsoEvent, HashSkipReason, Logger, Origin } from '@fso/c
 import { entryFromStats, kindOf, sameInode } from './baseline.js';
 import type { Baseline, Entry, FileStats } from './baseline.js';
 import type { FileLooker } from './fileLooks.js';
-import type { BaselineOp } from './journal.js';
+import type { BaselineOp } from '../delivery/journal.js';
 import { createLimiter } from './limiter.js';
 
 /**

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import { createContentStore } from './contentStore.js';
-import { ContentStoreClosedError, ContentStoreError } from './errors.js';
+import { ContentStoreClosedError, ContentStoreError } from '../errors.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

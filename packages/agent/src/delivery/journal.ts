@@ -2,8 +2,8 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { Baseline, baselineFileName } from './baseline.js';
-import type { Entry } from './baseline.js';
+import { Baseline, baselineFileName } from '../watch/baseline.js';
+import type { Entry } from '../watch/baseline.js';
 
 /**
  * One change to a root's baseline. The journal of these is written in the

@@ -3,7 +3,7 @@ import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import { SYNC_HASH_MAX_BYTES, createFileLooker } from './fileLooks.js';
 import type { FileLooker, TreeScan } from './fileLooks.js';
 import { hashFile } from './hash.js';

@@ -4,7 +4,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger, watchSpecSchema } from '@fso/common';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import type { Change } from './reconciler.js';
 import { startRootWatcher } from './rootWatcher.js';
 import type { RootWatcher } from './rootWatcher.js';

@@ -4,7 +4,7 @@ import { DEFAULT_MAX_PATCH_BYTES, DEFAULT_NODIFF, createSilentLogger } from '@fs
 import type { DiffOptions, DiffSkipReason, EventType, Logger, Redaction } from '@fso/common';
 import type { ContentStore } from './contentStore.js';
 import type { FileJobResult } from './diffFiles.js';
-import { DiffError, DifferClosedError } from './errors.js';
+import { DiffError, DifferClosedError } from '../errors.js';
 import { createDiffWorker } from './diffWorker.js';
 import type { DiffJobResult } from './diffWorker.js';
 import { redactSecretsAsync } from './redact.js';

@@ -4,7 +4,7 @@ import { createSilentLogger } from '@fso/common';
 import { decodeStored, encodeStored } from './contentStore.js';
 import { runFileJob } from './diffFiles.js';
 import type { FileJob, FileJobResult } from './diffFiles.js';
-import { DifferClosedError } from './errors.js';
+import { DifferClosedError } from '../errors.js';
 import { lineDiff } from './lineDiff.js';
 import type { LineDiffOutcome } from './lineDiff.js';
 

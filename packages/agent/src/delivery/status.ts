@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { FSO_VERSION, isoNow } from '@fso/common';
 import type { AgentStatus, Logger, Topics, WatchState } from '@fso/common';
-import type { ConfigOutcome } from './configManager.js';
+import type { ConfigOutcome } from '../configManager.js';
 import type { Outbox } from './outbox.js';
 
 /** Who the status speaks for: what it says whatever else changes. */

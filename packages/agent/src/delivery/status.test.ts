@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger, createTopics, statusSchema } from '@fso/common';
-import type { ConfigOutcome } from './configManager.js';
+import type { ConfigOutcome } from '../configManager.js';
 import type { Outbox } from './outbox.js';
 import { createStatusReporter, offlineStatusAtStart } from './status.js';
 

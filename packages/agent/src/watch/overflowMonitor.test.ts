@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import { createOverflowMonitor, overflowThreshold, readMaxQueuedEvents } from './overflowMonitor.js';
 import type { OverflowMonitor, OverflowSuspicion } from './overflowMonitor.js';
 

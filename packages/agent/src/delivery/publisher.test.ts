@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '@fso/common';
 import type { FsoGap } from '@fso/common';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import { openOutbox } from './outbox.js';
 import type { Outbox } from './outbox.js';
 import { createPublisher } from './publisher.js';

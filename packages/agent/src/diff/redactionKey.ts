@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errorCode, writeFileAtomic } from '@fso/common';
-import { RedactionKeyError } from './errors.js';
+import { RedactionKeyError } from '../errors.js';
 
 /** Bytes of a redaction key (the HMAC-SHA-256 block is 64; 32 random bytes are 256 bits). */
 export const REDACTION_KEY_BYTES = 32;

@@ -1,5 +1,5 @@
 import type { RedactPattern } from '@fso/common';
-import { RedactPatternError } from './errors.js';
+import { RedactPatternError } from '../errors.js';
 
 /**
  * Where the secrets are in one line of text. Every regex here runs in time

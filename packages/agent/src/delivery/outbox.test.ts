@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '@fso/common';
-import { createTempDir } from '../../../tests/helpers.js';
+import { createTempDir } from '../../../../tests/helpers.js';
 import { openOutbox, unaccounted } from './outbox.js';
 
 describe('unaccounted (seqs neither kept nor announced lost)', () => {

@@ -1,7 +1,7 @@
 import { lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir, waitFor, waitForProgress } from '../../../tests/helpers.js';
+import { createTempDir, waitFor, waitForProgress } from '../../../../tests/helpers.js';
 import { createDirWatcher } from './dirWatcher.js';
 import type { DirWatcher } from './dirWatcher.js';
 
