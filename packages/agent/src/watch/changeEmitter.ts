@@ -44,8 +44,15 @@ export interface ChangeEmitterOptions {
   hashMaxBytes: number;
   looker: FileLooker;
   log: Logger;
-  onChange: (change: Change) => void;
-  onRecorded?: (path: string, entry: Entry) => void;
+  sink: ChangeSink;
+}
+
+/** Where decided changes are reported. */
+export interface ChangeSink {
+  /** A change, in decision order, one at a time. */
+  change(change: Change): void;
+  /** A path was recorded without an event (a quiet scan: an agent's first start, a pattern change). */
+  recorded?(path: string, entry: Entry): void;
 }
 
 /**
@@ -115,7 +122,7 @@ export class ChangeEmitter {
       type: 'delete', path: p, kind: entry.kind, size: null, mtimeMs: null, sha256: null,
       hashSkipped: entry.kind === 'file' ? 'vanished' : 'not-regular', origin, observedAtMs, ops: [['del', p]],
     };
-    this.#chain = this.#chain.then(this.#track(() => this.#o.onChange(change))).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
+    this.#chain = this.#chain.then(this.#track(() => this.#o.sink.change(change))).catch((err: unknown) => this.#o.log.error({ err }, 'emit failed'));
   }
 
   /** Hashes (bounded concurrency) and reports in decision order; updates the baseline. */
@@ -151,10 +158,10 @@ export class ChangeEmitter {
       const ops: BaselineOp[] = d.type === 'rename' && d.oldPath ? [['mv', d.oldPath, d.path]] : [];
       if (settled) ops.push(['set', d.path, settled]);
       if (d.quiet) {
-        if (settled) this.#o.onRecorded?.(d.path, settled);
+        if (settled) this.#o.sink.recorded?.(d.path, settled);
         return;
       }
-      this.#o.onChange({
+      this.#o.sink.change({
         type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs,
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });

@@ -132,7 +132,7 @@ describe('reconciler: held deletes (after an inotify overflow)', () => {
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20,
-      onChange: (c) => changes.push(c),
+      sink: { change: (c) => changes.push(c) },
     });
     const release = hold ? reconciler.holdDeletes() : () => undefined;
     await rename(from, to);
@@ -177,7 +177,7 @@ describe('reconciler: a rescan hints only what differs from the baseline', () =>
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20, looker,
-      onChange: (c) => changes.push(c),
+      sink: { change: (c) => changes.push(c) },
     });
     try {
       // away.txt is missed while it is moved out and back (same inode, size and mtime): its delete waits, held.
@@ -258,7 +258,7 @@ describe('reconciler: close()', () => {
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
-      onChange: (c) => changes.push(c),
+      sink: { change: (c) => changes.push(c) },
     });
     // Held: the delete waits for close(), which settles it.
     reconciler.holdDeletes();
@@ -287,7 +287,7 @@ describe('reconciler: a known file renamed over a new one still in its pair wind
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
-      onChange: (ch) => changes.push(ch),
+      sink: { change: (ch) => changes.push(ch) },
     });
     await writeFile(c, 'c');
     reconciler.touch(c);

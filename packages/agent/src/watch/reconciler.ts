@@ -10,7 +10,7 @@ import type { FileLooker, Look } from './fileLooks.js';
 import { ChangeEmitter } from './changeEmitter.js';
 import { RenamePairing } from './renamePairing.js';
 import type { PendingDelete } from './renamePairing.js';
-import type { Change } from './changeEmitter.js';
+import type { Change, ChangeSink } from './changeEmitter.js';
 
 export type { Change } from './changeEmitter.js';
 
@@ -37,19 +37,21 @@ export interface ReconcilerOptions {
   ignores?: (path: string, isDirectory: boolean) => boolean;
   /** Looks at paths and hashes files (default: a worker shared by the process's reconcilers). */
   looker?: FileLooker;
-  /** Called in order, one change at a time. */
-  onChange: (change: Change) => void;
+  /** Where the changes go. */
+  sink: ReconcilerSink;
+}
+
+/** Where the reconciler reports: one typed sink (the root watcher's, which filters and passes on). */
+export interface ReconcilerSink extends ChangeSink {
   /** A path was renamed (files below a renamed directory too): the differ moves its saved content. */
-  onMove?: (oldPath: string, newPath: string) => void;
-  /** A path was recorded without an event (quiet scan). */
-  onRecorded?: (path: string, entry: Entry) => void;
+  move?(oldPath: string, newPath: string): void;
   /**
    * A path was looked at and is a directory the watch covers (new, moved,
    * or as it was): the watcher makes sure it watches it. Called as soon as
    * the directory is seen, before its create is reported (that waits for the
    * pair window), so what is made in it meanwhile is not missed.
    */
-  onDirectory?: (path: string, stats: FileStats) => void;
+  directory?(path: string, stats: FileStats): void;
 }
 
 /** Paths looked at in parallel by one drain or sweep step. */
@@ -94,7 +96,7 @@ export class Reconciler {
     this.#pairs = new RenamePairing(options.baseline, this.#looker);
     this.#emitter = new ChangeEmitter({
       baseline: options.baseline, hashMaxBytes: options.hashMaxBytes, looker: this.#looker, log: options.log,
-      onChange: (change) => this.#o.onChange(change), onRecorded: (p, entry) => this.#o.onRecorded?.(p, entry),
+      sink: options.sink,
     });
   }
 
@@ -319,7 +321,7 @@ export class Reconciler {
     const { stats } = found;
     const kind = kindOf(stats);
     if (!prev && this.#o.ignores?.(p, kind === 'directory')) return;
-    if (kind === 'directory') this.#o.onDirectory?.(p, stats);
+    if (kind === 'directory') this.#o.sink.directory?.(p, stats);
     if (prev && sameInode(prev, stats) && prev.kind === kind) {
       this.#pairs.dropDelete(p);
       if (pendingCreate) pendingCreate.gone = false;
@@ -388,7 +390,7 @@ export class Reconciler {
     for (const [oldPath, newPath] of moved) {
       // A path below that holds another inode moved with its directory: decided again under its new name.
       if (this.#pairs.dropDelete(oldPath)?.replacement && oldPath !== from) replaced.push(newPath);
-      this.#o.onMove?.(oldPath, newPath);
+      this.#o.sink.move?.(oldPath, newPath);
     }
     const changed = entry !== undefined && entry.kind === 'file' && (entry.size !== stats.size || entry.mtimeMs !== stats.mtimeMs);
     this.#emitter.emit({ type: 'rename', path: to, oldPath: from, stats, observedAtMs, origin, rehash: changed });

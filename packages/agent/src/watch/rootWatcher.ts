@@ -114,22 +114,24 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     root, log, baseline, quiet: firstStart || options.quiet === true, scanning: true,
     hashMaxBytes: options.hashMaxBytes, pairWindowMs: options.pairWindowMs, looker: options.looker,
     ignores: (p, isDirectory) => filter.ignores(p, isDirectory),
-    onChange: (change) => {
-      if (change.kind === 'directory' && change.type === 'delete') dirs?.removeIfGone(change.path);
-      if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
-        options.sink.change(change, filter);
-      } else if (change.ops.length > 0) {
-        options.sink.unreported?.(change.ops);
-      }
-    },
-    onMove: (oldPath, newPath) => {
-      // The new name is watched by now (onDirectory, when it was looked at); the old one's watch would name the old paths.
-      if (dirs?.has(oldPath)) dirs.removeIfGone(oldPath);
-      options.sink.move?.(oldPath, newPath);
-    },
-    onRecorded: (p, entry) => options.sink.recorded?.(p, entry, filter),
-    onDirectory: (p, stats) => {
-      if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino, birthtimeMs: stats.birthtimeMs });
+    sink: {
+      change(change) {
+        if (change.kind === 'directory' && change.type === 'delete') dirs?.removeIfGone(change.path);
+        if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
+          options.sink.change(change, filter);
+        } else if (change.ops.length > 0) {
+          options.sink.unreported?.(change.ops);
+        }
+      },
+      move(oldPath, newPath) {
+        // The new name is watched by now (directory(), when it was looked at); the old one's watch would name the old paths.
+        if (dirs?.has(oldPath)) dirs.removeIfGone(oldPath);
+        options.sink.move?.(oldPath, newPath);
+      },
+      recorded: (p, entry) => options.sink.recorded?.(p, entry, filter),
+      directory(p, stats) {
+        if (options.spec.recursive) void dirs?.add(p, { ino: stats.ino, birthtimeMs: stats.birthtimeMs });
+      },
     },
   });
 
