@@ -7,6 +7,8 @@ import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
 import { TailFilterError } from './errors.js';
 import { formatRecord } from './format.js';
+import { pathHistory, queryAuditRecords, treeFromTrail } from './query.js';
+import type { AuditQuery, TrailEntry } from './query.js';
 import { startRecorder } from './recorder.js';
 import { followAuditRecords, parseSince, readAuditRecords } from './tail.js';
 import type { AuditRecordFilter } from './tail.js';
@@ -79,6 +81,27 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     });
 
   program
+    .command('query')
+    .description('search the trail (events and diffs, oldest first): filters, a page and the count; or one path\'s history; or an agent\'s tree as the trail replays it')
+    .requiredOption('--dir <dir>', 'audit directory')
+    .option('--agent <id>', 'only this agent (required with --tree)')
+    .option('--type <type>', 'create, modify, delete, rename, or a record kind: event, diff, status, config, gap')
+    .option('--path <glob>', 'only records whose path or oldPath matches this glob')
+    .option('--text <text>', 'only records whose path or oldPath contains this text')
+    .option('--since <time>', 'received since an ISO time or a duration ago (10m, 24h)')
+    .option('--until <time>', 'received before an ISO time or a duration ago')
+    .option('--limit <n>', 'at most this many records (default 100)')
+    .option('--offset <n>', 'skip this many matching records first (default 0)')
+    .option('--count', 'print only how many records match')
+    .option('--history <path>', "every event and diff of this path, through its renames, oldest first")
+    .option('--tree', 'the paths the agent\'s trail says exist (replayed from its events), with kind, size and sha256')
+    .option('--under <dir>', 'with --tree: only this directory and what is below it')
+    .option('--json', 'print the raw JSONL lines (with --tree: one JSON object per path)')
+    .action(async (flags: QueryFlags) => {
+      code = await query(flags, io);
+    });
+
+  program
     .command('verify')
     .description("check every audit file's hash chain; exit 1 naming the first broken line")
     .requiredOption('--dir <dir>', 'audit directory')
@@ -148,6 +171,66 @@ async function tail(flags: TailFlags, io: CliIo, log: Logger): Promise<number> {
   for await (const { text, record: r } of records) {
     stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
   }
+  return EXIT.ok;
+}
+
+interface QueryFlags {
+  dir: string;
+  agent?: string;
+  type?: string;
+  path?: string;
+  text?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  offset?: string;
+  count?: boolean;
+  history?: string;
+  tree?: boolean;
+  under?: string;
+  json?: boolean;
+}
+
+function wholeNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new TailFilterError(flag, `${JSON.stringify(value)} is not a whole number`);
+  return Number(value);
+}
+
+async function query(flags: QueryFlags, io: CliIo): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  await assertDir(flags.dir);
+  const limit = wholeNumber('--limit', flags.limit, 100);
+  const offset = wholeNumber('--offset', flags.offset, 0);
+  const until = flags.until === undefined ? undefined : parseSince(flags.until);
+  if (flags.tree) {
+    if (!flags.agent) throw new TailFilterError('--tree', 'give --agent <id>: paths are per host');
+    const tree = await treeFromTrail(flags.dir, { agent: flags.agent, under: flags.under, until });
+    for (const p of [...tree.keys()].sort()) {
+      const e = tree.get(p) as TrailEntry;
+      stdout.write(flags.json ? `${JSON.stringify({ path: p, ...e })}\n` : `${e.kind.padEnd(9)} ${String(e.size ?? '-').padStart(10)} ${e.sha256 ?? '-'.padEnd(64)} ${p}\n`);
+    }
+    stderr.write(`${tree.size} paths\n`);
+    return EXIT.ok;
+  }
+  if (flags.history !== undefined) {
+    const history = await pathHistory(flags.dir, flags.history, { agent: flags.agent });
+    for (const { text, record: r } of history.slice(offset, offset + limit)) stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
+    stderr.write(`${Math.min(limit, Math.max(0, history.length - offset))} of ${history.length} records\n`);
+    return EXIT.ok;
+  }
+  const filter: AuditQuery = {
+    agent: flags.agent, type: flags.type, path: flags.path, text: flags.text,
+    since: flags.since === undefined ? undefined : parseSince(flags.since), until, limit: flags.count ? 0 : limit, offset,
+  };
+  const { total, records } = await queryAuditRecords(flags.dir, filter);
+  if (flags.count) {
+    stdout.write(`${total}\n`);
+    return EXIT.ok;
+  }
+  for (const { text, record: r } of records) stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
+  stderr.write(`${records.length} of ${total} records${offset > 0 ? ` (from ${offset + 1})` : ''}\n`);
   return EXIT.ok;
 }
 
