@@ -494,8 +494,12 @@ export async function waitForSettled(options: { dir: string; brokerUrl: string; 
           count = events.length;
           stableSince = Date.now();
         }
-        const latest = acks.messages.at(-1);
-        const ack = latest ? ackSchema.safeParse(latest.json) : undefined;
+        // Acks are cumulative: the highest of the newest epoch counts. Not the last one to arrive: the
+        // retained ack is delivered after the subscription is made, and may come after a newer live one.
+        const parsed = acks.messages.map((m) => ackSchema.safeParse(m.json)).flatMap((a) => (a.success ? [a.data] : []));
+        const epoch = parsed.at(-1)?.epoch;
+        const best = parsed.filter((a) => a.epoch === epoch).sort((a, b) => b.seq - a.seq)[0];
+        const ack = best ? { success: true as const, data: best } : undefined;
         const maxSeq = ack?.success ? Math.max(0, ...events.filter((e) => e.epoch === ack.data.epoch).map((e) => Number(e.seq))) : undefined;
         state = `${count} records, ack ${ack?.success ? ack.data.seq : 'none'} of max seq ${maxSeq ?? '?'}`;
         return ack?.success === true && maxSeq !== undefined && ack.data.seq >= maxSeq && Date.now() - stableSince >= quietMs;
