@@ -13,6 +13,7 @@ export default defineConfig({
       '@fso/agent': src('agent'),
       '@fso/controller': src('controller'),
       '@fso/audit-recorder': src('audit-recorder'),
+      '@fso/audit-trail': src('audit-trail'),
     },
   },
   test: {

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '@fso/common';
 import type { Logger } from '@fso/common';
-import type { AuditFileKind } from './auditFiles.js';
+import type { AuditFileKind } from '@fso/audit-trail';
 import { AuditWriteError } from './errors.js';
 
 /** Lines to append to one audit file. */

@@ -1,10 +1,9 @@
 import { gapRecordSchema } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { auditFileName, dayOf } from './auditFiles.js';
-import type { AuditFileKind } from './auditFiles.js';
+import { auditFileName, dayOf, sealLine } from '@fso/audit-trail';
+import type { AuditFileKind } from '@fso/audit-trail';
 import { AuditFileSet } from './auditFileSet.js';
 import type { PendingLines } from './auditFileSet.js';
-import { sealLine } from './chain.js';
 import type { GapEntry, Inbound, RecordEntry } from './classify.js';
 import { AuditWriteError } from './errors.js';
 import { canonicalFields } from './ledger.js';

@@ -5,14 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
-import { TailFilterError } from './errors.js';
-import { formatRecord } from './format.js';
-import { pathHistory, queryAuditRecords, treeFromTrail } from './query.js';
-import type { AuditQuery, TrailEntry } from './query.js';
+import { TailFilterError, followAuditRecords, formatRecord, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
+import type { AuditQuery, AuditRecordFilter, TrailEntry } from '@fso/audit-trail';
 import { startRecorder } from './recorder.js';
-import { followAuditRecords, parseSince, readAuditRecords } from './tail.js';
-import type { AuditRecordFilter } from './tail.js';
-import { verifyAuditDir } from './verify.js';
 
 /** Where {@link main} reads its signal from and writes to; defaults to the process's. */
 export interface CliIo {

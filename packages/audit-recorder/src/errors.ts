@@ -1,15 +1,4 @@
-/** Errors of the audit recorder and its tools; each carries the path it is about. */
-
-/** The audit directory or one of its files cannot be used (not a regular file, unreadable…). */
-export class AuditDirError extends Error {
-  override readonly name = 'AuditDirError';
-  /** The directory or file at fault. */
-  readonly path: string;
-  constructor(path: string, reason: string, options?: ErrorOptions) {
-    super(`audit directory problem at ${path}: ${reason}`, options);
-    this.path = path;
-  }
-}
+/** Errors of the audit recorder; each carries the path or topic it is about. The readers' errors are in @fso/audit-trail. */
 
 /**
  * Appending to or fsyncing an audit file failed. The recorder stops
@@ -37,16 +26,5 @@ export class SubscribeError extends Error {
     super(`broker refused subscription to ${topic} for client ${clientId}`, options);
     this.topic = topic;
     this.clientId = clientId;
-  }
-}
-
-/** A `tail` filter option that cannot be understood (`--type`, `--since`, `--path`). */
-export class TailFilterError extends Error {
-  override readonly name = 'TailFilterError';
-  /** The option at fault, e.g. `--type`. */
-  readonly option: string;
-  constructor(option: string, reason: string, options?: ErrorOptions) {
-    super(`invalid ${option}: ${reason}`, options);
-    this.option = option;
   }
 }

@@ -1,5 +1,5 @@
-import type { AuditFileKind } from './auditFiles.js';
-import { GENESIS_HASH } from './chain.js';
+import { GENESIS_HASH } from '@fso/audit-trail';
+import type { AuditFileKind } from '@fso/audit-trail';
 import { IntervalSet, missingRanges } from './intervalSet.js';
 import type { SeqRange } from './intervalSet.js';
 

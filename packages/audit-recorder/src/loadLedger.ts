@@ -1,11 +1,8 @@
 import { lstat, open } from 'node:fs/promises';
 import type { Logger } from '@fso/common';
-import { listAuditFiles } from './auditFiles.js';
-import type { AuditFile } from './auditFiles.js';
-import { openLine } from './chain.js';
-import { AuditDirError } from './errors.js';
+import { AuditDirError, listAuditFiles, openLine, readLines } from '@fso/audit-trail';
+import type { AuditFile } from '@fso/audit-trail';
 import { AuditLedger } from './ledger.js';
-import { readLines } from './lineReader.js';
 
 const PREVIEW_CHARS = 200;
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
 import { main } from './cli.js';
-import { pathHistory, queryAuditRecords, treeFromTrail } from './query.js';
+import { pathHistory, queryAuditRecords, treeFromTrail } from '@fso/audit-trail';
 import { writeChain } from './testing/auditDir.js';
 import { captureOutput } from './testing/output.js';
 

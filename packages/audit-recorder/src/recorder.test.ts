@@ -15,7 +15,7 @@ import { makeConfig, makeDiff, makeEvent, makeGap, makeStatus } from './testing/
 import { captureOutput } from './testing/output.js';
 import { startTestBroker } from './testing/testBroker.js';
 import type { TestBroker } from './testing/testBroker.js';
-import { verifyAuditDir } from './verify.js';
+import { verifyAuditDir } from '@fso/audit-trail';
 
 const topics = createTopics();
 let broker: TestBroker;

@@ -2,9 +2,8 @@ import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../tests/helpers.js';
-import { sealLine } from './chain.js';
+import { readAuditRecords, sealLine } from '@fso/audit-trail';
 import { main } from './cli.js';
-import { readAuditRecords } from './tail.js';
 import { writeChain } from './testing/auditDir.js';
 import { captureOutput } from './testing/output.js';
 

@@ -2,11 +2,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir } from '../../../tests/helpers.js';
-import { GENESIS_HASH, openLine, sealLine, sha256Hex } from './chain.js';
+import { GENESIS_HASH, openLine, sealLine, sha256Hex, verifyAuditDir } from '@fso/audit-trail';
 import { main } from './cli.js';
 import { writeChain } from './testing/auditDir.js';
 import { captureOutput } from './testing/output.js';
-import { verifyAuditDir } from './verify.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 const day1 = 'events-2026-11-21.jsonl';

@@ -1,8 +1,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AuditFileKind } from '../auditFiles.js';
-import { auditFileName } from '../auditFiles.js';
-import { GENESIS_HASH, sealLine } from '../chain.js';
+import { auditFileName, GENESIS_HASH, sealLine } from '@fso/audit-trail';
+import type { AuditFileKind } from '@fso/audit-trail';
 
 /** Every record of one kind in `dir`, files in day order, parsed. */
 export async function readKind(dir: string, kind: AuditFileKind): Promise<Array<Record<string, unknown>>> {
