@@ -14,6 +14,7 @@ export default defineConfig({
       '@fso/controller': src('controller'),
       '@fso/audit-recorder': src('audit-recorder'),
       '@fso/audit-trail': src('audit-trail'),
+      '@fso/console': src('console'),
     },
   },
   test: {

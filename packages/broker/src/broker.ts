@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Aedes } from 'aedes';
-import { createSilentLogger, createTopics } from '@fso/common';
+import { createSilentLogger, createTopics, isLoopback } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { createAccessControl } from './access.js';
 import type { AccessControl } from './access.js';
@@ -16,7 +16,6 @@ import type { BrokerLimits } from './limits.js';
 import { listenMqtt, listenWebSocket } from './listeners.js';
 import type { Listener, ListenerContext } from './listeners.js';
 import { createLoginGuard } from './loginGuard.js';
-import { isLoopback } from './loopback.js';
 import { openStorage } from './storage.js';
 import type { Storage } from './storage.js';
 import { loadTlsOptions } from './tls.js';

@@ -7,7 +7,7 @@ import { startBroker } from './broker.js';
 import type { Broker } from './broker.js';
 import { main } from './cli.js';
 import { BrokerInsecureError } from './errors.js';
-import { isLoopback } from './loopback.js';
+import { isLoopback } from '@fso/common';
 
 // main() only resolves by itself when the broker could not start (or for --help):
 // a started one is left to SIGINT/SIGTERM, so only those paths run in-process.

@@ -89,3 +89,4 @@ export {
   verifyJwt,
 } from './jwt.js';
 export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtKeyInput, VerifyJwtOptions } from './jwt.js';
+export { isLoopback } from './loopback.js';
