@@ -1,12 +1,10 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, runIfMain } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
-import { TailFilterError, followAuditRecords, formatRecord, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
-import type { AuditQuery, AuditRecordFilter, TrailEntry } from '@fso/audit-trail';
+import { TailFilterError, followAuditRecords, formatRecord, openTrailIndex, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
+import type { AuditQuery, AuditQueryResult, AuditRecordFilter, AuditRecordLine, TrailEntry, TreeOptions } from '@fso/audit-trail';
 import { startRecorder } from './recorder.js';
 
 /** Where {@link main} reads its signal from and writes to; defaults to the process's. */
@@ -92,6 +90,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--tree', 'the paths the agent\'s trail says exist (replayed from its events), with kind, size and sha256')
     .option('--under <dir>', 'with --tree: only this directory and what is below it')
     .option('--json', 'print the raw JSONL lines (with --tree: one JSON object per path)')
+    .option('--index <dir>', 'search through an index kept in this directory (built, or caught up with the trail, first); without it the trail is scanned')
     .action(async (flags: QueryFlags) => {
       code = await query(flags, io);
     });
@@ -184,6 +183,32 @@ interface QueryFlags {
   tree?: boolean;
   under?: string;
   json?: boolean;
+  index?: string;
+}
+
+/** The three searches, by the linear scan or through an index. */
+interface Searches {
+  query(q: AuditQuery): Promise<AuditQueryResult>;
+  history(target: string, options: { agent?: string }): Promise<AuditRecordLine[]>;
+  tree(options: TreeOptions): Promise<Map<string, TrailEntry>>;
+}
+
+/** Runs `use` with the searches `--index` asks for: the index, caught up first, closed after. */
+async function withSearches(flags: QueryFlags, use: (searches: Searches) => Promise<number>): Promise<number> {
+  if (flags.index === undefined) {
+    return use({
+      query: (q) => queryAuditRecords(flags.dir, q),
+      history: (target, options) => pathHistory(flags.dir, target, options),
+      tree: (options) => treeFromTrail(flags.dir, options),
+    });
+  }
+  const index = await openTrailIndex({ auditDir: flags.dir, indexDir: flags.index });
+  try {
+    await index.catchUp();
+    return await use(index);
+  } finally {
+    await index.close();
+  }
 }
 
 function wholeNumber(flag: string, value: string | undefined, fallback: number): number {
@@ -193,15 +218,20 @@ function wholeNumber(flag: string, value: string | undefined, fallback: number):
 }
 
 async function query(flags: QueryFlags, io: CliIo): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
   await assertDir(flags.dir);
   const limit = wholeNumber('--limit', flags.limit, 100);
   const offset = wholeNumber('--offset', flags.offset, 0);
   const until = flags.until === undefined ? undefined : parseSince(flags.until);
-  if (flags.tree) {
-    if (!flags.agent) throw new TailFilterError('--tree', 'give --agent <id>: paths are per host');
-    const tree = await treeFromTrail(flags.dir, { agent: flags.agent, under: flags.under, until });
+  if (flags.tree && !flags.agent) throw new TailFilterError('--tree', 'give --agent <id>: paths are per host');
+  return withSearches(flags, (searches) => search(searches, flags, io, { limit, offset, until }));
+}
+
+async function search(searches: Searches, flags: QueryFlags, io: CliIo, page: { limit: number; offset: number; until: Date | undefined }): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const { limit, offset, until } = page;
+  if (flags.tree && flags.agent) {
+    const tree = await searches.tree({ agent: flags.agent, under: flags.under, until });
     for (const p of [...tree.keys()].sort()) {
       const e = tree.get(p) as TrailEntry;
       stdout.write(flags.json ? `${JSON.stringify({ path: p, ...e })}\n` : `${e.kind.padEnd(9)} ${String(e.size ?? '-').padStart(10)} ${e.sha256 ?? '-'.padEnd(64)} ${p}\n`);
@@ -210,7 +240,7 @@ async function query(flags: QueryFlags, io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (flags.history !== undefined) {
-    const history = await pathHistory(flags.dir, flags.history, { agent: flags.agent });
+    const history = await searches.history(flags.history, { agent: flags.agent });
     for (const { text, record: r } of history.slice(offset, offset + limit)) stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
     stderr.write(`${Math.min(limit, Math.max(0, history.length - offset))} of ${history.length} records\n`);
     return EXIT.ok;
@@ -219,7 +249,7 @@ async function query(flags: QueryFlags, io: CliIo): Promise<number> {
     agent: flags.agent, type: flags.type, path: flags.path, text: flags.text,
     since: flags.since === undefined ? undefined : parseSince(flags.since), until, limit: flags.count ? 0 : limit, offset,
   };
-  const { total, records } = await queryAuditRecords(flags.dir, filter);
+  const { total, records } = await searches.query(filter);
   if (flags.count) {
     stdout.write(`${total}\n`);
     return EXIT.ok;
@@ -236,22 +266,4 @@ async function assertDir(dir: string): Promise<void> {
   if (!stats.isDirectory()) throw new Error(`${dir} is not a directory`);
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
-  main().then(
-    (exitCode) => {
-      process.exitCode = exitCode;
-    },
-    (err: unknown) => {
-      process.stderr.write(`fso-audit: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
+runIfMain(import.meta.url, 'fso-audit', main);

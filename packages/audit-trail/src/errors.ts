@@ -21,3 +21,37 @@ export class TailFilterError extends Error {
     this.option = option;
   }
 }
+
+/**
+ * The trail's index cannot be opened or used: its engine (better-sqlite3)
+ * did not build or load, its directory is not writable, it is opened
+ * read-only and asked to catch up, or it is closed. `cause` holds the error
+ * underneath.
+ */
+export class TrailIndexError extends Error {
+  override readonly name = 'TrailIndexError';
+  /** The index directory (or the index file) at fault. */
+  readonly path: string;
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super(`trail index at ${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A record the index points at is no longer where it was in its audit file
+ * (the file was replaced or cut since the index last caught up): catch up,
+ * which re-indexes that file, and ask again.
+ */
+export class TrailIndexStaleError extends Error {
+  override readonly name = 'TrailIndexStaleError';
+  /** The audit file name, e.g. `events-2026-11-22.jsonl`. */
+  readonly file: string;
+  /** 1-based line number the index expected there. */
+  readonly line: number;
+  constructor(file: string, line: number, reason: string, options?: ErrorOptions) {
+    super(`trail index is stale for ${file} line ${line}: ${reason}; catch up and ask again`, options);
+    this.file = file;
+    this.line = line;
+  }
+}

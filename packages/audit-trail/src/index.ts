@@ -1,15 +1,21 @@
 /**
  * @fso/audit-trail: the audit directory (DESIGN.md "Audit files") read back
  * (`readAuditRecords`, `followAuditRecords`), searched (`queryAuditRecords`,
- * `pathHistory`, `treeFromTrail`) and checked (`verifyAuditDir`). The
- * recorder writes the trail; this library only ever reads it.
+ * `pathHistory`, `treeFromTrail`), searched through an index kept in a
+ * directory of its own (`openTrailIndex`, `followTrailIndex`: SQLite, for
+ * trails of millions of records) and checked (`verifyAuditDir`, which reads
+ * only the JSONL). The recorder writes the trail; this library only ever
+ * reads it.
  */
 export { verifyAuditDir } from './verify.js';
 export type { VerifyFailure, VerifyResult } from './verify.js';
 export { TAIL_TYPES, followAuditRecords, parseSince, readAuditRecords } from './tail.js';
 export type { AuditRecordFilter, AuditRecordLine, FollowOptions } from './tail.js';
 export { pathHistory, queryAuditRecords, treeFromTrail } from './query.js';
-export type { AuditQuery, AuditQueryResult, TrailEntry } from './query.js';
+export type { AuditQuery, AuditQueryResult, TrailEntry, TreeOptions } from './query.js';
+export { TrailIndex, followTrailIndex, openTrailIndex } from './trailIndex.js';
+export type { FollowIndexOptions, TrailIndexOptions, TrailIndexStats } from './trailIndex.js';
+export type { CatchUpResult } from './indexBuild.js';
 export { agentOf, formatRecord } from './format.js';
 export { AUDIT_FILE_KINDS, auditFileName, dayOf, listAuditFiles } from './auditFiles.js';
 export type { AuditFile, AuditFileKind } from './auditFiles.js';
@@ -17,4 +23,4 @@ export { GENESIS_HASH, openLine, sealLine, sha256Hex } from './chain.js';
 export type { OpenedLine, SealedLine } from './chain.js';
 export { readLines } from './lineReader.js';
 export type { FileLine } from './lineReader.js';
-export { AuditDirError, TailFilterError } from './errors.js';
+export { AuditDirError, TailFilterError, TrailIndexError, TrailIndexStaleError } from './errors.js';

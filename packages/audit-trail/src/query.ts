@@ -36,11 +36,20 @@ export interface TrailEntry {
 
 const pathsOf = (r: Record<string, unknown>): string[] => [r.path, r.oldPath].filter((p): p is string => typeof p === 'string');
 
-function untilIso(until: Date | number | undefined): string | undefined {
+/** `until` as an ISO time; throws {@link TailFilterError} for one that is not a time. */
+export function untilIso(until: Date | number | undefined): string | undefined {
   if (until === undefined) return undefined;
   const at = new Date(until);
   if (Number.isNaN(at.getTime())) throw new TailFilterError('--until', 'not a valid time');
   return at.toISOString();
+}
+
+/** A query's page (default 100 from 0), checked; throws {@link TailFilterError} naming `--limit` or `--offset`. */
+export function checkPage(query: Pick<AuditQuery, 'limit' | 'offset'>): { limit: number; offset: number } {
+  const { limit = 100, offset = 0 } = query;
+  if (!Number.isInteger(limit) || limit < 0) throw new TailFilterError('--limit', 'a whole number ≥ 0');
+  if (!Number.isInteger(offset) || offset < 0) throw new TailFilterError('--offset', 'a whole number ≥ 0');
+  return { limit, offset };
 }
 
 /**
@@ -53,9 +62,8 @@ function untilIso(until: Date | number | undefined): string | undefined {
  * const { total, records } = await queryAuditRecords('./audit', { agent: 'web-01', type: 'delete', since: Date.now() - 86_400_000, limit: 50 });
  */
 export async function queryAuditRecords(dir: string, query: AuditQuery = {}): Promise<AuditQueryResult> {
-  const { until, text, limit = 100, offset = 0, ...filter } = query;
-  if (!Number.isInteger(limit) || limit < 0) throw new TailFilterError('--limit', 'a whole number ≥ 0');
-  if (!Number.isInteger(offset) || offset < 0) throw new TailFilterError('--offset', 'a whole number ≥ 0');
+  const { until, text, limit: _limit, offset: _offset, ...filter } = query;
+  const { limit, offset } = checkPage(query);
   const end = untilIso(until);
   const records: AuditRecordLine[] = [];
   let total = 0;
@@ -82,18 +90,34 @@ export async function pathHistory(dir: string, target: string, options: { agent?
   for await (const line of readAuditRecords(dir, { agent: options.agent })) {
     if (line.record.record === 'event' || line.record.record === 'diff') all.push(line);
   }
-  // Walked backwards: a rename to a name the path has had makes its old name one of them too.
-  const names = new Set([target]);
-  const kept: AuditRecordLine[] = [];
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return walkHistory(all, target, ({ record: r }) => ({ path: str(r.path), oldPath: str(r.oldPath), type: r.type }));
+}
+
+/** The fields of a record {@link walkHistory} looks at; `K` is a path or a path's id. */
+export interface HistoryStep<K> {
+  path?: K | null;
+  oldPath?: K | null;
+  type?: unknown;
+}
+
+/**
+ * Of `all` (events and diffs, oldest first), those of `target` through its
+ * renames, oldest first. Walked backwards: a rename to a name the path has
+ * had makes its old name one of them too. Generic over the key so the index
+ * walks path ids the same way the linear scan walks path strings.
+ */
+export function walkHistory<T, K>(all: readonly T[], target: K, fieldsOf: (item: T) => HistoryStep<K>, names: Set<K> = new Set([target])): T[] {
+  const kept: T[] = [];
   for (let i = all.length - 1; i >= 0; i -= 1) {
-    const line = all[i] as AuditRecordLine;
-    const r = line.record;
-    if (typeof r.path !== 'string' || !names.has(r.path)) {
-      if (typeof r.oldPath === 'string' && names.has(r.oldPath)) kept.push(line); // renamed away later, and back
+    const item = all[i] as T;
+    const r = fieldsOf(item);
+    if (r.path === undefined || r.path === null || !names.has(r.path)) {
+      if (r.oldPath !== undefined && r.oldPath !== null && names.has(r.oldPath)) kept.push(item); // renamed away later, and back
       continue;
     }
-    kept.push(line);
-    if (r.type === 'rename' && typeof r.oldPath === 'string') names.add(r.oldPath);
+    kept.push(item);
+    if (r.type === 'rename' && r.oldPath !== undefined && r.oldPath !== null) names.add(r.oldPath);
   }
   return kept.reverse();
 }
@@ -107,12 +131,32 @@ export async function pathHistory(dir: string, target: string, options: { agent?
  * @example
  * const tree = await treeFromTrail('./audit', { agent: 'web-01', under: '/etc' });
  */
-export async function treeFromTrail(dir: string, options: { agent: string; under?: string; until?: Date | number }): Promise<Map<string, TrailEntry>> {
+export async function treeFromTrail(dir: string, options: TreeOptions): Promise<Map<string, TrailEntry>> {
+  async function* events(): AsyncGenerator<Record<string, unknown>> {
+    for await (const { record } of readAuditRecords(dir, { agent: options.agent, type: 'event' })) yield record;
+  }
+  return replayTree(events(), options);
+}
+
+/** Options of {@link treeFromTrail}: the agent, a directory, a moment. */
+export interface TreeOptions {
+  agent: string;
+  under?: string;
+  until?: Date | number;
+}
+
+/**
+ * Replays `events` (one agent's event records, oldest first; others are
+ * skipped) into the tree they leave: the heart of {@link treeFromTrail},
+ * shared with the index, which feeds it the agent's events read back from
+ * their lines.
+ */
+export async function replayTree(events: AsyncIterable<Record<string, unknown>>, options: TreeOptions): Promise<Map<string, TrailEntry>> {
   const end = untilIso(options.until);
   const under = options.under?.replace(/\/+$/, '');
   const inside = under === undefined || under === '' ? () => true : (p: string) => p === under || p.startsWith(`${under}/`);
   const tree = new Map<string, TrailEntry>();
-  for await (const { record: r } of readAuditRecords(dir, { agent: options.agent, type: 'event' })) {
+  for await (const r of events) {
     if (typeof r.receivedAt !== 'string' || (end !== undefined && r.receivedAt >= end)) continue;
     if (typeof r.path !== 'string' || agentOf(r) !== options.agent) continue;
     const entry: TrailEntry = {

@@ -58,16 +58,34 @@ export function parseSince(value: string, now: number = Date.now()): Date {
 
 type Matcher = (record: Record<string, unknown>) => boolean;
 
-function compileFilter(filter: AuditRecordFilter): { match: Matcher; sinceIso: string } {
-  const { agent, type, path: glob } = filter;
+/** A filter's `type` and `since`, checked: what every reader of the trail (linear or indexed) refuses alike. */
+export interface CheckedFilter {
+  /** `since` as an ISO time; '' when there is none. */
+  sinceIso: string;
+  /** True when `type` is an event type (create…) rather than a record kind (event, diff…). */
+  isEventType: boolean;
+}
+
+/** Checks `type` and `since`; throws {@link TailFilterError} naming the option. */
+export function checkFilter(filter: AuditRecordFilter): CheckedFilter {
+  const { type } = filter;
   if (type !== undefined && !TAIL_TYPES.includes(type)) {
     throw new TailFilterError('--type', `${JSON.stringify(type)}: use one of ${TAIL_TYPES.join(', ')}`);
   }
   const since = filter.since === undefined ? undefined : new Date(filter.since);
   if (since && Number.isNaN(since.getTime())) throw new TailFilterError('--since', 'not a valid time');
-  const sinceIso = since?.toISOString() ?? '';
-  const pathMatch = glob === undefined ? undefined : picomatch(glob, { dot: true });
-  const isEventType = (EVENT_TYPES as readonly string[]).includes(type ?? '');
+  return { sinceIso: since?.toISOString() ?? '', isEventType: (EVENT_TYPES as readonly string[]).includes(type ?? '') };
+}
+
+/** The matcher of a path glob: picomatch with `dot: true`, as `--path` means everywhere. */
+export function globMatcher(glob: string): (path: string) => boolean {
+  return picomatch(glob, { dot: true });
+}
+
+function compileFilter(filter: AuditRecordFilter): { match: Matcher; sinceIso: string } {
+  const { agent, type, path: glob } = filter;
+  const { sinceIso, isEventType } = checkFilter(filter);
+  const pathMatch = glob === undefined ? undefined : globMatcher(glob);
   const match: Matcher = (r) => {
     if (agent !== undefined && agentOf(r) !== agent) return false;
     if (type !== undefined && (isEventType ? r.record !== 'event' || r.type !== type : r.record !== type)) return false;
