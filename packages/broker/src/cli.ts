@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError, runIfMain } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
 import type { Broker, BrokerOptions } from './broker.js';
@@ -232,24 +230,4 @@ export async function main(argv: string[], io: Partial<UserCliIo> = {}): Promise
 }
 
 /** True when this file is the program node was started with (not imported by a test). */
-function invokedDirectly(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return realpathSync(script) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`fso-broker: ${toError(err).message}\n`);
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
+runIfMain(import.meta.url, 'fso-broker', main);

@@ -69,7 +69,7 @@ export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
 export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, waitForConnect } from './mqtt.js';
 export type { ConnectOptions } from './mqtt.js';
-export { collect, onShutdown, parseDuration } from './process.js';
+export { collect, onShutdown, parseDuration, runIfMain } from './process.js';
 export { writeFileAtomic } from './atomicFile.js';
 export { EXIT } from './exitCodes.js';
 export type { ExitCode } from './exitCodes.js';

@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { EXIT } from './exitCodes.js';
 import type { Logger } from './logger.js';
 
@@ -42,4 +44,33 @@ export function parseDuration(text: string): number {
   const unit = match[2] ?? 's';
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1000;
   return value * factor;
+}
+
+/**
+ * Runs a bin's `main` when `moduleUrl` (its `import.meta.url`) is the script
+ * node was started with (also through a symlink, as `node_modules/.bin` has
+ * it), and sets the exit code; an unexpected error is one line on stderr,
+ * prefixed with `name`, and exit code 1. Imported by a test, it does nothing.
+ *
+ * @example
+ * runIfMain(import.meta.url, 'fso-console', main);
+ */
+export function runIfMain(moduleUrl: string, name: string, main: (argv: string[]) => Promise<number>): void {
+  const script = process.argv[1];
+  let direct = false;
+  try {
+    direct = script !== undefined && realpathSync(script) === fileURLToPath(moduleUrl);
+  } catch {
+    direct = false;
+  }
+  if (!direct) return;
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
 }
