@@ -1,5 +1,6 @@
 // The targets of issue 5 checked against the results, and the markdown
 // tables printed at the end of a run and appended to docs/benchmarks.md.
+import { queryMarkdown, queryTargets } from '../scenarios/query.mjs';
 import { fmtSpread } from './stats.mjs';
 
 const MB = 2 ** 20;
@@ -32,6 +33,8 @@ export function evaluateTargets(scenarios) {
     const added = df.interference.p99Added;
     add(`p99 added by ${df.interference.heavy} diffs`, added, '≤ 100 ms', added.median <= 100, `other events at ${df.interference.rate} ops/s, paired windows`);
   }
+  const q = scenarios.query;
+  if (q && !q.error) targets.push(...queryTargets(q));
   return targets;
 }
 
@@ -106,6 +109,8 @@ export function markdownReport(result) {
     out.push(`| fsync made a no-op (preload) | ${fmtSpread(rec.recordsPerSec.noFsync)} |`);
     out.push(`| fsync ÷ no fsync | ${fmtSpread(rec.fsyncOverNoFsync)} |`);
   }
+  const q = scenarios.query;
+  if (q && !q.error) out.push('', queryMarkdown(q));
   for (const [name, s] of Object.entries(scenarios)) if (s?.error) out.push('', `**${name} failed:** ${s.error.split('\n')[0]}`);
   return out.join('\n');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { auditFileName, dayOf } from '../auditFiles.js';
@@ -10,16 +11,10 @@ export interface GeneratedTrail {
   diffs: Array<Record<string, unknown>>;
 }
 
-/** A small seeded PRNG (mulberry32): the same trail on every run. */
+/** Numbers in [0, 1), the same for the same seed: sha256 of a counter (as the agent's secret fixtures make theirs). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let n = 0;
+  return () => createHash('sha256').update(`${seed}/${(n += 1)}`).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 /**
