@@ -71,3 +71,14 @@ export async function computedStyle(locator: Locator, property: string): Promise
     return view.getComputedStyle(el)[prop] ?? '';
   }, property);
 }
+
+/** Runs `fn` on a fresh page logged in as `user`, and closes its context whatever happens. */
+export async function asUser(browser: Browser, url: string, user: { username: string; password: string }, fn: (page: Page) => Promise<void>): Promise<void> {
+  const { page, context } = await openPage(browser, url);
+  try {
+    await logIn(page, user);
+    await fn(page);
+  } finally {
+    await context.close();
+  }
+}

@@ -2,6 +2,7 @@
 // over one view per concern (fleet, live, search, config), all fed by one
 // MQTT connection and the console's HTTP API.
 import { api, setUnauthorizedHandler } from './api.js';
+import { createConfigView } from './configView.js';
 import { h, replace } from './dom.js';
 import { createFleetView } from './fleetView.js';
 import { createIntegrityBadge } from './integrityBadge.js';
@@ -9,6 +10,7 @@ import { connectLive } from './live.js';
 import type { LinkState } from './live.js';
 import { createLiveView } from './liveView.js';
 import { createLoginView } from './loginView.js';
+import { createSearchView } from './searchView.js';
 import type { Credentials, Info, SessionInfo } from './types.js';
 import type { View } from './view.js';
 
@@ -38,6 +40,8 @@ function start(info: Info, session: SessionInfo, creds: Credentials): void {
   const tabs: Tab[] = [
     { id: 'live', label: 'Live', allowed: access.trail, make: () => (access.trail ? createLiveView(live) : noAccess('view-live', trailSentence)) },
     { id: 'fleet', label: 'Fleet', allowed: access.fleet, make: () => (access.fleet ? createFleetView(live) : noAccess('view-fleet', `Your login (${session.username}) may not read the agents' status topics.`)) },
+    { id: 'search', label: 'Search', allowed: access.trail, make: () => (access.trail ? createSearchView() : noAccess('view-search', trailSentence)) },
+    { id: 'config', label: 'Config', allowed: access.configs || access.trail, make: () => createConfigView(info, creds, access, live) },
   ];
   const views = new Map<string, View>();
   const badge = access.trail ? createIntegrityBadge() : undefined;

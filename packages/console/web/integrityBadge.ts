@@ -9,7 +9,7 @@ export const VERIFY_POLL_MS = 3_000;
 
 /** The badge's text and tone for a verify report. */
 export function badgeOf(report: VerifyReport): { text: string; tone: 'ok' | 'bad' | 'pending' } {
-  if (report.result?.ok) return { text: `trail intact (${report.result.lines.toLocaleString()} lines)`, tone: 'ok' };
+  if (report.result?.ok) return { text: `trail intact (${report.result.lines.toLocaleString()} line${report.result.lines === 1 ? '' : 's'})`, tone: 'ok' };
   const f = report.result?.failure;
   if (report.result && f) return { text: `broken at ${f.file}:${f.line}: ${f.reason}`, tone: 'bad' };
   if (report.error) return { text: `verify failed: ${report.error}`, tone: 'bad' };
