@@ -102,6 +102,16 @@ describe('console in a browser, as the viewer', () => {
     await page.screenshot({ path: path.join(shots, 'live-diff.png') });
   });
 
+  it('says why a diff was skipped', async () => {
+    const { page } = viewer;
+    await writeFile(path.join(stack.watched, 'blob.conf'), Buffer.from([0, 1, 2, 0, 255, 0]));
+    const row = page.locator('[data-testid=live-row].t-diff', { hasText: 'blob.conf' }).first();
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.locator('.c-info').textContent()).toBe('skipped: binary');
+    await row.click();
+    await expect.poll(() => page.getByTestId('live-detail').getByTestId('diff-skipped').textContent()).toBe('No patch: binary file: no text diff');
+  });
+
   it('shows a file name made of HTML as text: no element, no script', async () => {
     const { page, dialogs, errors } = viewer;
     const name = '<img src=x onerror=alert(1)>.txt';

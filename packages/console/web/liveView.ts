@@ -62,6 +62,8 @@ export function createLiveView(live: Live): View {
   let frame = 0;
   let filter: Filter = { agent: '', type: '', path: null };
   let selected: Row | undefined;
+  let countedAt = 0;
+  let countTimer: ReturnType<typeof setTimeout> | undefined;
   const diffs = new Map<string, FsoDiff>();
   const agents = new Set<string>();
   const diffKey = (agentId: string, eventId: string): string => `${agentId}\n${eventId}`;
@@ -108,6 +110,15 @@ export function createLiveView(live: Live): View {
   function redraw(added: number): void {
     list.show(filtered.length, (i) => filtered[filtered.length - 1 - i] as Row);
     list.shiftDown(added);
+    // The counters at most 4 times a second: text outside the list costs a layout of the toolbar.
+    const now = performance.now();
+    if (now - countedAt < 250 && added > 0) {
+      if (countTimer === undefined) countTimer = setTimeout(() => redraw(0), 250);
+      return;
+    }
+    clearTimeout(countTimer);
+    countTimer = undefined;
+    countedAt = now;
     counter.textContent = `${filtered.length.toLocaleString()} shown · ${store.length.toLocaleString()} kept`;
     heldNote.textContent = paused ? `paused · ${held.length.toLocaleString()} new` : '';
   }

@@ -38,12 +38,15 @@ export function createVirtualList<T>(options: VirtualListOptions<T>): VirtualLis
   let count = 0;
   let itemAt: (index: number) => T = () => undefined as T;
   let scheduled = false;
+  // Kept from scroll events: reading viewport.scrollTop after a change would force a layout every frame.
+  let scrollTop = 0;
+  let height = 0;
 
   const draw = (): void => {
     scheduled = false;
     spacer.style.height = `${count * rowHeight}px`;
-    const first = Math.max(0, Math.floor(viewport.scrollTop / rowHeight) - 2);
-    const visible = Math.ceil((viewport.clientHeight || 600) / rowHeight) + 4;
+    const first = Math.max(0, Math.floor(scrollTop / rowHeight) - 2);
+    const visible = Math.ceil((height || 600) / rowHeight) + 4;
     while (pool.length < visible) {
       const row = options.createRow();
       row.classList.add('vrow');
@@ -76,8 +79,14 @@ export function createVirtualList<T>(options: VirtualListOptions<T>): VirtualLis
     scheduled = true;
     requestAnimationFrame(draw);
   };
-  viewport.addEventListener('scroll', schedule, { passive: true });
-  new ResizeObserver(schedule).observe(viewport);
+  viewport.addEventListener('scroll', () => {
+    scrollTop = viewport.scrollTop;
+    schedule();
+  }, { passive: true });
+  new ResizeObserver(() => {
+    height = viewport.clientHeight;
+    schedule();
+  }).observe(viewport);
 
   return {
     element: viewport,
@@ -87,8 +96,9 @@ export function createVirtualList<T>(options: VirtualListOptions<T>): VirtualLis
       draw();
     },
     shiftDown(n) {
-      if (viewport.scrollTop <= 0 || n <= 0) return;
-      viewport.scrollTop += n * rowHeight;
+      if (scrollTop <= 0 || n <= 0) return;
+      scrollTop += n * rowHeight;
+      viewport.scrollTop = scrollTop;
       draw();
     },
   };
