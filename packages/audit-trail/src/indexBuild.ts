@@ -5,6 +5,7 @@ import { listAuditFiles } from './auditFiles.js';
 import type { AuditFile } from './auditFiles.js';
 import { agentOf } from './format.js';
 import { DROP_RECORD_INDEXES, KIND_CODES, RECORD_INDEXES, TYPE_CODES } from './indexDb.js';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Db } from './indexDb.js';
 import { readLines } from './lineReader.js';
 
@@ -36,8 +37,8 @@ type PendingRecord = [line: number, off: number, len: number, kind: number, type
 const BATCH_LINES = 20_000;
 /** Above this many bytes to index into an empty index, the secondary indexes are created after the rows. */
 const BULK_BYTES = 64 * 1024 * 1024;
-/** Path ids remembered while indexing; past this the memo starts afresh (memory stays bounded). */
-const PATH_MEMO = 200_000;
+/** Ids remembered while indexing, per table; past this a memo starts afresh (memory stays bounded). */
+const MEMO = 100_000;
 
 const DAY_MS = /^(\d{4})-(\d{2})-(\d{2})$/;
 const dayStartMs = (day: string): number => {
@@ -68,8 +69,9 @@ async function hashRange(file: string, start: number, end: number): Promise<stri
 export class IndexBuilder {
   readonly #db: Db;
   readonly #auditDir: string;
-  readonly #agents = new Map<string, number>();
-  readonly #paths = new Map<string, number>();
+  readonly #agents: Interner;
+  readonly #dirs: Interner;
+  readonly #names: Interner;
   readonly #stmts;
 
   constructor(db: Db, auditDir: string) {
@@ -84,13 +86,12 @@ export class IndexBuilder {
       dropFile: db.prepare('DELETE FROM files WHERE id = ?'),
       dropRecords: db.prepare('DELETE FROM records WHERE file = ?'),
       anyRecord: db.prepare('SELECT 1 FROM records LIMIT 1').pluck(),
-      agentId: db.prepare('SELECT id FROM agents WHERE agentId = ?').pluck(),
-      addAgent: db.prepare('INSERT INTO agents (agentId) VALUES (?)'),
-      pathId: db.prepare('SELECT id FROM paths WHERE path = ?').pluck(),
-      addPath: db.prepare('INSERT INTO paths (path) VALUES (?)'),
-      addRecord: db.prepare('INSERT INTO records (file, line, off, len, kind, type, agent, path, oldPath, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      addRecord: db.prepare('INSERT INTO records (file, line, off, len, kind, type, agent, dir, name, oldDir, oldName, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       caughtUp: db.prepare("INSERT INTO meta (key, value) VALUES ('lastCaughtUp', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     };
+    this.#agents = new Interner(db, 'agents', 'agentId');
+    this.#dirs = new Interner(db, 'dirs', 'dir');
+    this.#names = new Interner(db, 'names', 'name');
   }
 
   /** Indexes what is new; `stop()` is asked between batches (the index is closing). */
@@ -217,32 +218,43 @@ export class IndexBuilder {
     const { addRecord, moveFile } = this.#stmts;
     this.#db.transaction(() => {
       for (const [line, off, len, kind, type, agent, path, oldPath, ord] of batch) {
-        addRecord.run(fileId, line, off, len, kind, type, this.#agent(agent), this.#path(path), this.#path(oldPath), ord);
+        const [dir, name] = splitPath(path);
+        const [oldDir, oldName] = splitPath(oldPath);
+        addRecord.run(fileId, line, off, len, kind, type, this.#agents.id(agent), this.#dirs.id(dir), this.#names.id(name), this.#dirs.id(oldDir), this.#names.id(oldName), ord);
       }
       moveFile.run(position);
     })();
   }
+}
 
-  #agent(agentId: string | undefined): number | null {
-    if (agentId === undefined) return null;
-    let id = this.#agents.get(agentId);
+/** Ids of the distinct values of one column (agents, directories, names), memoized within bounds. */
+class Interner {
+  readonly #memo = new Map<string, number>();
+  readonly #find: BetterSqlite3.Statement<[string], number>;
+  readonly #add: BetterSqlite3.Statement<[string]>;
+
+  constructor(db: Db, table: string, column: string) {
+    this.#find = db.prepare<[string], number>(`SELECT id FROM ${table} WHERE ${column} = ?`).pluck();
+    this.#add = db.prepare<[string]>(`INSERT INTO ${table} (${column}) VALUES (?)`);
+  }
+
+  id(value: string | undefined): number | null {
+    if (value === undefined) return null;
+    let id = this.#memo.get(value);
     if (id === undefined) {
-      id = (this.#stmts.agentId.get(agentId) as number | undefined) ?? Number(this.#stmts.addAgent.run(agentId).lastInsertRowid);
-      this.#agents.set(agentId, id);
+      id = this.#find.get(value) ?? Number(this.#add.run(value).lastInsertRowid);
+      if (this.#memo.size >= MEMO) this.#memo.clear();
+      this.#memo.set(value, id);
     }
     return id;
   }
+}
 
-  #path(path: string | undefined): number | null {
-    if (path === undefined) return null;
-    let id = this.#paths.get(path);
-    if (id === undefined) {
-      id = (this.#stmts.pathId.get(path) as number | undefined) ?? Number(this.#stmts.addPath.run(path).lastInsertRowid);
-      if (this.#paths.size >= PATH_MEMO) this.#paths.clear();
-      this.#paths.set(path, id);
-    }
-    return id;
-  }
+/** A path as its directory (up to and with its last `/`; '' when it has none) and its name: `dir + name` is the path. */
+export function splitPath(path: string | undefined): [dir: string | undefined, name: string | undefined] {
+  if (path === undefined) return [undefined, undefined];
+  const cut = path.lastIndexOf('/') + 1;
+  return [path.slice(0, cut), path.slice(cut)];
 }
 
 /** The line as a JSON object, or undefined (the linear readers skip such lines too). */

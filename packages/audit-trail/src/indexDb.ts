@@ -11,12 +11,16 @@ export type Db = BetterSqlite3.Database;
 export const INDEX_FILE = 'trail.sqlite';
 
 /** Bumped whenever the tables below change: an index of another version is rebuilt. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /**
  * The index's tables. `records` holds no record content, only where each
  * line is (file, line, byte offset and length) and the fields searched by:
- * small integer codes for the kind, event type and agent, and path ids.
+ * small integer codes for the kind, event type and agent, and each path
+ * split in two ids: its directory (up to and with its last `/`) and its
+ * name. A trail of millions of distinct paths has only thousands of
+ * directories and names, so a glob or a text is matched against those
+ * (milliseconds), never against every path (see pathBlocks.ts).
  * `ord` is `receivedAt` in ms × 2 + 0 for the events file, 1 for the diffs
  * file: ordering by (ord, rowid) is the linear readers' order (day by day,
  * both kinds merged by receivedAt, events first on a tie, line order within
@@ -31,10 +35,11 @@ CREATE TABLE IF NOT EXISTS files (
   firstLineEnd INTEGER, firstLineHash TEXT, lastLineStart INTEGER, lastLineHash TEXT
 );
 CREATE TABLE IF NOT EXISTS agents (id INTEGER PRIMARY KEY, agentId TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS dirs (id INTEGER PRIMARY KEY, dir TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS records (
   file INTEGER NOT NULL, line INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
-  kind INTEGER NOT NULL, type INTEGER, agent INTEGER, path INTEGER, oldPath INTEGER, ord INTEGER NOT NULL
+  kind INTEGER NOT NULL, type INTEGER, agent INTEGER, dir INTEGER, name INTEGER, oldDir INTEGER, oldName INTEGER, ord INTEGER NOT NULL
 );
 `;
 
@@ -44,20 +49,24 @@ CREATE TABLE IF NOT EXISTS records (
  * random b-tree inserts). Each one ends in `ord` (then the rowid, which
  * every SQLite index holds last), so rows come out of it already in the
  * trail's order: a page needs no sort, and a count over a range visits no
- * table row. Paths are indexed on their own and as `oldPath` (renames only).
+ * table row. Paths are indexed by directory then name, and by name then
+ * directory, each as `path` and as `oldPath` (renames only).
  */
 export const RECORD_INDEXES = `
 CREATE INDEX IF NOT EXISTS records_ord ON records (ord);
 CREATE INDEX IF NOT EXISTS records_agent ON records (agent, ord) WHERE agent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_type ON records (kind, type, ord);
-CREATE INDEX IF NOT EXISTS records_path ON records (path, ord) WHERE path IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_oldPath ON records (oldPath, ord) WHERE oldPath IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_dir ON records (dir, name, ord) WHERE dir IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_name ON records (name, dir, ord) WHERE name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_oldDir ON records (oldDir, oldName, ord) WHERE oldDir IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_oldName ON records (oldName, oldDir, ord) WHERE oldName IS NOT NULL;
 `;
 
 /** Drops the indexes {@link RECORD_INDEXES} creates. */
 export const DROP_RECORD_INDEXES = `
 DROP INDEX IF EXISTS records_ord; DROP INDEX IF EXISTS records_agent; DROP INDEX IF EXISTS records_type;
-DROP INDEX IF EXISTS records_path; DROP INDEX IF EXISTS records_oldPath;
+DROP INDEX IF EXISTS records_dir; DROP INDEX IF EXISTS records_name;
+DROP INDEX IF EXISTS records_oldDir; DROP INDEX IF EXISTS records_oldName;
 `;
 
 /** Codes of the `record` field (0: any other value). */
