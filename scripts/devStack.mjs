@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `pnpm start`: a whole local stack on the embedded broker — fso-broker,
-// fso-audit record (./audit), one fso-agent watching ./watched — with
-// readable logs; Ctrl-C stops every part cleanly.
+// fso-audit record (./audit), one fso-agent watching ./watched, and the web
+// console (http://127.0.0.1:8080) — with readable logs; Ctrl-C stops every
+// part cleanly.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
@@ -10,8 +11,12 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const port = Number(process.env.FSO_PORT ?? 1883);
+const wsPort = Number(process.env.FSO_WS_PORT ?? 8883);
+const consolePort = Number(process.env.FSO_CONSOLE_PORT ?? 8080);
 const brokerUrl = `mqtt://127.0.0.1:${port}`;
-const dirs = { watched: path.join(repo, 'watched'), audit: path.join(repo, 'audit'), state: path.join(repo, '.fso') };
+// FSO_STACK_DIR puts the stack's folders elsewhere (the test of this script uses a temp dir).
+const home = process.env.FSO_STACK_DIR ? path.resolve(process.env.FSO_STACK_DIR) : repo;
+const dirs = { watched: path.join(home, 'watched'), audit: path.join(home, 'audit'), state: path.join(home, '.fso') };
 for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true, mode: 0o700 });
 
 const env = { ...process.env, FSO_BROKER_URL: brokerUrl, FSO_LOG_FORMAT: process.env.FSO_LOG_FORMAT ?? 'pretty' };
@@ -70,7 +75,7 @@ process.on('exit', () => {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-run('fso-broker', 'broker', ['--port', String(port), '--data-dir', path.join(dirs.state, 'broker')]);
+run('fso-broker', 'broker', ['--port', String(port), '--ws-port', String(wsPort), '--data-dir', path.join(dirs.state, 'broker')]);
 try {
   await waitForPort(Date.now() + 15_000);
 } catch (err) {
@@ -83,8 +88,13 @@ run('fso-agent', 'agent', [
   '--important', '**/*.conf', '--important', '**/*.yml', '--important', '**/*.yaml', '--important', '**/*.json',
   '--exclude', '**/node_modules/**',
 ]);
+run('fso-console', 'console', [
+  '--audit-dir', dirs.audit, '--index-dir', path.join(dirs.state, 'console-index'),
+  '--port', String(consolePort), '--ws-url', `ws://127.0.0.1:${wsPort}`,
+]);
 process.stderr.write(
   `\nFSO is running: broker ${brokerUrl}, watching ${dirs.watched}, audit in ${dirs.audit}.\n` +
+    `Console: http://127.0.0.1:${consolePort}  (the local broker is open: log in with empty fields)\n` +
     `Try:  echo hello > watched/hello.conf   then   pnpm exec fso-audit tail --dir audit\n` +
     `      mosquitto_sub -h 127.0.0.1 -p ${port} -t 'fso/agents/+/events/#' -v\n` +
     `Ctrl-C stops everything.\n\n`,

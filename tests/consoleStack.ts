@@ -37,8 +37,11 @@ export interface ConsoleStack {
   close(): Promise<void>;
 }
 
-/** Starts broker (auth, ws), recorder, agent `web-01` (important: `**\/*.conf`) and the console, all on free ports. */
-export async function startConsoleStack(options: { webRoot?: string } = {}): Promise<ConsoleStack> {
+/**
+ * Starts broker (auth, ws), recorder, agent `web-01` (important: `**\/*.conf`) and the console, all on free ports;
+ * the console searches through its index unless `index` is false.
+ */
+export async function startConsoleStack(options: { webRoot?: string; index?: boolean } = {}): Promise<ConsoleStack> {
   const tmp = await createTempDir('fso-console-');
   const root = tmp.path;
   const watched = path.join(root, 'watched');
@@ -62,6 +65,7 @@ export async function startConsoleStack(options: { webRoot?: string } = {}): Pro
   await agent.ready();
   const consoleServer = await startConsole({
     auditDir, brokerUrl: broker.url, wsUrl: broker.wsUrl as string, port: 0, verifyIntervalMs: 500,
+    ...(options.index === false ? {} : { indexDir: path.join(root, 'console-index') }),
     ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
   });
   let closing: Promise<void> | undefined;

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, parseDuration, resolveBrokerUrl } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, parseDuration, resolveBrokerUrl, runIfMain } from '@fso/common';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONSOLE_PORT, startConsole } from './console.js';
 import { ConsoleStartError } from './errors.js';
@@ -18,6 +16,7 @@ export interface CliIo {
 
 interface Flags {
   auditDir: string;
+  indexDir?: string;
   broker?: string;
   wsUrl?: string;
   host: string;
@@ -67,6 +66,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .exitOverride()
     .showHelpAfterError()
     .requiredOption('--audit-dir <dir>', 'the audit directory of `fso-audit record` (read only)')
+    .option('--index-dir <dir>', 'where to keep the index of the trail that makes searches fast (not the audit dir; built and kept current by the console)')
     .option('--broker <url>', 'broker URL that checks logins (default FSO_BROKER_URL, else mqtt://127.0.0.1:1883)')
     .option('--ws-url <url>', "the broker's MQTT-over-WebSocket URL, for the browser (default: the broker's host, port 8883)")
     .option('--host <address>', 'address to listen on (beyond loopback needs a broker with logins, or --insecure)', '127.0.0.1')
@@ -79,6 +79,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
       const brokerUrl = resolveBrokerUrl(flags.broker);
       const consoleServer = await startConsole({
         auditDir: flags.auditDir,
+        ...(flags.indexDir === undefined ? {} : { indexDir: flags.indexDir }),
         brokerUrl,
         wsUrl: flags.wsUrl ?? defaultWsUrl(brokerUrl),
         host: flags.host,
@@ -111,22 +112,4 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
   return EXIT.ok;
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
-  main().then(
-    (exitCode) => {
-      process.exitCode = exitCode;
-    },
-    (err: unknown) => {
-      process.stderr.write(`fso-console: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
+runIfMain(import.meta.url, 'fso-console', main);

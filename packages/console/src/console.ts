@@ -15,7 +15,7 @@ import { historyQuery, searchQuery, treeQuery } from './queryParams.js';
 import { createSessions } from './sessions.js';
 import type { Session, SessionLimits } from './sessions.js';
 import { createStaticFiles } from './staticFiles.js';
-import { linearTrailReader, watchIntegrity } from './trail.js';
+import { indexedTrailReader, linearTrailReader, watchIntegrity } from './trail.js';
 import type { TrailReader } from './trail.js';
 
 /** Default of {@link ConsoleOptions.port}. */
@@ -39,7 +39,12 @@ export interface ConsoleOptions {
   caFile?: string;
   /** Serve a non-loopback address in front of an open broker. */
   insecure?: boolean;
-  /** A reader of the trail (the index); the linear reader of `auditDir` when absent. */
+  /**
+   * Where the console keeps its index of the trail (created if missing; never
+   * the audit directory). Without it, and without `trail`, every search reads the JSONL.
+   */
+  indexDir?: string;
+  /** A reader of the trail; by default the index in `indexDir`, or the linear reader of `auditDir`. */
   trail?: TrailReader;
   /** How often the trail is verified again when it changed; default 30 s. */
   verifyIntervalMs?: number;
@@ -89,7 +94,7 @@ export async function startConsole(options: ConsoleOptions): Promise<Console> {
         : `${host} is not loopback and the broker at ${options.brokerUrl} cannot be reached to check that it requires logins`);
     }
   }
-  const trail = options.trail ?? linearTrailReader(options.auditDir);
+  const trail = options.trail ?? (options.indexDir === undefined ? linearTrailReader(options.auditDir) : await indexedTrailReader(options.auditDir, options.indexDir, log));
   const integrity = watchIntegrity(options.auditDir, log, options.verifyIntervalMs);
   const sessions = createSessions(options.sessions);
   const here = path.dirname(fileURLToPath(import.meta.url));

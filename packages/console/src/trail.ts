@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { listAuditFiles, pathHistory, queryAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
+import { followTrailIndex, listAuditFiles, openTrailIndex, pathHistory, queryAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
 import type { AuditQuery, AuditQueryResult, AuditRecordLine, TrailEntry, VerifyResult } from '@fso/audit-trail';
 import type { Logger } from '@fso/common';
 
@@ -18,6 +18,48 @@ export function linearTrailReader(auditDir: string): TrailReader {
     history: (path, options) => pathHistory(auditDir, path, options),
     tree: (options) => treeFromTrail(auditDir, options),
     close: async () => {},
+  };
+}
+
+/**
+ * The indexed reader: an index of `auditDir` kept in `indexDir` (never the
+ * audit directory), caught up as the recorder appends, rebuilt from the JSONL
+ * when missing or stale. Where the index cannot open (better-sqlite3 did not
+ * build, the directory is not writable), the console says why once and reads
+ * the JSONL linearly: slower on a big trail, the same answers.
+ */
+export async function indexedTrailReader(auditDir: string, indexDir: string, log: Logger): Promise<TrailReader> {
+  let index: Awaited<ReturnType<typeof openTrailIndex>>;
+  try {
+    index = await openTrailIndex({ auditDir, indexDir });
+  } catch (err) {
+    log.warn({ err, indexDir }, `the trail index cannot open (${(err as Error).message}); searching the JSONL without it`);
+    return linearTrailReader(auditDir);
+  }
+  const stop = new AbortController();
+  let failures = 0;
+  const following = followTrailIndex(index, {
+    signal: stop.signal,
+    onError: (err: unknown) => {
+      failures += 1;
+      if (failures === 1 || failures % 100 === 0) log.warn({ err, failures }, 'the trail index could not catch up; it tries again');
+    },
+  });
+  // Searches answer from what is indexed: the follower catches up as soon as the directory changes
+  // (and every second), and a first build of a big trail must not hold every search until it ends.
+  let closing: Promise<void> | undefined;
+  return {
+    query: (q) => index.query(q),
+    history: (p, options) => index.history(p, options),
+    tree: (options) => index.tree(options),
+    close: () => {
+      closing ??= (async () => {
+        stop.abort();
+        await following;
+        await index.close();
+      })();
+      return closing;
+    },
   };
 }
 
