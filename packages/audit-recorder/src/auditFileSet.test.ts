@@ -31,4 +31,19 @@ describe('AuditFileSet', () => {
     expect(await openFds(file)).toBe(0);
     expect(await readFile(file, 'utf8')).toBe('{"a":1}\n');
   });
+
+  it('writes and syncs a batch that straddles midnight: both days of one kind in one group commit', async () => {
+    // Found generating the query benchmark's trail: the old day's handle was closed before its fsync ("file closed").
+    const files = new AuditFileSet(tmp.path, createSilentLogger());
+    await files.append([
+      { kind: 'events', name: 'events-2026-01-01.jsonl', lines: ['{"a":1}'] },
+      { kind: 'diffs', name: 'diffs-2026-01-01.jsonl', lines: ['{"d":1}'] },
+      { kind: 'events', name: 'events-2026-01-02.jsonl', lines: ['{"a":2}'] },
+    ]);
+    await files.append([{ kind: 'events', name: 'events-2026-01-02.jsonl', lines: ['{"a":3}'] }]);
+    await files.close();
+    expect(await readFile(path.join(tmp.path, 'events-2026-01-01.jsonl'), 'utf8')).toBe('{"a":1}\n');
+    expect(await readFile(path.join(tmp.path, 'events-2026-01-02.jsonl'), 'utf8')).toBe('{"a":2}\n{"a":3}\n');
+    expect(await readFile(path.join(tmp.path, 'diffs-2026-01-01.jsonl'), 'utf8')).toBe('{"d":1}\n');
+  });
 });

@@ -37,6 +37,14 @@ export class AuditFileSet {
   async append(files: readonly PendingLines[]): Promise<void> {
     const touched = new Map<string, FileHandle>();
     for (const file of files) {
+      const leaving = this.#handles.get(file.kind);
+      const leavingPath = leaving && leaving.name !== file.name ? path.join(this.#dir, leaving.name) : undefined;
+      if (leaving && leavingPath !== undefined && touched.has(leavingPath)) {
+        // A batch that straddles midnight: the day being left was written above, and its
+        // handle is closed when the new day's opens, so it is synced first.
+        await syncFile(leavingPath, leaving.handle);
+        touched.delete(leavingPath);
+      }
       const handle = await this.#handleFor(file.kind, file.name);
       const filePath = path.join(this.#dir, file.name);
       await handle.appendFile(`${file.lines.join('\n')}\n`).catch((err: unknown) => {
@@ -44,13 +52,7 @@ export class AuditFileSet {
       });
       touched.set(filePath, handle);
     }
-    await Promise.all(
-      [...touched].map(([filePath, handle]) =>
-        handle.sync().catch((err: unknown) => {
-          throw new AuditWriteError(filePath, 'fsync', { cause: err });
-        }),
-      ),
-    );
+    await Promise.all([...touched].map(([filePath, handle]) => syncFile(filePath, handle)));
   }
 
   /** Closes every file. Idempotent: a second call returns the first call's promise. */
@@ -91,6 +93,12 @@ export class AuditFileSet {
     }
     return handle;
   }
+}
+
+async function syncFile(filePath: string, handle: FileHandle): Promise<void> {
+  await handle.sync().catch((err: unknown) => {
+    throw new AuditWriteError(filePath, 'fsync', { cause: err });
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {
