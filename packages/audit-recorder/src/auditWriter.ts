@@ -9,6 +9,15 @@ import { AuditWriteError } from './errors.js';
 import { canonicalFields } from './ledger.js';
 import type { AckMark, AuditLedger } from './ledger.js';
 
+/** What one group commit wrote, and how long its writes and fsyncs took. */
+export interface CommitStats {
+  /** Messages taken from the queue (duplicates included). */
+  messages: number;
+  /** Lines appended, per kind of file. */
+  lines: Partial<Record<AuditFileKind, number>>;
+  seconds: number;
+}
+
 /** Options of {@link AuditWriter}. */
 export interface AuditWriterOptions {
   dir: string;
@@ -18,8 +27,8 @@ export interface AuditWriterOptions {
   commitIntervalMs: number;
   /** Most entries in one commit. */
   maxBatch: number;
-  /** Called after each commit is on disk (written and fsync'd), with the acks it allows. */
-  onCommit: (acks: AckMark[]) => void;
+  /** Called after each commit is on disk (written and fsync'd), with the acks it allows and what it wrote. */
+  onCommit: (acks: AckMark[], commit: CommitStats) => void;
   /** Called once when a write or fsync fails; the writer accepts nothing after. */
   onFail: (error: AuditWriteError) => void;
 }
@@ -47,6 +56,11 @@ export class AuditWriter {
   }
 
   /** The error that stopped the writer, if any. */
+  /** Messages waiting for the next commit. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   get failed(): AuditWriteError | undefined {
     return this.#failed;
   }
@@ -121,9 +135,10 @@ export class AuditWriter {
       const batch = this.#queue.splice(0, this.#options.maxBatch);
       try {
         const started = performance.now();
-        const acks = await this.#commit(batch);
-        this.#options.log.debug({ messages: batch.length, ms: Math.round(performance.now() - started) }, 'committed');
-        this.#options.onCommit(acks);
+        const { acks, lines } = await this.#commit(batch);
+        const seconds = (performance.now() - started) / 1000;
+        this.#options.log.debug({ messages: batch.length, ms: Math.round(seconds * 1000) }, 'committed');
+        this.#options.onCommit(acks, { messages: batch.length, lines, seconds });
       } catch (err) {
         const error = err instanceof AuditWriteError ? err : new AuditWriteError(this.#options.dir, 'write', { cause: err });
         this.#failed = error;
@@ -133,8 +148,8 @@ export class AuditWriter {
     }
   }
 
-  /** Writes one batch; returns the acks it allows. Throws {@link AuditWriteError}. */
-  async #commit(batch: Inbound[]): Promise<AckMark[]> {
+  /** Writes one batch; returns the acks it allows and the lines per kind. Throws {@link AuditWriteError}. */
+  async #commit(batch: Inbound[]): Promise<{ acks: AckMark[]; lines: Partial<Record<AuditFileKind, number>> }> {
     const { ledger } = this.#options;
     const files = new Map<string, PendingLines>();
     const touched = new Map<string, { duplicate: boolean }>();
@@ -185,7 +200,9 @@ export class AuditWriter {
       }
     }
     await this.#files.append([...files.values()]);
-    return this.#acks(touched);
+    const lines: Partial<Record<AuditFileKind, number>> = {};
+    for (const file of files.values()) lines[file.kind] = (lines[file.kind] ?? 0) + file.lines.length;
+    return { acks: this.#acks(touched), lines };
   }
 
   #appendRecord(

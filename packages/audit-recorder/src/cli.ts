@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { stat } from 'node:fs/promises';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, runIfMain } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, runIfMain, startHealthServer } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
 import { TailFilterError, followAuditRecords, formatRecord, openTrailIndex, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
@@ -55,7 +55,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--username <name>', 'broker user name (default FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the broker password (default FSO_PASSWORD)')
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (default FSO_CA_FILE)")
-    .action(async (flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string; ca?: string }) => {
+    .option('--metrics-port <n>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one)')
+    .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
+    .action(async (flags: RecordFlags) => {
       code = await record(flags, io, log);
     });
 
@@ -121,11 +123,24 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
   }
 }
 
-async function record(
-  flags: { dir: string; broker?: string; topicPrefix: string; clientId?: string; username?: string; passwordFile?: string; ca?: string },
-  io: CliIo,
-  log: Logger,
-): Promise<number> {
+interface RecordFlags {
+  dir: string;
+  broker?: string;
+  topicPrefix: string;
+  clientId?: string;
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
+  metricsPort?: string;
+  metricsHost: string;
+}
+
+async function record(flags: RecordFlags, io: CliIo, log: Logger): Promise<number> {
+  const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
+  if (metricsPort !== undefined && (!/^\d+$/.test(flags.metricsPort ?? '') || metricsPort > 65_535)) {
+    (io.stderr ?? process.stderr).write(`fso-audit: invalid --metrics-port: a port number 0–65535\n`);
+    return EXIT.usage;
+  }
   const recorder = await startRecorder({
     brokerUrl: resolveBrokerUrl(flags.broker),
     dir: flags.dir,
@@ -136,12 +151,20 @@ async function record(
     caFile: flags.ca,
     logger: log,
   });
+  const health = metricsPort === undefined
+    ? undefined
+    : await startHealthServer({ host: flags.metricsHost, port: metricsPort, registry: recorder.metrics, health: () => recorder.health(), logger: log }).catch(async (err: unknown) => {
+        await recorder.close();
+        throw err;
+      });
+  if (health) log.info({ url: health.url }, `metrics on ${health.url}/metrics`);
   const stopped = new Promise<void>((resolve) => {
     if (io.signal) io.signal.addEventListener('abort', () => resolve(), { once: true });
     else onShutdown(() => recorder.close(), log);
   });
   const failure = await Promise.race([recorder.failed, stopped.then(() => undefined)]);
   await recorder.close();
+  await health?.close();
   // A failed recorder never lies: it stopped acking, and the exit code says so.
   return failure ? EXIT.failed : EXIT.ok;
 }

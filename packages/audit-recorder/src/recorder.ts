@@ -1,15 +1,18 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { DEFAULT_TOPIC_PREFIX, ackSchema, createSilentLogger, createTopics, endMqtt, isoFromMs } from '@fso/common';
-import type { Logger } from '@fso/common';
+import type { HealthState, Logger } from '@fso/common';
 import type { MqttClient } from 'mqtt';
+import type { Registry } from 'prom-client';
 import { AuditWriter } from './auditWriter.js';
+import type { CommitStats } from './auditWriter.js';
 import { classifyMessage } from './classify.js';
 import { AuditDirError } from '@fso/audit-trail';
 import { SubscribeError } from './errors.js';
 import type { AuditWriteError } from './errors.js';
 import type { AckMark } from './ledger.js';
 import { loadLedger } from './loadLedger.js';
+import { createRecorderMetrics } from './recorderMetrics.js';
 import { connectSubscriber } from './subscriber.js';
 
 /** Options of {@link startRecorder}. */
@@ -49,6 +52,10 @@ export interface Recorder {
    * stays pending while all is well. A daemon exits non-zero on it.
    */
   readonly failed: Promise<AuditWriteError>;
+  /** Its Prometheus metrics (serve them with `startHealthServer`). */
+  readonly metrics: Registry;
+  /** Live unless a write failed; ready when also connected and subscribed. */
+  health(): HealthState;
   /** Commits what is queued, disconnects, closes every file. Idempotent. */
   close(): Promise<void>;
 }
@@ -86,10 +93,15 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   const failed = new Promise<AuditWriteError>((resolve) => (reportFailure = resolve));
   let closing: Promise<void> | undefined;
 
-  const publishAcks = (acks: AckMark[]): void => {
+  let subscribed = false;
+  const connected = (): boolean => subscribed && client !== undefined && client.connected && !client.disconnecting;
+  const metrics = createRecorderMetrics({ queued: () => writer.queued, connected });
+  const publishAcks = (acks: AckMark[], commit: CommitStats): void => {
+    metrics.committed(commit);
     // After close began the client is ending; unacked records are resent by their agents and acked then.
     if (!client || client.disconnecting) return;
     for (const mark of acks) {
+      metrics.acked(mark.agentId, mark.seq);
       const ack = ackSchema.parse({ schema: 'fso.ack/1', epoch: mark.epoch, seq: mark.seq, at: isoFromMs(Date.now()) });
       client.publish(topics.ack(mark.agentId), JSON.stringify(ack), { qos: 1, retain: true }, (err) => {
         if (err) log.warn({ err, agentId: mark.agentId }, 'ack publish failed; the next commit or duplicate resends it');
@@ -159,10 +171,18 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     });
     const [grant] = await client.subscribeAsync(topics.all(), { qos: 1 });
     if (!grant || grant.qos === 128) throw new SubscribeError(topics.all(), clientId);
+    subscribed = true;
   } catch (err) {
     await close();
     throw err;
   }
   log.info({ clientId, topic: topics.all(), broker: options.brokerUrl }, 'recording');
-  return { dir: options.dir, clientId, failed, close };
+  const health = (): HealthState => {
+    const reasons: string[] = [];
+    if (writer.failed) reasons.push(`audit write failed: ${writer.failed.message}`);
+    else if (closing) reasons.push('stopping');
+    if (!connected()) reasons.push('not connected to the broker');
+    return { live: !writer.failed, ready: reasons.length === 0, reasons };
+  };
+  return { dir: options.dir, clientId, failed, metrics: metrics.registry, health, close };
 }

@@ -90,3 +90,5 @@ export {
 } from './jwt.js';
 export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtKeyInput, VerifyJwtOptions } from './jwt.js';
 export { isLoopback } from './loopback.js';
+export { startHealthServer } from './healthServer.js';
+export type { HealthServer, HealthServerOptions, HealthState } from './healthServer.js';
