@@ -154,3 +154,15 @@ export async function readAuditLines(dir: string, kind: 'events' | 'diffs' | 're
   }
   return lines;
 }
+
+/** Prometheus text format, parsed: `name{labels}` → value (comments skipped); a line of another shape throws. */
+export function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
+    samples.set(match[1] as string, Number(match[2]));
+  }
+  return samples;
+}

@@ -3,7 +3,7 @@ import { createTopics, startHealthServer } from '@fso/common';
 import type { HealthServer } from '@fso/common';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, parseMetrics, waitFor } from '../../../tests/helpers.js';
 import { main } from './cli.js';
 import { startRecorder } from './recorder.js';
 import type { Recorder } from './recorder.js';
@@ -11,18 +11,6 @@ import { makeEvent } from './testing/messages.js';
 import { captureOutput } from './testing/output.js';
 import { startTestBroker } from './testing/testBroker.js';
 import type { TestBroker } from './testing/testBroker.js';
-
-/** Prometheus text format, parsed: `name{labels}` → value (comments and types skipped). */
-function parseMetrics(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
-    samples.set(match[1] as string, Number(match[2]));
-  }
-  return samples;
-}
 
 const topics = createTopics();
 let broker: TestBroker;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, parseDuration, resolveBrokerUrl, runIfMain } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, parseDuration, resolveBrokerUrl, runIfMain, startHealthServer } from '@fso/common';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONSOLE_PORT, startConsole } from './console.js';
 import { ConsoleStartError } from './errors.js';
@@ -25,6 +25,8 @@ interface Flags {
   ca?: string;
   insecure?: boolean;
   verifyInterval: number;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 const portOption = (value: string): number => {
@@ -74,6 +76,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--topic-prefix <prefix>', 'topic prefix', DEFAULT_TOPIC_PREFIX)
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// (default FSO_CA_FILE)")
     .option('--insecure', 'allow a non-loopback --host in front of a broker without logins')
+    .option('--metrics-port <n>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one)', portOption)
+    .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
     .option('--verify-interval <duration>', 'how often the trail is verified again when it changed', durationOption, 30_000)
     .action(async (flags: Flags) => {
       const brokerUrl = resolveBrokerUrl(flags.broker);
@@ -90,6 +94,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
         verifyIntervalMs: flags.verifyInterval,
         logger: log,
       });
+      const health = flags.metricsPort === undefined
+        ? undefined
+        : await startHealthServer({ host: flags.metricsHost, port: flags.metricsPort, registry: consoleServer.metrics, health: () => consoleServer.health(), logger: log }).catch(async (err: unknown) => {
+            await consoleServer.close();
+            throw new ConsoleStartError(`cannot serve metrics: ${(err as Error).message}`, { cause: err });
+          });
+      if (health) log.info({ url: health.url }, `metrics on ${health.url}/metrics`);
       stderr.write(`fso-console: open ${consoleServer.url} in a browser\n`);
       io.onListening?.(consoleServer.url);
       await new Promise<void>((resolve) => {
@@ -97,6 +108,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
         else onShutdown(async () => resolve(), log);
       });
       await consoleServer.close();
+      await health?.close();
     });
 
   try {

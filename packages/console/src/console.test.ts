@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir } from '../../../tests/helpers.js';
+import { startHealthServer } from '@fso/common';
+import { createTempDir, parseMetrics } from '../../../tests/helpers.js';
 import { createTestBrokers } from '../../broker/src/testing/brokers.js';
 import { USERS, writeTestAuthFile } from '../../broker/src/testing/auth.js';
 import { startConsole } from './console.js';
@@ -50,5 +51,28 @@ describe('startConsole', () => {
     const first = consoleServer.close();
     expect(consoleServer.close()).toBe(first);
     await first;
+  });
+
+  it('counts requests by route and status, and logins by outcome, on its metrics', async () => {
+    const open = await brokers.start();
+    const consoleServer = await startConsole({ auditDir: tmp.path, brokerUrl: open.url, wsUrl: 'ws://127.0.0.1:8883', port: 0 });
+    consoles.push(consoleServer);
+    const health = await startHealthServer({ port: 0, registry: consoleServer.metrics, health: () => consoleServer.health() });
+    try {
+      await fetch(consoleServer.url);
+      await fetch(`${consoleServer.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      await fetch(`${consoleServer.url}/api/records?limit=x`);
+      await fetch(`${consoleServer.url}/api/${'x'.repeat(50)}`);
+      const samples = parseMetrics(await (await fetch(`${health.url}/metrics`)).text());
+      expect(samples.get('fso_console_http_requests_total{route="static",status="200"}')).toBe(1);
+      expect(samples.get('fso_console_http_requests_total{route="POST /api/login",status="200"}')).toBe(1);
+      expect(samples.get('fso_console_http_requests_total{route="GET /api/records",status="401"}')).toBe(1);
+      expect(samples.get('fso_console_http_requests_total{route="unknown api",status="404"}')).toBe(1);
+      expect(samples.get('fso_console_logins_total{outcome="accepted"}')).toBe(1);
+      expect(samples.get('fso_console_sessions')).toBe(1);
+      expect((await fetch(`${health.url}/readyz`)).status).toBe(200);
+    } finally {
+      await health.close();
+    }
   });
 });

@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { TailFilterError } from '@fso/audit-trail';
 import type { AuditRecordLine } from '@fso/audit-trail';
 import { FSO_VERSION, agentConfigSchema, createSilentLogger, createTopics, isLoopback } from '@fso/common';
-import type { Logger } from '@fso/common';
+import type { HealthState, Logger } from '@fso/common';
+import type { Registry } from 'prom-client';
 import { createBrokerLogins } from './brokerLogins.js';
+import { createConsoleMetrics } from './consoleMetrics.js';
 import type { Access, BrokerLogins } from './brokerLogins.js';
 import { BadRequestError, ConsoleStartError } from './errors.js';
 import { cookieOf, readJsonBody, securityHeaders, sendJson } from './http.js';
@@ -59,6 +61,10 @@ export interface Console {
   /** `http://host:port` with the real port. */
   readonly url: string;
   readonly port: number;
+  /** Its Prometheus metrics (serve them with `startHealthServer`). */
+  readonly metrics: Registry;
+  /** Live while serving; ready when the trail could be read (its last check ran without error). */
+  health(): HealthState;
   /** Stops listening, ends every request, closes the trail reader. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -97,6 +103,7 @@ export async function startConsole(options: ConsoleOptions): Promise<Console> {
   const trail = options.trail ?? (options.indexDir === undefined ? linearTrailReader(options.auditDir) : await indexedTrailReader(options.auditDir, options.indexDir, log));
   const integrity = watchIntegrity(options.auditDir, log, options.verifyIntervalMs);
   const sessions = createSessions(options.sessions);
+  const metrics = createConsoleMetrics({ sessions: () => sessions.size, verified: () => integrity.report().result?.ok });
   const here = path.dirname(fileURLToPath(import.meta.url));
   // From dist/ the app is beside this file; from src/ (tests run the sources) it is in the build.
   const webRoot = options.webRoot ?? (path.basename(here) === 'src' ? path.join(here, '..', 'dist', 'web') : path.join(here, 'web'));
@@ -128,6 +135,7 @@ export async function startConsole(options: ConsoleOptions): Promise<Console> {
       const password = typeof creds.password === 'string' ? creds.password : '';
       if (username.length > 256 || password.length > 8192) throw new BadRequestError('too long', 'username');
       const verdict = await logins.check(username, password);
+      metrics.login(verdict.ok);
       if (!verdict.ok) {
         log.info({ username }, `console login refused: ${verdict.reason}`);
         sendJson(res, 401, { error: verdict.reason }, headers);
@@ -188,7 +196,11 @@ export async function startConsole(options: ConsoleOptions): Promise<Console> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
-    const route = routes[`${req.method ?? 'GET'} ${url.pathname}`];
+    const key = `${req.method ?? 'GET'} ${url.pathname}`;
+    const route = routes[key];
+    const started = performance.now();
+    // Routes are a fixed set: an unknown path never becomes a label of its own.
+    res.once('finish', () => metrics.answered(route ? key : url.pathname.startsWith('/api/') ? 'unknown api' : 'static', res.statusCode, (performance.now() - started) / 1000));
     if (route) {
       if (req.method === 'POST' && req.headers.origin !== undefined && req.headers.origin !== `http://${req.headers.host}` && req.headers.origin !== `https://${req.headers.host}`) {
         sendJson(res, 403, { error: 'cross-origin request refused' }, headers);
@@ -242,6 +254,12 @@ export async function startConsole(options: ConsoleOptions): Promise<Console> {
   return {
     url,
     port,
+    metrics: metrics.registry,
+    health: () => {
+      const error = integrity.report().error;
+      const reasons = closing ? ['stopping'] : error === undefined ? [] : [`the trail cannot be read: ${error}`];
+      return { live: closing === undefined, ready: reasons.length === 0, reasons };
+    },
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
