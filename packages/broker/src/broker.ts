@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Aedes } from 'aedes';
 import { createSilentLogger, createTopics, isLoopback } from '@fso/common';
-import type { Logger } from '@fso/common';
+import type { HealthState, Logger } from '@fso/common';
+import type { Registry } from 'prom-client';
 import { createAccessControl } from './access.js';
 import type { AccessControl } from './access.js';
 import { loadAuthenticator } from './authenticator.js';
 import type { AuthOptions } from './authenticator.js';
 import { attachBrokerLog } from './brokerLog.js';
+import { createBrokerMetrics } from './brokerMetrics.js';
 import { openClientIdRegistry } from './clientIds.js';
 import type { ClientIdRegistry } from './clientIds.js';
 import { createConnectionGate } from './connectionGate.js';
@@ -81,6 +83,10 @@ export interface Broker {
    * are disconnected. On error nothing changes and the error is thrown.
    */
   reload(): Promise<void>;
+  /** Its Prometheus metrics (serve them with `startHealthServer`). */
+  readonly metrics: Registry;
+  /** Live and ready while it listens; neither once it is closing. */
+  health(): HealthState;
   /**
    * Stops accepting connections, closes every client connection (publishing
    * their last wills as MQTT-3.1.2-8 requires), aedes and the database, so
@@ -140,6 +146,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     throw err;
   }
   attachBrokerLog(aedes, log, access.identityOf);
+  const metrics = createBrokerMetrics(aedes, topics);
   access.attach(aedes);
 
   const context: ListenerContext = {
@@ -172,6 +179,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     aedes,
     authenticated: authenticator !== undefined,
     limits,
+    metrics,
+    health: () => (closing ? { live: false, ready: false, reasons: ['stopping'] } : { live: true, ready: true, reasons: [] }),
     reload: async () => {
       const next = await loadAuthenticator(authOptions, loginGuard.checks);
       const nextTls = options.tls ? await loadTlsOptions(options.tls) : undefined;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError, runIfMain } from '@fso/common';
-import type { Logger } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError, runIfMain, startHealthServer } from '@fso/common';
+import type { HealthServer, Logger } from '@fso/common';
 import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
 import type { Broker, BrokerOptions } from './broker.js';
 import { AuthFileError, BrokerInsecureError, BrokerListenError, BrokerStorageError, KeyFileError, UserCommandError } from './errors.js';
@@ -31,6 +31,8 @@ interface CliOptions {
   maxTopicLevels: number;
   maxSubscriptions: number;
   connectTimeout: number;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 function parsePort(text: string): number {
@@ -84,6 +86,8 @@ function createProgram(io: UserCliIo): Command {
       new Option('--port <port>', `MQTT port (default: ${DEFAULT_BROKER_PORT}, ${DEFAULT_BROKER_TLS_PORT} with TLS; 0: a free one)`).argParser(parsePort),
     )
     .addOption(new Option('--ws-port <port>', 'also serve MQTT over WebSocket on this port').argParser(parsePort))
+    .addOption(new Option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port').argParser(parsePort))
+    .addOption(new Option('--metrics-host <address>', 'address of the metrics port').default('127.0.0.1'))
     .addOption(new Option('--data-dir <dir>', 'keep retained messages and persistent sessions in this dir (default: in memory)'))
     .addOption(new Option('--topic-prefix <prefix>', 'topic prefix the access rules apply to').default(DEFAULT_TOPIC_PREFIX))
     .addOption(new Option('--auth <file>', 'users file (fso-broker user add); re-read on SIGHUP'))
@@ -180,7 +184,21 @@ async function serve(options: CliOptions, io: UserCliIo): Promise<number> {
     log.fatal({ err }, 'broker failed to start');
     return EXIT.failed;
   }
-  onShutdown(() => broker.close(), log);
+  let health: HealthServer | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      health = await startHealthServer({ host: options.metricsHost, port: options.metricsPort, registry: broker.metrics, health: () => broker.health(), logger: log });
+      log.info({ url: health.url }, `metrics on ${health.url}/metrics`);
+    } catch (err) {
+      io.stderr.write(`fso-broker: cannot serve metrics on ${options.metricsHost}:${options.metricsPort}: ${toError(err).message}\n`);
+      await broker.close();
+      return EXIT.failed;
+    }
+  }
+  onShutdown(async () => {
+    await broker.close();
+    await health?.close();
+  }, log);
   process.on('SIGHUP', () => {
     broker.reload().catch((err: unknown) => log.error({ reason: toError(err).message }, 'reload failed: keeping the previous auth and TLS files'));
   });
