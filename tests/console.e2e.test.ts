@@ -159,7 +159,7 @@ describe.each([{ reader: 'index', index: true }, { reader: 'linear scan', index:
       }, 'a broken verify result naming the edited file', 20_000, 200);
       await writeFile(file, text);
       const after = await snapshot(stack.auditDir);
-      // The console only reads: no file of its own appeared, none but the one this test edited changed size.
+      // The console only reads: no file of its own (an index, a lock, a temp file) appeared in the audit dir.
       expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
     });
   });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { stat } from 'node:fs/promises';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, runIfMain, startHealthServer } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, portOption, runIfMain, startHealthServer } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { Command, CommanderError } from 'commander';
 import { TailFilterError, followAuditRecords, formatRecord, openTrailIndex, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
@@ -55,7 +55,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--username <name>', 'broker user name (default FSO_USERNAME)')
     .option('--password-file <file>', 'file holding the broker password (default FSO_PASSWORD)')
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (default FSO_CA_FILE)")
-    .option('--metrics-port <n>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one)')
+    .option('--metrics-port <n>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one)', portOption)
     .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
     .action(async (flags: RecordFlags) => {
       code = await record(flags, io, log);
@@ -131,16 +131,12 @@ interface RecordFlags {
   username?: string;
   passwordFile?: string;
   ca?: string;
-  metricsPort?: string;
+  metricsPort?: number;
   metricsHost: string;
 }
 
 async function record(flags: RecordFlags, io: CliIo, log: Logger): Promise<number> {
-  const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
-  if (metricsPort !== undefined && (!/^\d+$/.test(flags.metricsPort ?? '') || metricsPort > 65_535)) {
-    (io.stderr ?? process.stderr).write(`fso-audit: invalid --metrics-port: a port number 0–65535\n`);
-    return EXIT.usage;
-  }
+  const { metricsPort } = flags;
   const recorder = await startRecorder({
     brokerUrl: resolveBrokerUrl(flags.broker),
     dir: flags.dir,

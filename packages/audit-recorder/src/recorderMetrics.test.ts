@@ -69,6 +69,7 @@ describe('recorder metrics and health', () => {
     const out = captureOutput();
     const code = await main(['record', '--dir', path.join(tmp.path, 'audit'), '--broker', broker.url, '--metrics-port', 'http'], { stdout: out.stream, stderr: out.stream });
     expect(code).toBe(2);
-    expect(out.text()).toContain('invalid --metrics-port');
+    expect(out.text()).toContain("'--metrics-port <n>' argument 'http' is invalid");
+    expect(out.text()).toContain('use an integer from 0 to 65535');
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, parseDuration, toError, runIfMain, startHealthServer } from '@fso/common';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, createTopics, onShutdown, portOption, positiveDurationOption, runIfMain, startHealthServer, toError } from '@fso/common';
 import type { HealthServer, Logger } from '@fso/common';
 import { DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, DEFAULT_BROKER_TLS_PORT, startBroker } from './broker.js';
 import type { Broker, BrokerOptions } from './broker.js';
@@ -35,14 +35,6 @@ interface CliOptions {
   metricsHost: string;
 }
 
-function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) {
-    throw new InvalidArgumentError('use an integer from 0 to 65535 (0 picks a free port)');
-  }
-  return port;
-}
-
 function parseCount(text: string): number {
   if (!/^\d+$/.test(text)) throw new InvalidArgumentError('use a whole number');
   return Number(text);
@@ -63,16 +55,6 @@ function parseRate(text: string): number {
   return Number(match[1]);
 }
 
-function parseSeconds(text: string): number {
-  try {
-    const ms = parseDuration(text);
-    if (ms > 0) return ms;
-  } catch {
-    // Reported below in commander's words.
-  }
-  throw new InvalidArgumentError('use a positive duration like 10, 10s or 500ms');
-}
-
 function createProgram(io: UserCliIo): Command {
   const program = new Command('fso-broker')
     .description(
@@ -83,10 +65,10 @@ function createProgram(io: UserCliIo): Command {
     .enablePositionalOptions()
     .addOption(new Option('--host <address>', 'address to listen on (beyond loopback needs --auth or --jwt-*)').default(DEFAULT_BROKER_HOST))
     .addOption(
-      new Option('--port <port>', `MQTT port (default: ${DEFAULT_BROKER_PORT}, ${DEFAULT_BROKER_TLS_PORT} with TLS; 0: a free one)`).argParser(parsePort),
+      new Option('--port <port>', `MQTT port (default: ${DEFAULT_BROKER_PORT}, ${DEFAULT_BROKER_TLS_PORT} with TLS; 0: a free one)`).argParser(portOption),
     )
-    .addOption(new Option('--ws-port <port>', 'also serve MQTT over WebSocket on this port').argParser(parsePort))
-    .addOption(new Option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port').argParser(parsePort))
+    .addOption(new Option('--ws-port <port>', 'also serve MQTT over WebSocket on this port').argParser(portOption))
+    .addOption(new Option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port').argParser(portOption))
     .addOption(new Option('--metrics-host <address>', 'address of the metrics port').default('127.0.0.1'))
     .addOption(new Option('--data-dir <dir>', 'keep retained messages and persistent sessions in this dir (default: in memory)'))
     .addOption(new Option('--topic-prefix <prefix>', 'topic prefix the access rules apply to').default(DEFAULT_TOPIC_PREFIX))
@@ -114,7 +96,7 @@ function createProgram(io: UserCliIo): Command {
     .addOption(
       new Option('--connect-timeout <seconds>', 'close connections that have not sent CONNECT by then')
         .default(DEFAULT_LIMITS.connectTimeoutMs, String(DEFAULT_LIMITS.connectTimeoutMs / 1000))
-        .argParser(parseSeconds),
+        .argParser(positiveDurationOption),
     )
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })

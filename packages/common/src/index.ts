@@ -67,7 +67,7 @@ export type { JwtErrorReason } from './errors.js';
 export { MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_SMALL_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
 export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
-export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, waitForConnect } from './mqtt.js';
+export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, subscribeCodes, waitForConnect } from './mqtt.js';
 export type { ConnectOptions } from './mqtt.js';
 export { collect, onShutdown, parseDuration, runIfMain } from './process.js';
 export { writeFileAtomic } from './atomicFile.js';
@@ -92,3 +92,4 @@ export type { FsoRole, FsoTokenClaims, JwtAlgorithm, JwtClaims, JwtKeyInput, Ver
 export { isLoopback } from './loopback.js';
 export { startHealthServer } from './healthServer.js';
 export type { HealthServer, HealthServerOptions, HealthState } from './healthServer.js';
+export { portOption, positiveDurationOption } from './cliOptions.js';

@@ -114,3 +114,18 @@ export async function endMqtt(client: MqttClient, force = false): Promise<void> 
   if (client.disconnected && client.disconnecting) return;
   await new Promise<void>((resolve) => client.end(force, {}, () => resolve()));
 }
+
+/**
+ * The SUBACK's return codes for `filters` (0x80 for a refused one,
+ * MQTT-3.9.3). MQTT.js rejects the whole subscribe when any code is 0x80;
+ * the codes are then on its error's packet.
+ */
+export async function subscribeCodes(client: MqttClient, filters: string | string[], qos: 0 | 1 = 1): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters, { qos })).map((g) => g.qos);
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (!granted) throw err;
+    return granted;
+  }
+}

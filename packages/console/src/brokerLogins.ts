@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { connectMqtt, endMqtt } from '@fso/common';
+import { connectMqtt, endMqtt, subscribeCodes } from '@fso/common';
 import type { Topics } from '@fso/common';
 import type { MqttClient } from 'mqtt';
 
@@ -57,17 +57,6 @@ function reasonOf(err: unknown): string {
   return UNREACHABLE;
 }
 
-/** The SUBACK's codes for `filters`. MQTT.js fails the call when one is 0x80; the codes are then on its error. */
-async function subscribeCodes(client: MqttClient, filters: string[]): Promise<number[]> {
-  try {
-    return (await client.subscribeAsync(filters, { qos: 0 })).map((g) => g.qos);
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (!granted) throw err;
-    return granted;
-  }
-}
-
 /**
  * A login is a successful MQTT connect as that user, and its access is what
  * the broker grants that connection: one SUBSCRIBE to the events, status and
@@ -101,7 +90,7 @@ export function createBrokerLogins(options: BrokerLoginOptions): BrokerLogins {
     }
     try {
       const codes = await Promise.race([
-        subscribeCodes(client, filters),
+        subscribeCodes(client, filters, 0),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUBACK')), timeoutMs).unref()),
       ]);
       const granted = (i: number): boolean => codes[i] !== undefined && codes[i] !== 0x80;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, parseDuration, resolveBrokerUrl, runIfMain, startHealthServer } from '@fso/common';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, onShutdown, portOption, positiveDurationOption, resolveBrokerUrl, runIfMain, startHealthServer } from '@fso/common';
+import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONSOLE_PORT, startConsole } from './console.js';
 import { ConsoleStartError } from './errors.js';
 
@@ -28,21 +28,6 @@ interface Flags {
   metricsPort?: number;
   metricsHost: string;
 }
-
-const portOption = (value: string): number => {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError('a port number 0–65535');
-  return port;
-};
-const durationOption = (value: string): number => {
-  try {
-    const ms = parseDuration(value);
-    if (ms > 0) return ms;
-  } catch {
-    // Reported below in commander's words.
-  }
-  throw new InvalidArgumentError('a positive duration (30s, 5m)');
-};
 
 /** The broker's WebSocket URL when none is given: the broker's host, port 8883 (`fso-broker --ws-port 8883`). */
 export function defaultWsUrl(brokerUrl: string): string {
@@ -78,7 +63,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--insecure', 'allow a non-loopback --host in front of a broker without logins')
     .option('--metrics-port <n>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one)', portOption)
     .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
-    .option('--verify-interval <duration>', 'how often the trail is verified again when it changed', durationOption, 30_000)
+    .option('--verify-interval <duration>', 'how often the trail is verified again when it changed', positiveDurationOption, 30_000)
     .action(async (flags: Flags) => {
       const brokerUrl = resolveBrokerUrl(flags.broker);
       const consoleServer = await startConsole({

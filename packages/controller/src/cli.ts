@@ -12,7 +12,7 @@ import {
   createLogger,
   createTopics,
   onShutdown,
-  parseDuration,
+  positiveDurationOption,
 } from '@fso/common';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatAgentsTable, formatConfigSource, formatPushResult, pushExitCode } from './cliOutput.js';
@@ -41,16 +41,6 @@ interface GlobalOptions {
   passwordFile?: string;
   ca?: string;
 }
-
-const durationOption = (value: string): number => {
-  try {
-    const ms = parseDuration(value);
-    if (ms > 0) return ms;
-  } catch {
-    // Reported below in commander's words.
-  }
-  throw new InvalidArgumentError('expected a positive duration in seconds (e.g. 10, 2.5, 500ms)');
-};
 
 const prefixOption = (value: string): string => {
   try {
@@ -86,7 +76,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     .option('--ca <file>', "PEM of the CA that signed the broker's certificate, for mqtts:// and wss:// (default $FSO_CA_FILE)")
     .addOption(
       new Option('--connect-timeout <seconds>', 'give up connecting to the broker after this long')
-        .argParser(durationOption)
+        .argParser(positiveDurationOption)
         .default(DEFAULT_CONNECT_TIMEOUT_MS, String(DEFAULT_CONNECT_TIMEOUT_MS / 1000)),
     );
   const connection = (cmd: Command): ConnectionOptions => {
@@ -105,7 +95,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     .requiredOption('--file <config.json>', 'the agent config (fso.config/1) to push')
     .addOption(
       new Option('--timeout <seconds>', 'how long to wait for the agents to answer')
-        .argParser(durationOption)
+        .argParser(positiveDurationOption)
         .default(DEFAULT_PUSH_TIMEOUT_MS, String(DEFAULT_PUSH_TIMEOUT_MS / 1000)),
     )
     .action(async (opts: { agent?: string; default?: boolean; file: string; timeout: number }, cmd: Command) => {
@@ -150,7 +140,7 @@ export async function main(argv: readonly string[], io: CliIo = {}): Promise<num
     .description('mint a login token (JWT) for fso-broker --jwt-*; prints it on stdout (use it as the MQTT password)')
     .addOption(new Option('--role <role>', 'what the token may do').choices(FSO_ROLES).makeOptionMandatory())
     .option('--agent-id <id>', 'for role agent: the agent it speaks for')
-    .addOption(new Option('--ttl <duration>', 'lifetime (e.g. 24h, 7d, 30m)').argParser(durationOption).default(86_400_000, '24h'))
+    .addOption(new Option('--ttl <duration>', 'lifetime (e.g. 24h, 7d, 30m)').argParser(positiveDurationOption).default(86_400_000, '24h'))
     .addOption(new Option('--secret-file <file>', 'HS256 secret (the broker\'s --jwt-secret-file)').conflicts('privateKeyFile'))
     .option('--private-key-file <file>', 'PEM P-256 (ES256) or Ed25519 (EdDSA) private key; the broker holds the public half')
     .requiredOption('--issuer <iss>', "the broker's --jwt-issuer")

@@ -48,19 +48,7 @@ export function received(client: MqttClient): Received[] {
   return messages;
 }
 
-/**
- * The SUBACK return codes for `topics` (128 for a refused one). MQTT.js
- * rejects subscribeAsync when any code is 128; the codes are on the error.
- */
-export async function subscribeCodes(client: MqttClient, topics: string | string[]): Promise<number[]> {
-  try {
-    return (await client.subscribeAsync(topics, { qos: 1 })).map((g) => g.qos);
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (!granted) throw err;
-    return granted;
-  }
-}
+export { subscribeCodes } from '@fso/common';
 
 /** The CONNACK return code of a refused login; throws when the login is accepted. */
 export async function loginRefusal(url: string, options: IClientOptions): Promise<number> {
