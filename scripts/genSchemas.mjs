@@ -65,6 +65,13 @@ export const SCHEMA_FILES = [
     description: "Recorder acknowledgement, retained on fso/agents/{agentId}/ack (QoS 1): every message of `epoch` up to `seq` is fsync'd in the audit files.",
   },
   {
+    name: 'alert',
+    schema: 'alertSchema',
+    title: 'fso.alert/1',
+    description:
+      'An alert of fso-alert, on fso/alerts/{ruleId} (QoS 1, not retained): a rule\'s incident firing (again) or resolved. The recorder writes it into the audit trail as an `alert` line.',
+  },
+  {
     name: 'gap',
     schema: 'gapRecordSchema',
     title: 'gap audit record',

@@ -1,5 +1,6 @@
 import {
   agentConfigSchema,
+  alertSchema,
   diffSchema,
   eventSchema,
   gapMessageSchema,
@@ -19,7 +20,7 @@ export const REJECTED_PAYLOAD_CHARS = 4096;
 export interface RecordEntry {
   type: 'record';
   file: 'events' | 'diffs';
-  record: 'event' | 'diff' | 'gap' | 'status' | 'config';
+  record: 'event' | 'diff' | 'gap' | 'status' | 'config' | 'alert';
   topic: string;
   receivedAt: string;
   retained: boolean;
@@ -28,6 +29,8 @@ export interface RecordEntry {
   agentId?: string;
   epoch?: string;
   seq?: number;
+  /** An alert's `id`: the recorder writes one id once. */
+  alertId?: string;
   /** A status's `outbox.lost`: seq ranges its agent gave up (outbox full), to be written as gaps. */
   lost?: ReadonlyArray<{ fromSeq: number; toSeq: number }>;
 }
@@ -121,6 +124,8 @@ export function classifyMessage(message: IncomingMessage, prefix: string): Inbou
         epoch: fields.epoch as string,
         seq: fields.seq as number,
       };
+    case 'alert':
+      return { ...base, file: 'events', record: 'alert', fields, alertId: fields.id as string };
     case 'status': {
       // Validated by statusSchema above.
       const { epoch, outbox } = fields as Pick<AgentStatus, 'epoch' | 'outbox'>;
@@ -142,10 +147,15 @@ function validate(parsed: Exclude<ParsedTopic, { kind: 'ack' }>, fields: Record<
           ? gapMessageSchema.safeParse(fields)
           : parsed.kind === 'status'
             ? statusSchema.safeParse(fields)
-            : agentConfigSchema.safeParse(fields);
+            : parsed.kind === 'alert'
+              ? alertSchema.safeParse(fields)
+              : agentConfigSchema.safeParse(fields);
   if (!result.success) return `invalid ${parsed.kind === 'defaultConfig' ? 'config' : parsed.kind}: ${formatIssues(result.error).join('; ')}`;
   if ('agentId' in parsed && fields.agentId !== undefined && fields.agentId !== parsed.agentId) {
     return `agentId ${JSON.stringify(fields.agentId)} does not match the topic's agent ${JSON.stringify(parsed.agentId)}`;
+  }
+  if (parsed.kind === 'alert' && fields.rule !== parsed.ruleId) {
+    return `rule ${JSON.stringify(fields.rule)} does not match the topic's rule ${JSON.stringify(parsed.ruleId)}`;
   }
   if (parsed.kind === 'event' && fields.type !== parsed.eventType) {
     return `type ${JSON.stringify(fields.type)} does not match the topic's event type ${JSON.stringify(parsed.eventType)}`;

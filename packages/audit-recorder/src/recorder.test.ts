@@ -317,3 +317,24 @@ describe('fso-audit record', () => {
     expect(acks.messages).toHaveLength(0);
   });
 });
+
+describe('alerts (fso.alert/1)', () => {
+  const alert = (id: string, rule = 'mass-delete') => ({
+    schema: 'fso.alert/1', id, rule, state: 'firing', severity: 'critical', key: 'web-01', summary: 'mass delete', agentId: 'web-01', path: null,
+    count: 100, firstAt: '2026-12-05T10:00:00.000Z', lastAt: '2026-12-05T10:00:01.000Z', samples: [], source: 'test', at: '2026-12-05T10:00:01.100Z',
+  });
+
+  it('records an alert once however often it is delivered, and rejects one whose rule is not its topic', async () => {
+    await record();
+    await publish(topics.alerts('mass-delete'), alert('mass-delete:a-1:firing'));
+    await publish(topics.alerts('mass-delete'), alert('mass-delete:a-1:firing'));
+    await publish(topics.alerts('other'), alert('mass-delete:a-2:firing'));
+    await publish(topics.alerts('mass-delete'), alert('mass-delete:a-1:resolved'));
+    const rejected = await waitForRecords('rejected', 1, 'the alert on the wrong topic');
+    expect(rejected[0]?.reason).toMatch(/rule "mass-delete" does not match the topic's rule "other"/);
+    const events = await waitForRecords('events', 2, 'two alert records', (r) => r.record === 'alert');
+    expect(events.filter((r) => r.record === 'alert').map((r) => r.id)).toEqual(['mass-delete:a-1:firing', 'mass-delete:a-1:resolved']);
+    expect(events.find((r) => r.record === 'alert')).toMatchObject({ topic: 'fso/alerts/mass-delete', rule: 'mass-delete', count: 100 });
+    expect((await verifyAuditDir(dir)).ok).toBe(true);
+  });
+});

@@ -12,6 +12,7 @@ import { SubscribeError } from './errors.js';
 import type { AuditWriteError } from './errors.js';
 import type { AckMark } from './ledger.js';
 import { loadLedger } from './loadLedger.js';
+import { RecentIds } from './recentIds.js';
 import { createRecorderMetrics } from './recorderMetrics.js';
 import { connectSubscriber } from './subscriber.js';
 
@@ -126,9 +127,11 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   let lastMs = ledger.lastReceivedAt ? Date.parse(ledger.lastReceivedAt) : 0;
   const receivedAt = (): string => isoFromMs((lastMs = Math.max(lastMs, Date.now())));
 
+  const alertIds = new RecentIds(10_000);
   const onMessage = (topic: string, payload: Buffer, retained: boolean): void => {
     const entry = classifyMessage({ topic, payload, retained, receivedAt: receivedAt() }, topics.prefix);
     if (!entry) return;
+    if (entry.type === 'record' && entry.alertId !== undefined && !alertIds.add(entry.alertId)) return;
     if (entry.type === 'rejected') log.warn({ topic, reason: entry.reason, payloadBytes: entry.payloadBytes }, 'rejected message');
     writer.enqueue(entry);
   };

@@ -71,6 +71,8 @@ function describe(r: Record<string, unknown>): string[] {
         return ['gap', text(r.reason) ?? '', `${text(r.since) ?? '?'} .. ${text(r.until) ?? '?'}`, `rescanning ${roots}`];
       }
       return ['gap', `epoch ${text(r.epoch) ?? '?'}`, `seq ${num(r.fromSeq) ?? '?'}-${num(r.toSeq) ?? '?'}`, text(r.reason) ?? ''];
+    case 'alert':
+      return ['alert', text(r.state) ?? '', text(r.severity) ?? '', text(r.rule) ?? '', `x${num(r.count) ?? '?'}`, text(r.summary) ?? ''];
     default:
       return [text(r.record) ?? 'record', text(r.topic) ?? ''];
   }

@@ -70,7 +70,7 @@ DROP INDEX IF EXISTS records_oldDir; DROP INDEX IF EXISTS records_oldName;
 `;
 
 /** Codes of the `record` field (0: any other value). */
-export const KIND_CODES: Readonly<Record<string, number>> = { event: 1, diff: 2, status: 3, config: 4, gap: 5 };
+export const KIND_CODES: Readonly<Record<string, number>> = { event: 1, diff: 2, status: 3, config: 4, gap: 5, alert: 6 };
 /** Codes of an event's `type` (null: any other value). */
 export const TYPE_CODES: Readonly<Record<string, number>> = { create: 1, modify: 2, delete: 3, rename: 4 };
 

@@ -90,6 +90,19 @@ describe('permissionsOf', () => {
     for (const t of [topics.config('a'), topics.defaultConfig(), topics.ack('a'), topics.status('a')]) expect(viewer.mayPublish(t)).toBe(false);
   });
 
+  it('lets an alerter read what rules need and publish alerts only; viewers and controllers read alerts', () => {
+    const alerter = as('alerter');
+    for (const f of [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus(), topics.allAlerts()]) expect(alerter.maySubscribe(f), f).toBe(true);
+    for (const f of [topics.all(), topics.allConfigs(), topics.ack('a'), topics.defaultConfig()]) expect(alerter.maySubscribe(f), f).toBe(false);
+    expect(alerter.mayPublish(topics.alerts('mass-delete'))).toBe(true);
+    expect(alerter.mayPublish('fso/alerts/bad rule')).toBe(false);
+    expect(alerter.mayPublish('fso/alerts/a/b')).toBe(false);
+    for (const t of [topics.event('a', 'create'), topics.status('a'), topics.config('a'), topics.defaultConfig(), topics.ack('a')]) expect(alerter.mayPublish(t), t).toBe(false);
+    expect(as('viewer').maySubscribe(topics.allAlerts())).toBe(true);
+    expect(as('controller').maySubscribe(topics.allAlerts())).toBe(true);
+    for (const role of ['agent', 'viewer', 'controller', 'recorder'] as const) expect(as(role).mayPublish(topics.alerts('x')), role).toBe(false);
+  });
+
   it('follows the topic prefix', () => {
     const other = permissionsOf({ username: 'u', role: 'agent', agentId: 'a', via: 'token' }, createTopics('site/fso'));
     expect(other.mayPublish('site/fso/agents/a/status')).toBe(true);

@@ -62,12 +62,15 @@ function readableFilters(identity: Identity, topics: Topics): string[] {
       return [topics.config(id), topics.ack(id), topics.defaultConfig()];
     }
     case 'controller':
-      return [topics.allStatus(), topics.allConfigs(), topics.defaultConfig()];
+      return [topics.allStatus(), topics.allConfigs(), topics.defaultConfig(), topics.allAlerts()];
     case 'recorder':
       return [topics.all()];
     case 'viewer':
       // `+` as the agent id: the builders spell the levels, the wildcard stands for the id.
-      return [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus()];
+      return [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus(), topics.allAlerts()];
+    case 'alerter':
+      // What the rules read (issue 14): the events, diffs, watch gaps and statuses, and its own alerts.
+      return [topics.allEvents(), topics.diffs('+'), topics.gaps('+'), topics.allStatus(), topics.allAlerts()];
   }
 }
 
@@ -77,9 +80,10 @@ function readableFilters(identity: Identity, topics: Topics): string[] {
  * | role | publish | subscribe |
  * |---|---|---|
  * | agent ID | `P/agents/ID/events/{type}`, `P/agents/ID/diffs`, `P/agents/ID/gaps`, `P/agents/ID/status` | `P/agents/ID/config`, `P/agents/ID/ack`, `P/config/default` |
- * | controller | `P/agents/+/config`, `P/config/default` | `P/agents/+/status`, `P/agents/+/config`, `P/config/default` |
+ * | controller | `P/agents/+/config`, `P/config/default` | `P/agents/+/status`, `P/agents/+/config`, `P/config/default`, `P/alerts/+` |
  * | recorder | `P/agents/+/ack` | `P/#` |
- * | viewer | nothing | `P/agents/+/events/#`, `P/agents/+/diffs`, `P/agents/+/gaps`, `P/agents/+/status` |
+ * | viewer | nothing | `P/agents/+/events/#`, `P/agents/+/diffs`, `P/agents/+/gaps`, `P/agents/+/status`, `P/alerts/+` |
+ * | alerter | `P/alerts/{ruleId}` | as viewer |
  *
  * A subscription must fit inside one of these filters (narrowing is fine:
  * a viewer may subscribe to `P/agents/web-01/events/modify`).
@@ -103,6 +107,8 @@ export function permissionsOf(identity: Identity, topics: Topics): Permissions {
           return parsed.kind === 'ack';
         case 'viewer':
           return false;
+        case 'alerter':
+          return parsed.kind === 'alert';
       }
     },
   };

@@ -58,6 +58,18 @@ export type {
   WatchGapReason,
   WatchState,
 } from './schemas.js';
+export {
+  ALERT_SEVERITIES,
+  ALERT_STATES,
+  MAX_ALERT_SAMPLES,
+  RULE_ID_PATTERN,
+  alertSampleSchema,
+  alertSchema,
+  alertSeveritySchema,
+  alertStateSchema,
+  ruleIdSchema,
+} from './alerts.js';
+export type { AlertSample, AlertSeverity, AlertState, FsoAlert } from './alerts.js';
 export { DEFAULT_TOPIC_PREFIX, createTopics, parseTopic } from './topics.js';
 export type { ParsedTopic, Topics } from './topics.js';
 export { createLogger, createSilentLogger } from './logger.js';

@@ -28,7 +28,7 @@ export const JWT_ALGORITHMS = ['HS256', 'ES256', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** The roles an FSO login can have (see docs/security.md for what each may do). */
-export const FSO_ROLES = ['agent', 'controller', 'recorder', 'viewer'] as const;
+export const FSO_ROLES = ['agent', 'controller', 'recorder', 'viewer', 'alerter'] as const;
 export type FsoRole = (typeof FSO_ROLES)[number];
 
 /** Shortest HS256 secret accepted: the hash size, as RFC 7518 §3.2 requires. */

@@ -341,7 +341,7 @@ export const ackSchema = z.object({
 });
 export type Ack = z.infer<typeof ackSchema>;
 
-export const RECORD_KINDS = ['event', 'diff', 'status', 'config', 'gap'] as const;
+export const RECORD_KINDS = ['event', 'diff', 'status', 'config', 'gap', 'alert'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 /** A `gap` audit record written by the recorder: a seq range of an agent that can never arrive. */

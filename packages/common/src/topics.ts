@@ -1,4 +1,5 @@
 import type { EventType } from './schemas.js';
+import { RULE_ID_PATTERN } from './alerts.js';
 import { AGENT_ID_PATTERN, EVENT_TYPES } from './schemas.js';
 
 /** The default topic prefix (`--topic-prefix`). */
@@ -15,6 +16,10 @@ export interface Topics {
   config(agentId: string): string;
   ack(agentId: string): string;
   defaultConfig(): string;
+  /** One rule's alerts (`fso.alert/1`), published by `fso-alert`. */
+  alerts(ruleId: string): string;
+  /** Every rule's alerts. */
+  allAlerts(): string;
   /** Everything under the prefix: what the recorder subscribes to. */
   all(): string;
   /** Every agent's status: what the controller's `agents` reads. */
@@ -40,6 +45,8 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     config: (id) => `${agent(id)}/config`,
     ack: (id) => `${agent(id)}/ack`,
     defaultConfig: () => `${prefix}/config/default`,
+    alerts: (ruleId) => `${prefix}/alerts/${ruleId}`,
+    allAlerts: () => `${prefix}/alerts/+`,
     all: () => `${prefix}/#`,
     allStatus: () => `${prefix}/agents/+/status`,
     allConfigs: () => `${prefix}/agents/+/config`,
@@ -55,7 +62,8 @@ export type ParsedTopic =
   | { kind: 'status'; agentId: string }
   | { kind: 'config'; agentId: string }
   | { kind: 'ack'; agentId: string }
-  | { kind: 'defaultConfig' };
+  | { kind: 'defaultConfig' }
+  | { kind: 'alert'; ruleId: string };
 
 /**
  * Parses a topic under `prefix`; null for anything else (including a
@@ -65,6 +73,10 @@ export function parseTopic(topic: string, prefix: string = DEFAULT_TOPIC_PREFIX)
   if (!topic.startsWith(`${prefix}/`)) return null;
   const parts = topic.slice(prefix.length + 1).split('/');
   if (parts.length === 2 && parts[0] === 'config' && parts[1] === 'default') return { kind: 'defaultConfig' };
+  if (parts.length === 2 && parts[0] === 'alerts') {
+    const ruleId = parts[1] ?? '';
+    return RULE_ID_PATTERN.test(ruleId) ? { kind: 'alert', ruleId } : null;
+  }
   if (parts[0] !== 'agents' || parts.length < 3) return null;
   const agentId = parts[1] ?? '';
   if (!AGENT_ID_PATTERN.test(agentId)) return null;

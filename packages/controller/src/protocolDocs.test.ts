@@ -38,6 +38,7 @@ const schemas: Record<string, { parse(value: unknown): unknown }> = {
   config: common.agentConfigSchema,
   ack: common.ackSchema,
   gap: common.gapRecordSchema,
+  alert: common.alertSchema,
 };
 
 describe('docs/schemas', () => {
