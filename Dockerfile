@@ -1,5 +1,5 @@
 # FSO: one image with every bin (fso-broker, fso-agent, fso-audit,
-# fso-controller, fso-console); docker-compose.yml picks the command per service.
+# fso-controller, fso-console, fso-alert); docker-compose.yml picks the command per service.
 #   docker build -t fso .
 #   docker run --rm -p 127.0.0.1:1883:1883 fso
 FROM node:20-bookworm-slim
@@ -20,6 +20,7 @@ COPY packages/agent/package.json packages/agent/
 COPY packages/audit-recorder/package.json packages/audit-recorder/
 COPY packages/audit-trail/package.json packages/audit-trail/
 COPY packages/console/package.json packages/console/
+COPY packages/alerts/package.json packages/alerts/
 COPY packages/controller/package.json packages/controller/
 RUN pnpm install --frozen-lockfile
 

@@ -15,6 +15,7 @@ export default defineConfig({
       '@fso/audit-recorder': src('audit-recorder'),
       '@fso/audit-trail': src('audit-trail'),
       '@fso/console': src('console'),
+      '@fso/alerts': src('alerts'),
     },
   },
   test: {

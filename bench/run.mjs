@@ -5,7 +5,7 @@
 // (bench/results/latest.json, or --out), appends a dated section to
 // docs/benchmarks.md and draws the scale chart (not with --no-docs).
 //
-// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder,query] [--out FILE] [--no-docs] [--label TEXT]
+// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder,query,alerts] [--out FILE] [--no-docs] [--label TEXT]
 // The query scenario (issue 13: a 10M-record trail searched through its index) runs only when named
 // in --only: it writes ~6 GiB and takes a quarter of an hour; bench/query.mjs runs it alone.
 //        [--inotify-queue N]: fs.inotify.max_queued_events set to N for the run (root), then put back.
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { writeDocs } from './lib/docs.mjs';
 import { MOSQUITTO, REPO, binOf } from './lib/processes.mjs';
 import { evaluateTargets, markdownReport } from './lib/report.mjs';
+import { alertsScenario } from './scenarios/alerts.mjs';
 import { diffsScenario } from './scenarios/diffs.mjs';
 import { latencyScenario } from './scenarios/latency.mjs';
 import { queryScenario } from './scenarios/query.mjs';
@@ -36,6 +37,7 @@ const MODES = {
     diffs: { reps: 5, seconds: 10, repeats: 3 },
     recorder: { m: 50_000, repeats: 3 },
     query: { records: 10_000_000, reps: 20 },
+    alerts: { writes: 200, massDelete: { files: 10_000, threshold: 100 } },
   },
   quick: {
     throughput: { n: 1000, repeats: 3 },
@@ -44,6 +46,7 @@ const MODES = {
     diffs: { reps: 1, seconds: 3, repeats: 1 },
     recorder: { m: 5000, repeats: 2 },
     query: { records: 200_000, reps: 10 },
+    alerts: { writes: 50, massDelete: { files: 2000, threshold: 100 } },
   },
   tiny: {
     throughput: { n: 200, repeats: 1 },
@@ -52,11 +55,12 @@ const MODES = {
     diffs: { sizes: ['10KB'], reps: 1, seconds: 1, repeats: 1 },
     recorder: { m: 500, repeats: 1 },
     query: { records: 20_000, reps: 3 },
+    alerts: { writes: 10, massDelete: { files: 300, threshold: 100 } },
   },
 };
-const SCENARIOS = { throughput: throughputScenario, latency: latencyScenario, scale: scaleScenario, diffs: diffsScenario, recorder: recorderScenario, query: queryScenario };
+const SCENARIOS = { throughput: throughputScenario, latency: latencyScenario, scale: scaleScenario, diffs: diffsScenario, recorder: recorderScenario, query: queryScenario, alerts: alertsScenario };
 /** Scenarios that run only when --only names them. */
-const OPT_IN = ['query'];
+const OPT_IN = ['query', 'alerts'];
 
 const { values: flags } = parseArgs({
   options: {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `pnpm start`: a whole local stack on the embedded broker — fso-broker,
-// fso-audit record (./audit), one fso-agent watching ./watched, and the web
-// console (http://127.0.0.1:8080) — with readable logs; Ctrl-C stops every
-// part cleanly.
+// fso-audit record (./audit), one fso-agent watching ./watched, fso-alert
+// (packages/alerts/examples/rules.yml, or FSO_RULES) and the web console
+// (http://127.0.0.1:8080) — with readable logs; Ctrl-C stops every part
+// cleanly.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
@@ -88,6 +89,10 @@ run('fso-agent', 'agent', [
   '--important', '**/*.conf', '--important', '**/*.yml', '--important', '**/*.yaml', '--important', '**/*.json',
   '--exclude', '**/node_modules/**',
 ]);
+run('fso-alert', 'alerts', [
+  '--rules', process.env.FSO_RULES ?? path.join(repo, 'packages', 'alerts', 'examples', 'rules.yml'),
+  '--audit-dir', dirs.audit, '--verify-interval', '1m',
+]);
 run('fso-console', 'console', [
   '--audit-dir', dirs.audit, '--index-dir', path.join(dirs.state, 'console-index'),
   '--port', String(consolePort), '--ws-url', `ws://127.0.0.1:${wsPort}`,
@@ -97,5 +102,6 @@ process.stderr.write(
     `Console: http://127.0.0.1:${consolePort}  (the local broker is open: log in with empty fields)\n` +
     `Try:  echo hello > watched/hello.conf   then   pnpm exec fso-audit tail --dir audit\n` +
     `      mosquitto_sub -h 127.0.0.1 -p ${port} -t 'fso/agents/+/events/#' -v\n` +
+    `Alerts (rules: packages/alerts/examples/rules.yml): mosquitto_sub -h 127.0.0.1 -p ${port} -t 'fso/alerts/+' -v\n` +
     `Ctrl-C stops everything.\n\n`,
 );

@@ -59,6 +59,13 @@ it('pnpm start runs broker, recorder, agent and console; the console shows a cha
     return ((await res.json()) as { total: number }).total > 0;
   }, `an event of ${file} through the console (output so far: ${output.slice(-800)})`, 60_000, 500);
 
+  // fso-alert runs the example rules: an important file changed is an alert, recorded in the trail.
+  await waitFor(async () => {
+    const res = await fetch(`${consoleUrl}/api/records?type=alert&limit=10`, { headers: { cookie } });
+    const body = (await res.json()) as { records: Array<{ record: { rule?: string; path?: string } }> };
+    return body.records.some((r) => r.record.rule === 'important-changed' && r.record.path === file);
+  }, `the important-changed alert of ${file} in the trail (output so far: ${output.slice(-800)})`, 60_000, 500);
+
   const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
   child.kill('SIGINT');
   expect(await exited).toBe(0);

@@ -1,5 +1,6 @@
 // The targets of issue 5 checked against the results, and the markdown
 // tables printed at the end of a run and appended to docs/benchmarks.md.
+import { alertsMarkdown, alertsTargets } from '../scenarios/alerts.mjs';
 import { queryMarkdown, queryTargets } from '../scenarios/query.mjs';
 import { fmtSpread } from './stats.mjs';
 
@@ -35,6 +36,8 @@ export function evaluateTargets(scenarios) {
   }
   const q = scenarios.query;
   if (q && !q.error) targets.push(...queryTargets(q));
+  const al = scenarios.alerts;
+  if (al && !al.error) targets.push(...alertsTargets(al));
   return targets;
 }
 
@@ -111,6 +114,8 @@ export function markdownReport(result) {
   }
   const q = scenarios.query;
   if (q && !q.error) out.push('', queryMarkdown(q));
+  const al = scenarios.alerts;
+  if (al && !al.error) out.push('', alertsMarkdown(al));
   for (const [name, s] of Object.entries(scenarios)) if (s?.error) out.push('', `**${name} failed:** ${s.error.split('\n')[0]}`);
   return out.join('\n');
 }

@@ -2,7 +2,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { assertAgentId, createMqttClient, createSilentLogger, createTopics, endMqtt, parseJson, ackSchema } from '@fso/common';
-import type { AgentConfig, AgentStatus, Logger, WatchSpec } from '@fso/common';
+import type { AgentConfig, AgentStatus, HealthState, Logger, WatchSpec } from '@fso/common';
+import type { Registry } from 'prom-client';
+import { createAgentMetrics } from './agentMetrics.js';
+import type { PublishedKind } from './agentMetrics.js';
 import { createChangePublisher } from './delivery/changeMessages.js';
 import { ConfigManager } from './configManager.js';
 import type { ConfigSource } from './configManager.js';
@@ -58,6 +61,14 @@ export interface Agent {
   config(): AgentConfig | null;
   /** Resolves when every watched root finished its initial scan. */
   ready(): Promise<void>;
+  /** Its Prometheus metrics (`fso_agent_*`; serve them with `startHealthServer`). */
+  readonly metrics: Registry;
+  /**
+   * Live until close() starts; ready when connected to the broker and every
+   * watched root finished its initial scan, else the reasons (`broker not
+   * connected`, `watch /srv not ready: …`).
+   */
+  health(): HealthState;
   /** Settles pending changes, publishes the offline status, releases everything. Idempotent. */
   close(): Promise<void>;
 }
@@ -77,8 +88,9 @@ export interface Agent {
  *   an event message and, for an important file, a diff message (computed in
  *   diff/); the publisher (publisher.ts) numbers them and keeps them in the
  *   outbox (outbox.ts) until the recorder acknowledges them.
- * Beside it: the status reporter (delivery/status.ts) and the overflow
- * rescans (watch/overflowRescans.ts).
+ * Beside it: the status reporter (delivery/status.ts), the overflow
+ * rescans (watch/overflowRescans.ts) and the Prometheus metrics
+ * (agentMetrics.ts: each stage above counts into them through a callback).
  *
  * @example
  * const agent = await startAgent({ agentId: 'web-01', brokerUrl: 'mqtt://127.0.0.1:1883', stateDir: '/var/lib/fso-agent',
@@ -88,6 +100,21 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const agentId = assertAgentId(options.agentId);
   const log = (options.logger ?? createSilentLogger()).child({ agentId });
   const topics = createTopics(options.topicPrefix);
+  // Its probe reads what is made below, and only at a scrape, once startAgent has returned.
+  const metrics = createAgentMetrics({
+    lastSeq: () => publisher.lastSeq,
+    ackedSeq: () => outbox.ackedSeq,
+    pendingMessages: () => outbox.pendingCount,
+    pendingBytes: () => outbox.pendingBytes,
+    oldestPendingMs: () => publisher.oldestPendingMs(),
+    connected: () => client.connected,
+    watchRoots: () => {
+      const states = [...watchers.values()].map((w) => w.state());
+      const ready = states.filter((w) => w.ready).length;
+      return { ready, pending: states.length - ready };
+    },
+    configRevision: () => configs.current?.config.revision ?? null,
+  });
   const state = await openStateDir(options.stateDir, log);
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),
@@ -100,8 +127,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const store = await createContentStore(state.resolve('contents'));
   // Redaction markers are HMACs under a per-host key: a short secret's marker cannot be brute-forced.
   const redactionKey = await openRedactionKey(state.resolve('redaction.key'));
-  const looker = createFileLooker({ log: log.child({ component: 'looker' }) });
-  const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey });
+  const looker = createFileLooker({ log: log.child({ component: 'looker' }), onHashed: metrics.hashed });
+  const differ = createDiffer({ store, logger: log.child({ component: 'differ' }), nodiff: options.nodiff, redactionKey, onDiffed: metrics.diffed });
   const identity = { agentId, hostname: os.hostname(), epoch: state.epoch };
   // null where there is no inotify (not Linux): no overflow monitor then.
   const maxQueuedEvents = await readMaxQueuedEvents();
@@ -131,19 +158,31 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     resubscribe: false,
     will: { topic: topics.status(agentId), payload: Buffer.from(JSON.stringify(offlineStatusAtStart(identity, outbox.lastSeq))), qos: 1, retain: true },
   });
+  // The publisher sends events, diffs and gaps only: its topics tell them apart.
+  const diffsTopic = topics.diffs(agentId);
+  const gapsTopic = topics.gaps(agentId);
+  const kindOf = (topic: string): PublishedKind => (topic === diffsTopic ? 'diff' : topic === gapsTopic ? 'gap' : 'event');
   const publisher = createPublisher({
     client, outbox, agentId, epoch: state.epoch, log: log.child({ component: 'publisher' }),
     resendIntervalMs: options.resendIntervalMs,
-    onOverflow: () => status.publishSoon(),
+    onOverflow: () => {
+      metrics.lost();
+      status.publishSoon();
+    },
+    onSent: (entry, resend) => (resend ? metrics.resent() : metrics.published(kindOf(entry.topic))),
   });
   const rescans = createRescanner({
     watchers, publisher, topics, agentId, log, maxQueuedEvents,
     intervalMs: options.rescanIntervalMs,
-    onOverflow: () => status.publishSoon(),
+    onOverflow: () => {
+      metrics.overflowed();
+      status.publishSoon();
+    },
   });
   const status = createStatusReporter({
     ...identity, client, topics, log,
     intervalMs: options.statusIntervalMs,
+    onPublished: () => metrics.published('status'),
     sources: {
       lastSeq: () => publisher.lastSeq,
       outbox,
@@ -155,13 +194,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const changes = createChangePublisher({ publisher, differ, topics, agentId, log, configInForce, newestConfig });
 
   function startWatch(spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> {
+    const publishing = changes.sink(path.resolve(spec.path), spec);
     return startRootWatcher({
       spec, log, stateDir: state.dir, quiet, baseline: handOver?.baseline, saveSnapshots: false,
       hashMaxBytes: newestConfig()?.hashing.maxFileBytes ?? 256 * 1024 * 1024,
       pairWindowMs: options.pairWindowMs ?? 100,
       looker,
       sink: {
-        ...changes.sink(path.resolve(spec.path), spec),
+        ...publishing,
+        change: (change, filter) => {
+          metrics.observed(change.type, change.origin);
+          publishing.change(change, filter);
+        },
         state: () => status.publishSoon(),
         notification: () => rescans.note(),
       },
@@ -224,6 +268,17 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     config: () => configs.current?.config ?? null,
     async ready() {
       await Promise.all([...watchers.values()].map((w) => w.ready()));
+    },
+    metrics: metrics.registry,
+    health() {
+      if (closing) return { live: false, ready: false, reasons: ['stopping'] };
+      const reasons: string[] = [];
+      if (!client.connected) reasons.push('broker not connected');
+      for (const watcher of watchers.values()) {
+        const { path: root, ready, error } = watcher.state();
+        if (!ready) reasons.push(`watch ${root} not ready${error ? `: ${error}` : ' (initial scan under way)'}`);
+      }
+      return { live: true, ready: reasons.length === 0, reasons };
     },
     close() {
       closing ??= (async () => {

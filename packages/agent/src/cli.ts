@@ -18,9 +18,12 @@ import {
   onShutdown,
   parseAgentConfig,
   parseDuration,
+  portOption,
   resolveBrokerUrl,
+  startHealthServer,
+  toError,
 } from '@fso/common';
-import type { AgentConfig } from '@fso/common';
+import type { AgentConfig, HealthServer } from '@fso/common';
 import { startAgent } from './agent.js';
 
 interface AgentFlags {
@@ -42,6 +45,8 @@ interface AgentFlags {
   pairWindow: string;
   rescanInterval?: string;
   outboxMax: string;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 /** `512k`, `256m`, `1g` or plain bytes. */
@@ -113,6 +118,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pair-window <duration>', 'how long a new path waits to be renamed over a file (an atomic save), and at most a vanished path for its rename partner', '100ms')
     .option('--rescan-interval <duration>', 'also compare the whole tree with the baseline this often (default: off)')
     .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')
+    .option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one; default: not served)', portOption)
+    .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -155,9 +162,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   log.info({ stateDir, epoch: agent.epoch }, 'agent started');
   const running = agent;
+  let health: HealthServer | undefined;
+  if (flags.metricsPort !== undefined) {
+    try {
+      health = await startHealthServer({ host: flags.metricsHost, port: flags.metricsPort, registry: running.metrics, health: () => running.health(), logger: log });
+      log.info({ url: health.url }, `metrics on ${health.url}/metrics`);
+    } catch (err) {
+      process.stderr.write(`fso-agent: cannot serve metrics on ${flags.metricsHost}:${flags.metricsPort}: ${toError(err).message}\n`);
+      await running.close();
+      return EXIT.failed;
+    }
+  }
   return new Promise<number>((resolve) => {
     onShutdown(async () => {
+      // Served until the agent is closed: /readyz says "stopping" meanwhile.
       await running.close();
+      await health?.close();
       resolve(EXIT.ok);
     }, log);
   });

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { DEFAULT_TOPIC_PREFIX, EXIT, FSO_VERSION, createLogger, errorCode, onShutdown, resolveBrokerUrl, portOption, runIfMain, startHealthServer } from '@fso/common';
 import type { Logger } from '@fso/common';
-import { Command, CommanderError } from 'commander';
-import { TailFilterError, followAuditRecords, formatRecord, openTrailIndex, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
+import { Command, CommanderError, Option } from 'commander';
+import { TailFilterError, followAuditRecords, formatRecord, openTrailIndex, toEcs, parseSince, pathHistory, queryAuditRecords, readAuditRecords, treeFromTrail, verifyAuditDir } from '@fso/audit-trail';
 import type { AuditQuery, AuditQueryResult, AuditRecordFilter, AuditRecordLine, TrailEntry, TreeOptions } from '@fso/audit-trail';
 import { startRecorder } from './recorder.js';
 
@@ -23,7 +24,12 @@ interface TailFlags {
   path?: string;
   since?: string;
   json?: boolean;
+  format?: TailFormat;
 }
+
+/** What `tail` prints per record: a readable line, the raw JSONL line, or an ECS document (one JSON object a line). */
+const TAIL_FORMATS = ['text', 'json', 'ecs'] as const;
+type TailFormat = (typeof TAIL_FORMATS)[number];
 
 /**
  * The `fso-audit` command line: `record`, `tail` and `verify`. Resolves to
@@ -70,7 +76,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     .option('--type <type>', 'create, modify, delete, rename, or a record kind: event, diff, status, config, gap')
     .option('--path <glob>', 'only records whose path or oldPath matches this glob')
     .option('--since <time>', 'only records received since an ISO time or a duration ago (10m, 24h)')
-    .option('--json', 'print the raw JSONL lines')
+    .addOption(new Option('--format <format>', 'text (one readable line), json (the raw JSONL lines) or ecs (Elastic Common Schema, one JSON document a line: with -f, a forwarder for Filebeat, Vector, Logstash)').choices(TAIL_FORMATS))
+    .addOption(new Option('--json', 'print the raw JSONL lines (same as --format json)').conflicts('format'))
     .action(async (flags: TailFlags) => {
       code = await tail(flags, io, log);
     });
@@ -180,9 +187,18 @@ async function tail(flags: TailFlags, io: CliIo, log: Logger): Promise<number> {
     onShutdown(async () => controller.abort(), log);
     signal = controller.signal;
   }
+  const format: TailFormat = flags.format ?? (flags.json ? 'json' : 'text');
+  const render: (line: AuditRecordLine) => string =
+    format === 'json' ? (l) => l.text : format === 'ecs' ? (l) => JSON.stringify(toEcs(l.record)) : (l) => formatRecord(l.record);
   const records = flags.follow ? followAuditRecords(flags.dir, filter, { signal }) : readAuditRecords(flags.dir, filter);
-  for await (const { text, record: r } of records) {
-    stdout.write(`${flags.json ? text : formatRecord(r)}\n`);
+  for await (const line of records) {
+    // A forwarder (`-f --format ecs | vector`) replays a whole trail first: wait for
+    // the reader downstream instead of buffering the trail in memory.
+    if (!stdout.write(`${render(line)}\n`)) {
+      await once(stdout, 'drain', { signal }).catch((err: unknown) => {
+        if (!signal?.aborted) throw err; // Stopped while the reader stalls: end like a stopped -f.
+      });
+    }
   }
   return EXIT.ok;
 }

@@ -29,6 +29,8 @@ export function recordDetail(r: TrailRecord['record']): string {
       return `${String(r.state)} · lastSeq ${String(r.lastSeq)}`;
     case 'config':
       return r.cleared === true ? 'cleared' : `revision ${String(r.revision)}`;
+    case 'alert':
+      return `${String(r.state)} ${String(r.severity)} · ${String(r.rule)} ×${String(r.count)}: ${String(r.summary)}`;
     default:
       return '';
   }

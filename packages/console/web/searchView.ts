@@ -11,7 +11,7 @@ import type { View } from './view.js';
 
 /** Records per page. */
 export const PAGE_SIZE = 50;
-const TYPES = ['', 'create', 'modify', 'delete', 'rename', 'event', 'diff', 'status', 'config', 'gap'];
+const TYPES = ['', 'create', 'modify', 'delete', 'rename', 'event', 'diff', 'status', 'config', 'gap', 'alert'];
 const QUICK = ['1h', '24h', '7d'];
 
 /** An `<input type=datetime-local>` value as ISO, or undefined when empty. */

@@ -32,6 +32,8 @@ export interface Outbox {
   pending(): readonly OutboxEntry[];
   /** How many entries are not yet acknowledged. */
   readonly pendingCount: number;
+  /** The oldest entry not yet acknowledged (no copy), or undefined when none is. */
+  oldest(): OutboxEntry | undefined;
   /**
    * Appends the entries, and the baseline journal lines that go with them, and
    * fsyncs both; resolves only when everything is on disk.
@@ -192,6 +194,7 @@ export async function openOutbox(options: OutboxOptions): Promise<Outbox> {
     get pendingCount() {
       return unacked.size;
     },
+    oldest: () => unacked.peek(),
     lost: () => lost,
     markLost(seq) {
       lastSeq = Math.max(lastSeq, seq);

@@ -23,8 +23,14 @@ export interface PublisherOptions {
   resendBatch?: number;
   /** At most this many publishes await their PUBACK at once; default 1000. */
   window?: number;
-  /** The outbox is full and a message was given up (the status must say so). */
+  /** The outbox is full and a message was given up (the status must say so); called once per message given up. */
   onOverflow?: () => void;
+  /**
+   * A message was handed to the broker: `resend` when a message of its seq was
+   * sent before (by this process, or by the one before a restart: the outbox's
+   * messages at start count as sent), else its first send. For metrics.
+   */
+  onSent?: (entry: OutboxEntry, resend: boolean) => void;
 }
 
 /** Numbers, keeps and publishes every event and diff message (DESIGN.md guarantee 1). */
@@ -40,12 +46,25 @@ export interface Publisher {
   journal(root: string, ops: readonly BaselineOp[]): void;
   /** The recorder acknowledged everything up to `seq`. */
   acknowledge(seq: number): void;
+  /** When the oldest message not yet acknowledged was stamped (its `emittedAt`, ms since the epoch); null when every message is. */
+  oldestPendingMs(): number | null;
   /** Resends everything unacknowledged (after a reconnect). */
   resendPending(): void;
   /** Resolves once queued messages are in the outbox and handed to the broker (PUBACK), or after `timeoutMs`. */
   flush(timeoutMs?: number): Promise<void>;
   /** Stops the resend timer and flushes; idempotent: a second call returns the first call's promise. */
   close(): Promise<void>;
+}
+
+/** The `emittedAt` the publisher stamped on an entry's message, ms since the epoch; null if unreadable (a damaged outbox line). */
+function stampOf(entry: OutboxEntry): number | null {
+  try {
+    const { emittedAt } = JSON.parse(entry.payload) as { emittedAt?: unknown };
+    const ms = typeof emittedAt === 'string' ? Date.parse(emittedAt) : Number.NaN;
+    return Number.isNaN(ms) ? null : ms;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -66,6 +85,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const drained: Array<() => void> = [];
   let lastAckSeen = outbox.ackedSeq;
   let overflowing = false;
+  /** The highest seq handed to the broker: a send of a seq up to it is a resend. The outbox's entries at start were sent by the process before. */
+  let sentUpTo = outbox.lastSeq;
+  /** The oldest pending entry's stamp, parsed once per entry (a scrape reads it, not every message). */
+  let oldestStamp: { seq: number; ms: number | null } | undefined;
 
   // A bounded window of publishes awaiting PUBACK; the rest wait (already durable)
   // in `waiting`, so a burst never piles up unbounded in MQTT.js's memory.
@@ -82,6 +105,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
       if (entry.seq <= outbox.ackedSeq) continue; // the recorder has it already
       const sentIn = generation;
       inFlight += 1;
+      const resend = entry.seq <= sentUpTo;
+      if (!resend) sentUpTo = entry.seq;
+      options.onSent?.(entry, resend);
       client.publish(entry.topic, entry.payload, { qos: 1 }, (err) => {
         if (sentIn !== generation) return;
         inFlight -= 1;
@@ -203,6 +229,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
     },
     acknowledge(ackSeq) {
       outbox.acknowledge(ackSeq);
+    },
+    oldestPendingMs() {
+      const oldest = outbox.oldest();
+      if (!oldest) return null;
+      if (oldestStamp?.seq !== oldest.seq) oldestStamp = { seq: oldest.seq, ms: stampOf(oldest) };
+      return oldestStamp.ms;
     },
     resendPending() {
       generation += 1;

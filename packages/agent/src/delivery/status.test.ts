@@ -25,10 +25,11 @@ function fakeClient(): { client: MqttClient; published: Array<{ topic: string; j
 const outbox = { pendingCount: 2, ackedSeq: 5, pendingBytes: 100, full: false, lost: () => [] } as unknown as Outbox;
 
 describe('createStatusReporter', () => {
-  it('builds a valid status from its sources, coalesces a burst, publishes nothing after close() but the offline status', async () => {
+  it('builds a valid status from its sources, coalesces a burst, publishes nothing after close() but the offline status; counts each one published', async () => {
     const { client, published } = fakeClient();
+    let counted = 0;
     const status = createStatusReporter({
-      ...identity, client, topics: createTopics(), log: createSilentLogger(),
+      ...identity, client, topics: createTopics(), log: createSilentLogger(), onPublished: () => (counted += 1),
       sources: { lastSeq: () => 7, outbox, config: () => outcome, watching: () => [], inotify: () => ({ maxQueuedEvents: 16384, overflows: 1, lastOverflowAt: null }) },
     });
     expect(statusSchema.parse(status.status())).toMatchObject({ state: 'online', lastSeq: 7, config: { revision: 3, source: 'agent' }, outbox: { pending: 2 }, inotify: { overflows: 1 } });
@@ -46,6 +47,7 @@ describe('createStatusReporter', () => {
     expect(published).toHaveLength(1);
     await status.publishOffline();
     expect(published.map((p) => p.json.state)).toEqual(['online', 'offline']);
+    expect(counted).toBe(published.length);
   });
 
   it('the will says offline with what was known at connect', () => {

@@ -32,6 +32,8 @@ export interface StatusReporterOptions extends StatusIdentity {
   sources: StatusSources;
   /** Heartbeat (ms): the status is published this often; default 30 s. */
   intervalMs?: number;
+  /** A status was handed to the broker (for metrics). */
+  onPublished?: () => void;
 }
 
 /** Builds and publishes the agent's retained status. */
@@ -108,6 +110,7 @@ export function createStatusReporter(options: StatusReporterOptions): StatusRepo
     if (soonTimer) clearTimeout(soonTimer);
     soonTimer = undefined;
     if (!client.connected || closing) return;
+    options.onPublished?.();
     client.publish(topics.status(agentId), JSON.stringify(status()), { qos: 1, retain: true }, (err) => {
       if (err) log.warn({ err }, 'cannot publish status');
     });
@@ -124,6 +127,7 @@ export function createStatusReporter(options: StatusReporterOptions): StatusRepo
     },
     async publishOffline() {
       if (!client.connected) return;
+      options.onPublished?.();
       await client.publishAsync(topics.status(agentId), JSON.stringify({ ...status(), state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined);
     },
     close() {

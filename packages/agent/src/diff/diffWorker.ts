@@ -67,6 +67,12 @@ export interface DiffWorkerOptions {
    * or formatting the patch). Default 10 000.
    */
   watchdogGraceMs?: number;
+  /**
+   * A diff (a {@link DiffJob}, or a file job of kind `diff`) was answered, or
+   * given up as failed: the seconds from its hand-over to the worker to then,
+   * its wait in the queue left out. For metrics.
+   */
+  onDiffed?: (seconds: number) => void;
 }
 
 /** The worker side of {@link createDiffWorker}. */
@@ -130,6 +136,8 @@ interface Pending {
   /** Typed by the job: a DiffJobResult for a DiffJob, a FileJobResult for a FileJob. */
   resolve: (result: DiffJobResult | FileJobResult) => void;
   reject: (err: Error) => void;
+  /** performance.now() when it was handed to the worker. */
+  startedAt?: number;
 }
 
 function isAnswer(value: unknown): value is { id: number; result: DiffJobResult | FileJobResult } {
@@ -163,6 +171,7 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
     clearTimeout(watchdog);
     const done = current;
     current = null;
+    if (done?.startedAt !== undefined && (!done.job.files || done.job.kind === 'diff')) options.onDiffed?.((performance.now() - done.startedAt) / 1000);
     done?.resolve(result);
     if (queue.length === 0) worker?.unref();
     pump();
@@ -204,6 +213,7 @@ export function createDiffWorker(options: DiffWorkerOptions = {}): DiffWorker {
     const next = queue.shift();
     if (!next) return;
     current = next;
+    next.startedAt = performance.now();
     worker ??= spawn();
     worker.ref();
     const { job } = next;

@@ -539,6 +539,24 @@ describe('diff worker', () => {
     }
   });
 
+  it("times each diff in the worker (onDiffed, for the agent's metrics), not the jobs that only keep content", async () => {
+    const timed: number[] = [];
+    const timedDiffer = createDiffer({ store, onDiffed: (seconds) => timed.push(seconds) });
+    try {
+      const p = file('timed.conf');
+      await writeFile(p, 'a = 1\n');
+      await timedDiffer.remember(p, OPTIONS.maxFileBytes);
+      expect(timed).toEqual([]);
+      await writeFile(p, 'a = 2\n');
+      expect(await timedDiffer.diff(request(p, 'modify'))).toMatchObject({ added: 1, removed: 1 });
+      expect(timed).toHaveLength(1);
+      expect(timed[0]).toBeGreaterThan(0);
+      expect(timed[0]).toBeLessThan(30);
+    } finally {
+      await timedDiffer.close();
+    }
+  });
+
   it('replaces a worker that does not answer within 2 × timeout + grace (watchdog)', async () => {
     const worker = createDiffWorker({ watchdogGraceMs: 0 });
     try {

@@ -61,6 +61,8 @@ export interface DifferOptions {
   redactionKey?: Uint8Array;
   /** Heap limit of the diff worker thread (MB); default 1024. */
   workerMemoryLimitMb?: number;
+  /** A diff was made in the worker thread: the seconds it took there (see DiffWorkerOptions.onDiffed). For metrics. */
+  onDiffed?: (seconds: number) => void;
 }
 
 /** Diffs important files against the content last seen of them. */
@@ -155,7 +157,7 @@ export function createDiffer(options: DifferOptions): Differ {
   const { store } = options;
   const log = options.logger ?? createSilentLogger();
   const maxPatchBytes = options.maxPatchBytes ?? DEFAULT_MAX_PATCH_BYTES;
-  const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb });
+  const worker = createDiffWorker({ logger: options.logger, memoryLimitMb: options.workerMemoryLimitMb, onDiffed: options.onDiffed });
   const localNodiff = options.nodiff ?? [];
   /** DEFAULT_NODIFF, this host's globs, the config's. */
   const skipsContent = (path: string, configured: readonly string[]): boolean =>

@@ -43,6 +43,26 @@ async function makeTree(): Promise<Record<string, string>> {
 }
 
 describe('createFileLooker', () => {
+  it("times each file it hashes (onHashed, for the agent's metrics), in the worker and streamed, and nothing it did not hash", async () => {
+    const tree = await makeTree();
+    const timed: number[] = [];
+    for (const burstLooks of [1, 1000]) {
+      // burstLooks 1: through the worker; 1000: a few looks, made on the main thread.
+      const timing = createFileLooker({ burstLooks, onHashed: (seconds) => timed.push(seconds) });
+      try {
+        timed.length = 0;
+        expect((await timing.hash(tree.small as string, MAX)).sha256).toBe(sha256('port = 80\n'));
+        expect(await timing.hash(tree.big as string, MAX)).toMatchObject({ skipped: null });
+        for (const skipped of [tree.fifo, tree.missing, tree.directory, tree.symlink]) expect((await timing.hash(skipped as string, MAX)).sha256).toBeNull();
+        expect(await timing.hash(tree.big as string, 100)).toMatchObject({ skipped: 'too-large' });
+        expect({ burstLooks, hashes: timed.length }).toEqual({ burstLooks, hashes: 2 });
+        for (const seconds of timed) expect(seconds > 0 && seconds < 30, `${seconds} s`).toBe(true);
+      } finally {
+        await timing.close();
+      }
+    }
+  });
+
   it('hashes every kind of path as hashFile does, within and over the cap', async () => {
     const tree = await makeTree();
     for (const maxBytes of [MAX, 100]) {

@@ -89,8 +89,8 @@ const UNLOOKABLE = new Set(['EACCES', 'EPERM', 'ENAMETOOLONG', 'ELOOP']);
 
 /** A worker's answer to an lstat: the stats fields, or the error code. */
 type LstatAnswer = [number, number, number, number, number, number] | string;
-/** A worker's answer to a hash: the result, a failure by code, or "too big to hash here". */
-type HashAnswer = HashResult | { code: string; message: string } | { large: true };
+/** A worker's answer to a hash: the result (with the seconds it took when a hash was made), a failure by code, or "too big to hash here". */
+type HashAnswer = (HashResult & { seconds?: number }) | { code: string; message: string } | { large: true };
 
 // Plain JS, run with `eval: true` (see diffWorker.ts for why). Synchronous
 // calls only: each message is answered in one go, in order.
@@ -141,9 +141,12 @@ function workerMain(parentPort: import('node:worker_threads').MessagePort, fs: t
       const l = fs.lstatSync(p);
       if (!l.isFile()) return { sha256: null, size: null, skipped: 'not-regular' };
       if (l.size > syncMax && l.size <= maxBytes) return { large: true };
+      const started = performance.now();
       const fd = fs.openSync(p, flags);
       try {
-        return hashOpen(fd, maxBytes);
+        const result = hashOpen(fd, maxBytes) as { sha256?: string | null; seconds?: number };
+        if (typeof result.sha256 === 'string') result.seconds = (performance.now() - started) / 1000;
+        return result;
       } finally {
         fs.closeSync(fd);
       }
@@ -240,6 +243,8 @@ export interface FileLookerOptions {
    * thread, as a death; default 10,000.
    */
   stallMs?: number;
+  /** A file's SHA-256 was made: the seconds its open, reads and hash took (in the worker, or streamed on the main thread). For metrics. */
+  onHashed?: (seconds: number) => void;
 }
 
 /** Worker deaths after which the looker stops respawning it and uses the promise API for good. */
@@ -275,7 +280,13 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
   const answered = { worker: 0, mainThread: 0 };
   // Big files are streamed on the main thread, a few at a time (bounded file descriptors).
   const streamLimit = createLimiter(16);
-  const streamHash = (p: string, maxBytes: number): Promise<HashResult> => streamLimit(() => hashFile(p, { maxBytes }));
+  const streamHash = (p: string, maxBytes: number): Promise<HashResult> =>
+    streamLimit(async () => {
+      const started = performance.now();
+      const result = await hashFile(p, { maxBytes });
+      if (result.sha256 !== null) options.onHashed?.((performance.now() - started) / 1000);
+      return result;
+    });
 
   const lookUp = async (p: string): Promise<Look> => {
     try {
@@ -418,7 +429,9 @@ export function createFileLooker(options: FileLookerOptions = {}): FileLooker {
         if (skipped === undefined) throw Object.assign(new Error(answer.message), { code: answer.code });
         return { sha256: null, size: null, skipped };
       }
-      return answer;
+      const { seconds, ...result } = answer;
+      if (seconds !== undefined) options.onHashed?.(seconds);
+      return result;
     },
     async scan(root, recursive) {
       const answer = (await new Promise<unknown>((resolve) => toWorker({ op: 'scan', waiting: [{ path: root, maxBytes: recursive ? 1 : 0, resolve }] }))) as
