@@ -17,17 +17,21 @@ const LOG_ENV = { FSO_LOG_FORMAT: 'json', FSO_LOG_LEVEL: 'info' };
 
 /**
  * Starts a broker on a free 127.0.0.1 port: `embedded` (fso-broker, in memory,
- * with `args` and the flags in BENCH_BROKER_ARGS if set) or `mosquitto`.
+ * with `args` and the flags in BENCH_BROKER_ARGS if set) or `mosquitto`
+ * (`persistence` on or off). `port` restarts one on the port it had.
  */
-export async function startBroker(kind, dir, { args = [] } = {}) {
-  const port = await freePort();
+export async function startBroker(kind, dir, { args = [], port: wantedPort, persistence = false } = {}) {
+  const port = wantedPort ?? (await freePort());
   let proc;
   if (kind === 'mosquitto') {
     const conf = path.join(dir, 'mosquitto.conf');
     // max_queued_messages 0: no limit, so a slow subscriber never loses QoS 1 messages.
+    // persistence: retained messages and sessions in DIR/mosquitto.db (saved every 60 s and at exit).
     await writeFile(
       conf,
-      [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n'),
+      [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0',
+        ...(persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
+        'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n'),
     );
     proc = startProcess('mosquitto', MOSQUITTO, ['-c', conf]);
   } else {

@@ -78,6 +78,8 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   let authenticator = options.authenticator;
   const wills = new WeakMap<Client, PublishPacket | null>();
   const logins = new WeakMap<Client, Login>();
+  /** Clients that asked for a persistent session under a zero-byte client id (refused, MQTT-3.1.3-8). */
+  const anonymousSessions = new WeakSet<Client>();
   /** Connected clients by id, to refuse taking over another owner's id. */
   const holders = new Map<string, Client>();
   /** The auth file's agent ids: reserved for their agents before they ever log in. */
@@ -174,10 +176,19 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   const hooks: Hooks = {
     preConnect: (client, packet, callback) => {
       wills.set(client, packet.will ? (packet.will as PublishPacket) : null);
+      // aedes gives a zero-byte client id a generated one whatever CleanSession says; remember which to refuse.
+      if (packet.clientId === '' && !packet.clean) anonymousSessions.add(client);
       callback(null, true);
     },
 
     authenticate: (client, username, password, callback) => {
+      if (anonymousSessions.has(client)) {
+        // MQTT-3.1.3-8: a zero-byte client id with CleanSession=0 gets CONNACK 0x02 and the connection closed.
+        const refusal = new AuthenticationError(2, client.id, 'a zero-byte client id needs CleanSession=1 (MQTT-3.1.3-8)');
+        logRefusal(client, username, refusal);
+        callback(Object.assign(new Error(refusal.message), { returnCode: refusal.returnCode }) as AuthenticateError, false);
+        return;
+      }
       const current = authenticator;
       if (!current) {
         callback(null, true);

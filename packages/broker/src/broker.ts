@@ -19,6 +19,7 @@ import { listenMqtt, listenWebSocket } from './listeners.js';
 import type { Listener, ListenerContext } from './listeners.js';
 import { createLoginGuard } from './loginGuard.js';
 import { openStorage } from './storage.js';
+import { createMemoryPersistence } from './outgoingQueues.js';
 import type { Storage } from './storage.js';
 import { loadTlsOptions } from './tls.js';
 import type { TlsFiles } from './tls.js';
@@ -134,8 +135,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   try {
     aedes = await Aedes.createBroker({
       id: createBrokerId(),
-      // undefined: aedes's in-memory persistence.
-      persistence: storage?.persistence,
+      // Retained messages and sessions in LevelDB with --data-dir, else aedes's memory; the outgoing queues indexed in memory either way (outgoingQueues.ts).
+      persistence: storage?.persistence ?? createMemoryPersistence(),
       connectTimeout: limits.connectTimeoutMs,
       maxTopicLevels: limits.maxTopicLevels,
       ...access.hooks,

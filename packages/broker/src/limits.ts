@@ -47,7 +47,8 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   maxConnectBytes: 64 * 1024,
   maxTopicLevels: 16,
   connectTimeoutMs: 10_000,
-  maxConnections: 1000,
+  // A fleet: 1,000 agents plus recorder, alerter, consoles and controllers must fit with room to grow (issue 15).
+  maxConnections: 10_000,
   // An agent reports a burst (a checkout, an rm -r, a restore) at several thousand
   // events a second; 2,000 halved its end-to-end throughput (docs/benchmarks.md).
   maxPublishRate: 20_000,

@@ -4,6 +4,10 @@ import createLevelPersistence from 'aedes-persistence-level';
 import { Level } from 'level';
 import type { Logger } from '@fso/common';
 import { BrokerStorageError } from './errors.js';
+import { OutgoingQueues, withOutgoingQueues } from './outgoingQueues.js';
+
+/** Where the in-memory outgoing queues are saved at close (outside aedes-persistence-level's key space). */
+const QUEUES_KEY = '~fso:outgoing-queues';
 
 /** How long {@link Storage.close} waits for writes still in flight before it closes the database anyway. */
 const DRAIN_TIMEOUT_MS = 2000;
@@ -23,8 +27,10 @@ export interface Storage {
 
 /**
  * Opens (creating it 0700 if missing) the LevelDB database in `dataDir` that
- * keeps retained messages, persistent sessions, their subscriptions and their
- * queued QoS 1/2 messages across restarts.
+ * keeps retained messages, persistent sessions and their subscriptions across
+ * restarts. The QoS 1/2 messages queued for persistent sessions are kept in
+ * memory (see {@link OutgoingQueues}): FSO's agents resend what the recorder
+ * has not acknowledged.
  *
  * @throws {BrokerStorageError} when the dir cannot be created or the database
  *   cannot be opened (not a directory, no permission, locked by another broker).
@@ -42,7 +48,23 @@ export async function openStorage(dataDir: string, log: Logger): Promise<Storage
     throw new BrokerStorageError(dataDir, err);
   }
   const pending = new Set<Promise<unknown>>();
-  const persistence = trackPending(keepPublishOrder(createLevelPersistence(db)), pending);
+  const queues = new OutgoingQueues();
+  try {
+    const saved = await db.get(QUEUES_KEY);
+    if (typeof saved === 'string') {
+      const restored = queues.restore(saved);
+      // Read once: a crash after this start must not replay them a second time.
+      await db.del(QUEUES_KEY);
+      log.info({ dataDir, restored }, 'queued messages of persistent sessions restored');
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'LEVEL_NOT_FOUND') {
+      await db.close().catch(() => undefined);
+      throw new BrokerStorageError(dataDir, err);
+    }
+  }
+  // Outgoing queues in memory (outgoingQueues.ts says why); inside keepPublishOrder, which orders their enqueues too.
+  const persistence = trackPending(keepPublishOrder(withOutgoingQueues(createLevelPersistence(db), queues)), pending);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -50,6 +72,7 @@ export async function openStorage(dataDir: string, log: Logger): Promise<Storage
       const drained = await drain(pending, DRAIN_TIMEOUT_MS);
       if (!drained) log.warn({ dataDir, pending: pending.size }, 'closing the broker database with writes still in flight');
       try {
+        if (queues.size > 0) await db.put(QUEUES_KEY, queues.toJSON());
         await db.close();
       } catch (err) {
         throw new BrokerStorageError(dataDir, err);

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The fleet scenario alone (issue 15): node bench/fleet.mjs [--agents 1000] [--rate 10] [--seconds 15]
+//   [--brokers data,memory,mosquitto] [--kill] [--drain-cap 120] [--json FILE]
+// N simulated agents (real protocol) → broker → one fso-audit record, per broker in turn. Needs the build.
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { FLEET_BROKERS, fleetMarkdown, fleetScenario } from './scenarios/fleet.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '15' },
+    brokers: { type: 'string', default: 'data,memory,mosquitto' },
+    kill: { type: 'boolean', default: false },
+    'drain-cap': { type: 'string', default: '120' },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write('usage: node bench/fleet.mjs [--agents N] [--rate N] [--seconds N] [--brokers data,memory,mosquitto] [--kill] [--drain-cap S] [--json FILE]\n');
+  process.exit(0);
+}
+const names = { data: 'fso-broker --data-dir', memory: 'fso-broker (in memory)', mosquitto: 'mosquitto' };
+const brokers = flags.brokers.split(',').map((b) => names[b.trim()] ?? b.trim());
+const unknown = brokers.filter((b) => !(b in FLEET_BROKERS));
+if (unknown.length > 0) {
+  process.stderr.write(`fleet: unknown broker(s) ${unknown.join(', ')}; use data, memory, mosquitto\n`);
+  process.exit(2);
+}
+const started = Date.now();
+const progress = (text) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
+const result = await fleetScenario({
+  agents: Number(flags.agents), rate: Number(flags.rate), seconds: Number(flags.seconds), brokers, kill: flags.kill,
+  drainCapMs: Number(flags['drain-cap']) * 1000, progress,
+});
+if (flags.json) await writeFile(flags.json, `${JSON.stringify(result, null, 2)}\n`);
+process.stdout.write(`${fleetMarkdown(result)}\n`);
