@@ -124,6 +124,13 @@ export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { 
         s.on('close', () => {
           if (socket === s) socket = undefined;
         });
+        // The receiver closed its side: a write now would be accepted by the kernel and lost (RFC 6587 has no acks).
+        s.on('end', () => {
+          if (socket === s) socket = undefined;
+          s.destroy();
+        });
+        // Read (and discard) what the receiver sends, so its close is seen at once as 'end'; a paused socket never reads the FIN.
+        s.resume();
         s.setKeepAlive(true);
         resolve(s);
       });
@@ -134,19 +141,24 @@ export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { 
     });
 
   const sendStream = async (line: string): Promise<void> => {
+    if (socket && (socket.destroyed || !socket.writable)) socket = undefined;
     socket ??= await connect();
     const s = socket;
+    const drop = (): void => {
+      if (socket === s) socket = undefined;
+      s.destroy();
+    };
     const bytes = Buffer.from(line, 'utf8');
     const frame = spec.transport === 'unix' ? Buffer.concat([bytes, Buffer.from('\n')]) : Buffer.concat([Buffer.from(`${bytes.length} `), bytes]);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        s.destroy();
+        drop();
         reject(fail(`not written within ${spec.timeout} ms`));
       }, spec.timeout);
       s.write(frame, (err) => {
         clearTimeout(timer);
         if (err) {
-          s.destroy();
+          drop();
           reject(fail(err.message, err));
         } else resolve();
       });
