@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The fleet scenario alone (issue 15): node bench/fleet.mjs [--agents 1000] [--rate 10] [--seconds 15]
 //   [--brokers data,memory,mosquitto] [--kill] [--drain-cap 120] [--json FILE]
+//   node bench/fleet.mjs --idle 5000 [--seconds 60]: N connected, idle agents; broker RSS and CPU.
 // N simulated agents (real protocol) → broker → one fso-audit record, per broker in turn. Needs the build.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { FLEET_BROKERS, fleetMarkdown, fleetScenario } from './scenarios/fleet.mjs';
+import { FLEET_BROKERS, fleetMarkdown, fleetScenario, idleFleetMarkdown, idleFleetScenario } from './scenarios/fleet.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -13,13 +14,14 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '15' },
     brokers: { type: 'string', default: 'data,memory,mosquitto' },
     kill: { type: 'boolean', default: false },
+    idle: { type: 'string' },
     'drain-cap': { type: 'string', default: '120' },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('usage: node bench/fleet.mjs [--agents N] [--rate N] [--seconds N] [--brokers data,memory,mosquitto] [--kill] [--drain-cap S] [--json FILE]\n');
+  process.stdout.write('usage: node bench/fleet.mjs [--agents N] [--rate N] [--seconds N] [--brokers data,memory,mosquitto] [--kill] [--drain-cap S] [--json FILE] | --idle N [--seconds S]\n');
   process.exit(0);
 }
 const names = { data: 'fso-broker --data-dir', memory: 'fso-broker (in memory)', mosquitto: 'mosquitto' };
@@ -31,6 +33,12 @@ if (unknown.length > 0) {
 }
 const started = Date.now();
 const progress = (text) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}\n`);
+if (flags.idle !== undefined) {
+  const idle = await idleFleetScenario({ agents: Number(flags.idle), seconds: Number(flags.seconds === '15' ? 60 : flags.seconds), brokers, progress });
+  if (flags.json) await writeFile(flags.json, `${JSON.stringify(idle, null, 2)}\n`);
+  process.stdout.write(`${idleFleetMarkdown(idle)}\n`);
+  process.exit(0);
+}
 const result = await fleetScenario({
   agents: Number(flags.agents), rate: Number(flags.rate), seconds: Number(flags.seconds), brokers, kill: flags.kill,
   drainCapMs: Number(flags['drain-cap']) * 1000, progress,

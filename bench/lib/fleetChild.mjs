@@ -68,6 +68,22 @@ function createSim(i) {
     for (let s = sim.acked + 1; s <= ack.seq; s++) pending.delete(s);
     sim.acked = Math.max(sim.acked, ack.seq);
   });
+  // As the agent's --resend-after (default 10 s): with no ack progress for that long, send what is pending again.
+  let lastAcked = 0;
+  let lastProgressAt = Date.now();
+  sim.checkResend = (now) => {
+    if (sim.acked !== lastAcked) {
+      lastAcked = sim.acked;
+      lastProgressAt = now;
+      return;
+    }
+    if (pending.size === 0 || !sim.connected || now - lastProgressAt < 10_000) return;
+    lastProgressAt = now;
+    for (const [, payload] of pending) {
+      sim.resends += 1;
+      client.publish(payload.topic, payload.body, { qos: 1 });
+    }
+  };
   sim.heartbeat = () => client.publish(`fso/agents/${agentId}/status`, status('online'), { qos: 1, retain: true });
   sim.send = () => {
     const seq = (sim.seq += 1);
@@ -94,6 +110,10 @@ for (let i = 1; i <= N; i++) {
 while (sims.some((s) => !s.connected)) await new Promise((r) => setTimeout(r, 100));
 out({ fleet: 'connected', agents: N, at: Date.now() });
 
+const resendTimer = setInterval(() => {
+  const now = Date.now();
+  for (const s of sims) s.checkResend(now);
+}, 1000);
 const progress = setInterval(() => {
   const sent = sims.reduce((a, s) => a + s.seq, 0);
   const acked = sims.reduce((a, s) => a + s.acked, 0);
@@ -123,6 +143,7 @@ if (flags.idle) {
   while (sims.some((s) => s.acked < s.seq)) await new Promise((r) => setTimeout(r, 50));
   out({ fleet: 'acked', at: Date.now(), drainMs: Date.now() - sentAt, resends: sims.reduce((a, s) => a + s.resends, 0), agents: sims.map((s) => [s.agentId, s.epoch, s.seq]) });
   clearInterval(progress);
+  clearInterval(resendTimer);
   await Promise.all(sims.map((s) => s.client.endAsync()));
   process.exit(0);
 }

@@ -1,7 +1,7 @@
 // One FSO pipeline as separate processes, the way a user runs it: a broker
 // (the embedded one or Mosquitto), the recorder, an agent; and a bench MQTT
 // client that follows the recorder's acks (published after each fsync).
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -25,12 +25,19 @@ export async function startBroker(kind, dir, { args = [], port: wantedPort, pers
   let proc;
   if (kind === 'mosquitto') {
     const conf = path.join(dir, 'mosquitto.conf');
+    // Started as root, mosquitto drops to user mosquitto: its store needs a directory that user may write.
+    const store = path.join(dir, 'mosquitto-store');
+    if (persistence) {
+      await mkdir(store, { recursive: true });
+      await chmod(dir, 0o755);
+      await chmod(store, 0o777);
+    }
     // max_queued_messages 0: no limit, so a slow subscriber never loses QoS 1 messages.
     // persistence: retained messages and sessions in DIR/mosquitto.db (saved every 60 s and at exit).
     await writeFile(
       conf,
       [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 0',
-        ...(persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
+        ...(persistence ? ['persistence true', `persistence_location ${store}/`] : ['persistence false']),
         'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n'),
     );
     proc = startProcess('mosquitto', MOSQUITTO, ['-c', conf]);

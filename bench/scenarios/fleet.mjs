@@ -65,6 +65,8 @@ async function runOne(label, spec, { agents, rate, seconds, drainCapMs, kill, pr
       killed = { at: Date.now() - startedAt, cpuBefore };
       broker = await startBroker(spec.kind, tmp.path, { args: spec.kind === 'mosquitto' ? [] : brokerArgs, persistence: spec.persistence, port });
       brokers.push(broker);
+      const restarted = broker;
+      void restarted.proc.exitPromise.then((e) => progress(`  ${label}: the restarted broker exited (${e.signal ?? e.code}):\n${restarted.proc.tail()}`));
       progress(`  ${label}: broker killed at ${(killed.at / 1000).toFixed(1)} s and restarted`);
     }
     const sent = await fleet.waitForLine((_l, j) => j?.fleet === 'sent', 'the end of the load', seconds * 1000 + 300_000);
@@ -138,5 +140,47 @@ export function fleetMarkdown(f) {
     '| broker | end-to-end records/s (÷ Mosquitto) | all acked after the last send | emittedAt → receivedAt p50 / p99 | broker CPU / peak RSS | lost / duplicated |',
     '|---|---|---|---|---|---|',
     ...rows,
+  ].join('\n');
+}
+
+/**
+ * `agents` connected, mostly idle agents (a status at connect and every 30 s,
+ * no events) on each broker: its RSS and CPU once all are connected and over
+ * `seconds` of quiet.
+ */
+export async function idleFleetScenario({ agents = 5000, seconds = 60, brokers = Object.keys(FLEET_BROKERS), progress = () => {} }) {
+  const runs = [];
+  for (const label of brokers) {
+    const spec = FLEET_BROKERS[label];
+    runs.push(await withResources(async (track) => {
+      const tmp = track(await tempDir('fleet-idle'));
+      const args = spec.kind === 'mosquitto' ? [] : ['--max-connections', '50000', ...(spec.dataDir ? ['--data-dir', path.join(tmp.path, 'broker-data')] : [])];
+      const broker = track(await startBroker(spec.kind, tmp.path, { args, persistence: spec.persistence }));
+      track(await startRecorder(broker.url, path.join(tmp.path, 'audit')));
+      const t0 = Date.now();
+      const fleet = startNode('fleet', [FLEET, '--url', broker.url, '--agents', String(agents), '--idle', '--connect-rate', '500'], {});
+      track({ stop: () => fleet.stop(5000) });
+      await fleet.waitForLine((_l, j) => j?.fleet === 'connected', 'all agents connected', 600_000);
+      const connectMs = Date.now() - t0;
+      const cpuConnected = await procCpuSeconds(broker.pid);
+      await sleep(seconds * 1000);
+      const cpuIdle = (await procCpuSeconds(broker.pid)) - cpuConnected;
+      const mem = await procMemory(broker.pid);
+      const run = { broker: label, agents, connectMs, cpuToConnectSeconds: cpuConnected, idleCpuPercent: Math.round((cpuIdle / seconds) * 1000) / 10, rssMB: Math.round(mem.rss / 2 ** 20), peakRssMB: Math.round(mem.peakRss / 2 ** 20), seconds };
+      progress(`${label}: ${agents} idle agents connected in ${(connectMs / 1000).toFixed(1)} s (broker ${cpuConnected.toFixed(1)} CPU s), then ${run.idleCpuPercent}% CPU, RSS ${run.rssMB} MB (peak ${run.peakRssMB} MB)`);
+      return run;
+    }));
+  }
+  return { agents, seconds, runs };
+}
+
+/** Markdown table of an idle-fleet run. */
+export function idleFleetMarkdown(f) {
+  return [
+    `**Idle fleet** — ${f.agents} connected agents (status at connect and every 30 s, no events), one fso-audit record; figures after all connected and ${f.seconds} s of quiet:`,
+    '',
+    '| broker | all connected after (broker CPU s) | CPU while idle | RSS (peak) |',
+    '|---|---|---|---|',
+    ...f.runs.map((r) => `| ${r.broker} | ${(r.connectMs / 1000).toFixed(1)} s (${r.cpuToConnectSeconds.toFixed(1)} s) | ${r.idleCpuPercent} % | ${r.rssMB} MB (${r.peakRssMB} MB) |`),
   ].join('\n');
 }

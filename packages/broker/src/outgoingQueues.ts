@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { withRetainedIndex } from './retainedIndex.js';
 
 const require = createRequire(import.meta.url);
 /** aedes-persistence's Packet (aedes-packet): what aedes expects a queued packet to be. */
@@ -178,7 +179,7 @@ export function withOutgoingQueues<T extends object>(persistence: T, queues: Out
   });
 }
 
-/** aedes's in-memory persistence (aedes-persistence) with {@link OutgoingQueues}: the broker's store without `--data-dir`. */
+/** aedes's in-memory persistence (aedes-persistence) with {@link OutgoingQueues} and the retained index (retainedIndex.ts): the broker's store without `--data-dir`. */
 export function createMemoryPersistence(): object {
-  return withOutgoingQueues(memoryPersistence(), new OutgoingQueues());
+  return withRetainedIndex(withOutgoingQueues(memoryPersistence(), new OutgoingQueues()));
 }

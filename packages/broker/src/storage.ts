@@ -5,6 +5,7 @@ import { Level } from 'level';
 import type { Logger } from '@fso/common';
 import { BrokerStorageError } from './errors.js';
 import { OutgoingQueues, withOutgoingQueues } from './outgoingQueues.js';
+import { withRetainedIndex } from './retainedIndex.js';
 
 /** Where the in-memory outgoing queues are saved at close (outside aedes-persistence-level's key space). */
 const QUEUES_KEY = '~fso:outgoing-queues';
@@ -64,7 +65,7 @@ export async function openStorage(dataDir: string, log: Logger): Promise<Storage
     }
   }
   // Outgoing queues in memory (outgoingQueues.ts says why); inside keepPublishOrder, which orders their enqueues too.
-  const persistence = trackPending(keepPublishOrder(withOutgoingQueues(createLevelPersistence(db), queues)), pending);
+  const persistence = trackPending(keepPublishOrder(withRetainedIndex(withOutgoingQueues(createLevelPersistence(db), queues))), pending);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
