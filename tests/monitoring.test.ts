@@ -167,9 +167,13 @@ describe('monitoring/prometheus.yml', () => {
 });
 
 describe('docker-compose.yml, monitoring profile', () => {
-  it('puts Prometheus and Grafana, and only them, in the monitoring profile, published on loopback only', () => {
+  it('puts Prometheus and Grafana, and only them, in the monitoring profile (the cluster nodes in theirs), published on loopback only', () => {
     const profiled = Object.entries(compose.services).filter(([, s]) => s.profiles !== undefined);
-    expect(Object.fromEntries(profiled.map(([name, s]) => [name, s.profiles]))).toEqual({ prometheus: ['monitoring'], grafana: ['monitoring'] });
+    expect(Object.fromEntries(profiled.map(([name, s]) => [name, s.profiles]))).toEqual({
+      prometheus: ['monitoring'], grafana: ['monitoring'],
+      // The cluster profile (docs/scaling.md): two broker nodes over one Redis.
+      redis: ['cluster'], 'broker-a': ['cluster'], 'broker-b': ['cluster'],
+    });
     expect(compose.services.prometheus?.image).toMatch(/^prom\/prometheus(:|$)/);
     expect(compose.services.grafana?.image).toMatch(/^grafana\/grafana(:|$)/);
     for (const [name, service] of Object.entries(compose.services)) {

@@ -12,7 +12,7 @@ import { createBrokerMetrics } from './brokerMetrics.js';
 import { openClientIdRegistry } from './clientIds.js';
 import type { ClientIdRegistry } from './clientIds.js';
 import { createConnectionGate } from './connectionGate.js';
-import { BrokerInsecureError } from './errors.js';
+import { BrokerClusterError, BrokerInsecureError } from './errors.js';
 import { resolveLimits } from './limits.js';
 import type { BrokerLimits } from './limits.js';
 import { listenMqtt, listenWebSocket } from './listeners.js';
@@ -20,6 +20,7 @@ import type { Listener, ListenerContext } from './listeners.js';
 import { createLoginGuard } from './loginGuard.js';
 import { openStorage } from './storage.js';
 import { createMemoryPersistence } from './outgoingQueues.js';
+import { openCluster } from './cluster.js';
 import type { Storage } from './storage.js';
 import { loadTlsOptions } from './tls.js';
 import type { TlsFiles } from './tls.js';
@@ -60,6 +61,12 @@ export interface BrokerOptions {
   insecure?: boolean;
   /** Resource limits; each defaults to {@link DEFAULT_LIMITS}. */
   limits?: Partial<BrokerLimits>;
+  /**
+   * Join a cluster of broker nodes through this Redis (`redis://host:6379`):
+   * every node shares the message bus, retained messages and sessions
+   * (issue 15 §2). Not with `dataDir`: the state is Redis's.
+   */
+  redisUrl?: string;
 }
 
 /** A running broker, from {@link startBroker}. */
@@ -125,6 +132,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     log.warn({ host }, 'passwords and tokens cross the network in clear text: add --tls-cert and --tls-key');
   }
 
+  if (options.redisUrl !== undefined && options.dataDir !== undefined) {
+    throw new BrokerClusterError(options.redisUrl, new Error('--data-dir and --redis exclude each other: a cluster node keeps its state in redis'));
+  }
+  const cluster = options.redisUrl === undefined ? undefined : await openCluster(options.redisUrl, log);
   const storage = options.dataDir === undefined ? undefined : await openStorage(options.dataDir, log);
   const clientIds = await openClientIdRegistry(storage?.dataDir, log).catch(async (err: unknown) => {
     await storage?.close();
@@ -136,7 +147,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     aedes = await Aedes.createBroker({
       id: createBrokerId(),
       // Retained messages and sessions in LevelDB with --data-dir, else aedes's memory; the outgoing queues indexed in memory either way (outgoingQueues.ts).
-      persistence: storage?.persistence ?? createMemoryPersistence(),
+      persistence: cluster?.persistence ?? storage?.persistence ?? createMemoryPersistence(),
+      ...(cluster ? { mq: cluster.mq } : {}),
       connectTimeout: limits.connectTimeoutMs,
       maxTopicLevels: limits.maxTopicLevels,
       ...access.hooks,
@@ -144,6 +156,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   } catch (err) {
     await clientIds.close();
     await storage?.close();
+    await cluster?.close();
     throw err;
   }
   attachBrokerLog(aedes, log, access.identityOf);
@@ -165,6 +178,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     if (wsPort !== undefined) listeners.push(await listenWebSocket(context, wsPort));
   } catch (err) {
     await shutdown(aedes, listeners, storage, access, clientIds);
+    await cluster?.close();
     throw err;
   }
   const tcp = listeners[0] as Listener;
@@ -194,6 +208,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       closing ??= (async () => {
         log.info('broker closing');
         await shutdown(aedes, listeners, storage, access, clientIds);
+        await cluster?.close();
         log.info('broker closed');
       })();
       return closing;

@@ -16,6 +16,7 @@ interface CliOptions {
   port?: number;
   wsPort?: number;
   dataDir?: string;
+  redis?: string;
   topicPrefix: string;
   auth?: string;
   jwtSecretFile?: string;
@@ -71,6 +72,7 @@ function createProgram(io: UserCliIo): Command {
     .addOption(new Option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port').argParser(portOption))
     .addOption(new Option('--metrics-host <address>', 'address of the metrics port').default('127.0.0.1'))
     .addOption(new Option('--data-dir <dir>', 'keep retained messages and persistent sessions in this dir (default: in memory)'))
+    .addOption(new Option('--redis <url>', 'run as a node of a cluster: message bus, retained messages and sessions in this Redis (redis://host:6379); not with --data-dir').conflicts('dataDir'))
     .addOption(new Option('--topic-prefix <prefix>', 'topic prefix the access rules apply to').default(DEFAULT_TOPIC_PREFIX))
     .addOption(new Option('--auth <file>', 'users file (fso-broker user add); re-read on SIGHUP'))
     .addOption(new Option('--jwt-secret-file <file>', 'accept HS256 tokens signed with this secret as passwords').conflicts('jwtPublicKeyFile'))
@@ -122,6 +124,7 @@ function brokerOptions(options: CliOptions, log: Logger): BrokerOptions {
     port: options.port,
     wsPort: options.wsPort,
     dataDir: options.dataDir === undefined ? undefined : path.resolve(options.dataDir),
+    ...(options.redis === undefined ? {} : { redisUrl: options.redis }),
     logger: log,
     topicPrefix: options.topicPrefix,
     insecure: options.insecure,

@@ -65,6 +65,16 @@ export class BrokerStorageError extends Error {
   }
 }
 
+/** The cluster's Redis (`--redis`) cannot be reached, or the options conflict. */
+export class BrokerClusterError extends Error {
+  override readonly name = 'BrokerClusterError';
+  readonly redisUrl: string;
+  constructor(redisUrl: string, cause: unknown) {
+    super(`cannot join the cluster at ${redisUrl}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.redisUrl = redisUrl;
+  }
+}
+
 /** An auth file (`--auth`) that cannot be read, parsed or written. */
 export class AuthFileError extends Error {
   override readonly name = 'AuthFileError';

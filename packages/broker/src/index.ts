@@ -26,6 +26,7 @@ export {
   BrokerInsecureError,
   BrokerListenError,
   BrokerStorageError,
+  BrokerClusterError,
   CheckQueueFullError,
   KeyFileError,
   UserCommandError,

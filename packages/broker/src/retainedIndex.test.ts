@@ -4,7 +4,7 @@ import { withRetainedIndex } from './retainedIndex.js';
 
 /** A store like aedes-persistence's, counting full scans. */
 function store(initial: Record<string, string> = {}) {
-  const data = new Map(Object.entries(initial).map(([topic, p]) => [topic, { topic, payload: Buffer.from(p) }]));
+  const data = new Map<string, { topic: string; payload: Buffer }>(Object.entries(initial).map(([topic, p]) => [topic, { topic, payload: Buffer.from(p) }]));
   const s = {
     scans: 0,
     data,

@@ -199,7 +199,7 @@ function keepPublishOrder<T extends object>(persistence: T): T {
  * (its Client#close publishes the last will and forgets it), so without this
  * closing the database would fail them or lose them.
  */
-function trackPending<T extends object>(persistence: T, pending: Set<Promise<unknown>>): T {
+export function trackPending<T extends object>(persistence: T, pending: Set<Promise<unknown>>): T {
   return new Proxy(persistence, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
@@ -221,7 +221,7 @@ function trackPending<T extends object>(persistence: T, pending: Set<Promise<unk
 }
 
 /** Waits until no tracked write is in flight, or `timeoutMs` passed; true when drained. */
-async function drain(pending: Set<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
+export async function drain(pending: Set<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (pending.size > 0) {
     const left = deadline - Date.now();

@@ -13,6 +13,10 @@ export function resolveBrokerUrl(flag?: string): string {
 
 /** Options of {@link connectMqtt}. */
 export interface ConnectOptions {
+  /**
+   * The broker URL, or several separated by commas (`mqtt://node-a:1883,mqtt://node-b:1883`,
+   * the nodes of a cluster): each reconnect tries the next one.
+   */
   url: string;
   clientId?: string;
   username?: string;
@@ -41,7 +45,9 @@ export function createMqttClient(options: ConnectOptions): MqttClient {
   const password = (): string | undefined =>
     options.passwordFile ? readFileSync(options.passwordFile, 'utf8').trim() : (options.password ?? process.env.FSO_PASSWORD);
   const caFile = options.caFile ?? process.env.FSO_CA_FILE;
-  const client = mqtt.connect(options.url, {
+  const urls = options.url.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  const client = mqtt.connect(urls[0] ?? options.url, {
+    ...(urls.length > 1 ? { servers: urls.map(serverOf) } : {}),
     protocolVersion: 4,
     ...(caFile ? { ca: readFileSync(caFile) } : {}),
     rejectUnauthorized: true,
@@ -65,6 +71,16 @@ export function createMqttClient(options: ConnectOptions): MqttClient {
     });
   }
   return client;
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 };
+
+/** One URL of a broker list as MQTT.js's `servers` entry. */
+function serverOf(url: string): { host: string; port: number; protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' } {
+  const parsed = new URL(url);
+  const protocol = parsed.protocol.replace(/:$/, '');
+  if (!(protocol in DEFAULT_PORTS)) throw new TypeError(`invalid broker URL ${JSON.stringify(url)}: use mqtt://, mqtts://, ws:// or wss://`);
+  return { host: parsed.hostname, port: parsed.port === '' ? (DEFAULT_PORTS[protocol] ?? 1883) : Number(parsed.port), protocol: protocol as 'mqtt' };
 }
 
 /**

@@ -1,0 +1,65 @@
+import { createRequire } from 'node:module';
+import { Redis } from 'ioredis';
+import type { Logger } from '@fso/common';
+import { BrokerClusterError } from './errors.js';
+import { drain, trackPending } from './storage.js';
+
+const require = createRequire(import.meta.url);
+const mqemitterRedis = require('mqemitter-redis') as (opts: { connectionString: string }) => object;
+const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis }) => object;
+
+/** What a broker node of a cluster takes from Redis. */
+export interface ClusterStore {
+  readonly redisUrl: string;
+  /** aedes's `mq`: publishes reach the subscribers of every node (mqemitter-redis). */
+  readonly mq: object;
+  /** aedes's `persistence`: retained messages, sessions, subscriptions and queues shared by every node (aedes-persistence-redis). */
+  readonly persistence: object;
+  /** Closes the Redis connections (after aedes closed, which closes `mq`). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects a broker node to the cluster's Redis (issue 15 §2): Aedes's own
+ * clustering, where every node shares the message bus and the persistence,
+ * so an agent on one node and the recorder on another see each other, a
+ * retained config pushed on one node is what an agent on another receives,
+ * and a persistent session's queue follows its client to whichever node it
+ * reconnects to. The in-memory indexes of a single broker
+ * (outgoingQueues.ts, retainedIndex.ts) are not used: their state would be
+ * one node's only.
+ *
+ * @throws {BrokerClusterError} when Redis does not answer within 5 s.
+ */
+export async function openCluster(redisUrl: string, log: Logger): Promise<ClusterStore> {
+  const connect = (): Redis => new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: null, connectTimeout: 5000 });
+  const db = connect();
+  const all = [db];
+  try {
+    await Promise.all(all.map((c) => c.connect()));
+    await db.ping();
+  } catch (err) {
+    for (const c of all) c.disconnect();
+    throw new BrokerClusterError(redisUrl, err);
+  }
+  for (const c of all) c.on('error', (err: Error) => log.warn({ err, redis: redisUrl }, 'redis connection error; ioredis reconnects'));
+  // mqemitter-redis opens its own two connections (a subscribed connection cannot publish); aedes closes them with mq.
+  const mq = mqemitterRedis({ connectionString: redisUrl });
+  // aedes does not wait for some writes (a client's will on close): keep them, so close() can let them finish first.
+  const pending = new Set<Promise<unknown>>();
+  const persistence = trackPending(redisPersistence({ conn: db }), pending);
+  log.info({ redis: redisUrl }, 'cluster node: message bus and persistence in redis');
+  let closing: Promise<void> | undefined;
+  return {
+    redisUrl,
+    mq,
+    persistence,
+    close: () => {
+      closing ??= (async () => {
+        if (!(await drain(pending, 2000))) log.warn({ redis: redisUrl, pending: pending.size }, 'leaving the cluster with writes still in flight');
+        await Promise.allSettled(all.map((c) => c.quit()));
+      })();
+      return closing;
+    },
+  };
+}
