@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { Logger } from '@fso/common';
 import { BrokerClusterError } from './errors.js';
 import { drain, trackPending } from './storage.js';
 
 const require = createRequire(import.meta.url);
-const mqemitterRedis = require('mqemitter-redis') as (opts: { connectionString: string }) => object;
+const mqemitterRedis = require('mqemitter-redis') as (opts: RedisOptions) => object;
 const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis }) => object;
 
 /** What a broker node of a cluster takes from Redis. */
@@ -44,7 +45,9 @@ export async function openCluster(redisUrl: string, log: Logger): Promise<Cluste
   }
   for (const c of all) c.on('error', (err: Error) => log.warn({ err, redis: redisUrl }, 'redis connection error; ioredis reconnects'));
   // mqemitter-redis opens its own two connections (a subscribed connection cannot publish); aedes closes them with mq.
-  const mq = mqemitterRedis({ connectionString: redisUrl });
+  // No ready check: ioredis's INFO on a connection that already sent SUBSCRIBE (queued before it connected)
+  // is refused in subscriber mode, and the refusal surfaced as an uncaught exception (seen under load in CI).
+  const mq = mqemitterRedis(redisOptionsOf(redisUrl));
   // aedes does not wait for some writes (a client's will on close): keep them, so close() can let them finish first.
   const pending = new Set<Promise<unknown>>();
   const persistence = trackPending(redisPersistence({ conn: db }), pending);
@@ -61,5 +64,19 @@ export async function openCluster(redisUrl: string, log: Logger): Promise<Cluste
       })();
       return closing;
     },
+  };
+}
+
+/** ioredis options from a `redis://[user:password@]host[:port][/db]` URL, without the ready check. */
+function redisOptionsOf(redisUrl: string): RedisOptions {
+  const url = new URL(redisUrl);
+  return {
+    host: url.hostname,
+    port: url.port === '' ? 6379 : Number(url.port),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    enableReadyCheck: false,
   };
 }

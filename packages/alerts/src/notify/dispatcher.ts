@@ -53,7 +53,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   let closing = false;
   let closed: Promise<void> | undefined;
   const idle: Array<() => void> = [];
-  const outcome = (target: string, o: NotifyOutcome, seconds: number): void => options.onOutcome?.(target, o, seconds);
+  const outcome = (target: string, o: NotifyOutcome, seconds: number): void => {
+    // A throwing callback must not stop a lane (an unhandled rejection) nor make dispatch() throw.
+    try {
+      options.onOutcome?.(target, o, seconds);
+    } catch (err) {
+      log.error({ err, target, outcome: o }, 'notification outcome callback failed');
+    }
+  };
 
   const settleIdle = (): void => {
     if ([...lanes.values()].every((l) => !l.busy && l.queue.length === 0)) for (const resolve of idle.splice(0)) resolve();
@@ -92,6 +99,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         const jittered = delay / 2 + Math.random() * (delay / 2);
         log.warn({ err, target, alert: alert.id, attempt, retryInMs: Math.round(jittered) }, `notification to ${target} failed; retrying`);
         await pause(lane, jittered);
+        if (closing) {
+          // close() ended the drain during the pause: no attempt on a notifier that is closing.
+          outcome(target, 'dropped', 0);
+          log.error({ target, alert: alert.id, attempt }, `notification to ${target} given up at close after ${attempt} attempts`);
+          return;
+        }
       }
     }
   };
@@ -112,11 +125,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       for (const target of targets) {
         const lane = lanes.get(target);
         if (!lane) {
+          outcome(target, 'dropped', 0);
           log.error({ target, alert: alert.id }, `no notification target named ${target}`);
           continue;
         }
         if (closing) {
           outcome(target, 'dropped', 0);
+          log.warn({ target, alert: alert.id }, `notification to ${target} dropped: the dispatcher is closing`);
           continue;
         }
         lane.queue.push(alert);

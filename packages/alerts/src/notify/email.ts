@@ -1,3 +1,4 @@
+import net from 'node:net';
 import nodemailer from 'nodemailer';
 import type { FsoAlert } from '@fso/common';
 import { NotifyError } from '../errors.js';
@@ -36,8 +37,9 @@ export function emailBody(alert: FsoAlert): string {
 
 /** SMTP errors another attempt may fix: no connection, a timeout, a 4xx reply. TLS policy refusals and 5xx are final. */
 function retryable(err: { code?: string; responseCode?: number }): boolean {
+  // A reply decides first: 454 (TLS or AUTH not available now, RFC 3207/4954) is worth another try; a 5xx refusal of STARTTLS is not.
   if (typeof err.responseCode === 'number') return err.responseCode < 500;
-  return err.code !== 'ETLS' && err.code !== 'EAUTH' && err.code !== 'EENVELOPE';
+  return !['ETLS', 'EAUTH', 'ENOAUTH', 'EENVELOPE', 'EABORT'].includes(err.code ?? '');
 }
 
 /**
@@ -49,12 +51,13 @@ function retryable(err: { code?: string; responseCode?: number }): boolean {
 export function createEmailNotifier(name: string, spec: EmailSpec, secrets: { auth?: { user: string; pass: string }; ca?: Buffer }): Notifier {
   const transport = nodemailer.createTransport({
     host: spec.host,
-    port: spec.port,
+    port: spec.port ?? (spec.security === 'tls' ? 465 : 587),
     secure: spec.security === 'tls',
     requireTLS: spec.security === 'starttls',
     ignoreTLS: spec.security === 'none',
     ...(secrets.auth ? { auth: secrets.auth } : {}),
-    tls: { servername: spec.host, ...(secrets.ca ? { ca: secrets.ca } : {}) },
+    // SNI takes a host name only (RFC 6066 §3); Node warns (DEP0123) when given an IP address.
+    tls: { ...(net.isIP(spec.host) === 0 ? { servername: spec.host } : {}), ...(secrets.ca ? { ca: secrets.ca } : {}) },
     connectionTimeout: spec.timeout,
     greetingTimeout: spec.timeout,
     socketTimeout: spec.timeout,
@@ -63,19 +66,27 @@ export function createEmailNotifier(name: string, spec: EmailSpec, secrets: { au
     debug: false,
   });
   let closed: Promise<void> | undefined;
+  // close() cuts a send in flight: a non-pooled transport's close() does not (nodemailer 10.5 takes a signal per send).
+  const closing = new AbortController();
   return {
     name,
     type: 'email',
     async send(alert) {
+      if (closed) throw new NotifyError(name, 'email', 'closed', { retryable: false });
       try {
-        await transport.sendMail({ from: spec.from, to: spec.to, subject: emailSubject(alert, spec.subjectPrefix), text: emailBody(alert), headers: { 'X-FSO-Alert-Id': alert.id } });
+        await transport.sendMail({
+          from: spec.from, to: spec.to, subject: emailSubject(alert, spec.subjectPrefix), text: emailBody(alert), headers: { 'X-FSO-Alert-Id': alert.id }, signal: closing.signal,
+        });
       } catch (err) {
         const e = err as Error & { code?: string; responseCode?: number };
         throw new NotifyError(name, 'email', `${e.code ?? 'error'}: ${e.message}`, { retryable: retryable(e), ...(e.responseCode ? { status: e.responseCode } : {}) }, { cause: err });
       }
     },
     close() {
-      closed ??= Promise.resolve().then(() => transport.close());
+      closed ??= Promise.resolve().then(() => {
+        closing.abort();
+        transport.close();
+      });
       return closed;
     },
   };

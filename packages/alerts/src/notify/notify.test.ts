@@ -107,6 +107,8 @@ describe('webhook', () => {
     expect(targetSchema.safeParse({ type: 'webhook', url: 'http://x/', secret: 's' }).error?.issues[0]?.message).toMatch(/use secretFile or secretEnv/);
     expect(targetSchema.safeParse({ type: 'webhook', url: 'http://x/', headers: { 'Content-Type': 'text/plain' } }).success).toBe(false);
     expect(targetSchema.safeParse({ type: 'webhook', url: 'ftp://x/' }).success).toBe(false);
+    expect(targetSchema.safeParse({ type: 'webhook', url: 'http://x/', headers: { 'x-team': 'a\r\nx-fso-alert-id: forged' } }).error?.issues[0]?.message).toMatch(/without line breaks/);
+    expect(targetSchema.safeParse({ type: 'webhook', url: 'http://x/', caFile: 'ca.pem' }).error?.issues[0]?.message).toMatch(/caFile is for an https/);
     await expect(createNotifier('h', targetSchema.parse({ type: 'webhook', url: 'http://x/', secretEnv: 'FSO_TEST_KEY' }), context())).resolves.toBeDefined();
     await expect(createNotifier('h', targetSchema.parse({ type: 'webhook', url: 'http://x/', secretEnv: 'FSO_UNSET_KEY' }), context())).rejects.toThrow(TargetConfigError);
     const missing = await createNotifier('h', targetSchema.parse({ type: 'webhook', url: 'http://x/', secretFile: 'nope.key' }), context()).catch((e: unknown) => e);
@@ -209,6 +211,13 @@ describe('syslog', () => {
     await notifier.send(alert());
     await waitFor(() => text.endsWith('\n'), 'a line on the unix socket');
     expect(text.split('\n').filter(Boolean)).toHaveLength(1);
+    // A file named to forge a message of its own: with newline framing, it stays inside the one line.
+    text = '';
+    const forged = '/srv/x\n<10>1 2026-12-05T10:00:00.000Z web-01 sshd 1 - - forged\r\n';
+    await notifier.send(alert({ path: forged, summary: `deleted ${forged}` }));
+    await waitFor(() => text.endsWith('\n'), 'the second line on the unix socket');
+    expect(text.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(text).toContain('path="/srv/x <10>1 2026-12-05T10:00:00.000Z web-01 sshd 1 - - forged "');
     expect(targetSchema.safeParse({ type: 'syslog', transport: 'unix' }).success).toBe(false);
   });
 
@@ -225,15 +234,22 @@ describe('email', () => {
     return { key: path.join(dir, 'smtp.key'), cert: path.join(dir, 'smtp.pem') };
   }
 
-  async function smtp(options: { hideSTARTTLS?: boolean; rejectRcpt?: boolean }) {
+  async function smtp(options: { noSTARTTLS?: boolean; rejectRcpt?: boolean }) {
     const dir = path.join(tmp.path, 'smtp');
     await mkdir(dir, { recursive: true });
     const { key, cert } = certs(dir);
     const received: Array<{ text: string; user: string | undefined; secure: boolean }> = [];
+    const logins: Array<{ username: string | undefined; secure: boolean }> = [];
     const { readFileSync } = await import('node:fs');
     const server = new SMTPServer({
-      secure: false, key: readFileSync(key), cert: readFileSync(cert), hideSTARTTLS: options.hideSTARTTLS ?? false, authOptional: false, logger: false,
-      onAuth: (auth, _s, cb) => (auth.username === 'fso' && auth.password === 'smtp-pass-5c1e09' ? cb(null, { user: 'fso' }) : cb(new Error('bad login'))),
+      secure: false, key: readFileSync(key), cert: readFileSync(cert), authOptional: false, logger: false,
+      // No STARTTLS at all (hideSTARTTLS only leaves it out of EHLO: the command still upgrades), and a login
+      // in clear accepted: if the client sent anything in clear, this server would take it.
+      ...(options.noSTARTTLS ? { disabledCommands: ['STARTTLS'], allowInsecureAuth: true } : {}),
+      onAuth: (auth, session, cb) => {
+        logins.push({ username: auth.username, secure: session.secure });
+        return auth.username === 'fso' && auth.password === 'smtp-pass-5c1e09' ? cb(null, { user: 'fso' }) : cb(new Error('bad login'));
+      },
       onRcptTo: (_a, _s, cb) => (options.rejectRcpt ? cb(Object.assign(new Error('no such user'), { responseCode: 550 })) : cb()),
       onData: (stream, session, cb) => {
         let text = '';
@@ -247,7 +263,7 @@ describe('email', () => {
     const port = await listen(server.server as unknown as net.Server);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     await writeFile(path.join(tmp.path, 'smtp.password'), 'smtp-pass-5c1e09\n');
-    return { port, received, ca: cert };
+    return { port, received, logins, ca: cert };
   }
 
   it('sends over STARTTLS with a login from a password file, and never logs the password', async () => {
@@ -267,15 +283,42 @@ describe('email', () => {
     expect(capture.text()).not.toContain('smtp-pass-5c1e09');
   });
 
+  it('keeps the password out of the log when the login fails (the error path logs the error)', async () => {
+    const { port, logins, ca } = await smtp({});
+    await writeFile(path.join(tmp.path, 'wrong.password'), 'wrong-pass-77d0aa\n');
+    const capture = capturingLogger();
+    const spec = targetSchema.parse({ type: 'email', host: '127.0.0.1', port, caFile: ca, from: 'fso@example.com', to: ['oncall@example.com'], username: 'fso', passwordFile: 'wrong.password' });
+    const notifier = await createNotifier('mail', spec, context(capture.log));
+    const outcomes: NotifyOutcome[] = [];
+    const dispatcher = createDispatcher({ notifiers: [notifier], log: capture.log, onOutcome: (_t, o) => outcomes.push(o) });
+    closers.push(() => dispatcher.close());
+    dispatcher.dispatch(['mail'], alert());
+    await waitFor(() => outcomes.includes('failed'), 'the refused login given up');
+    expect(outcomes).toEqual(['failed']);
+    expect(logins).toEqual([{ username: 'fso', secure: true }]);
+    expect(capture.text()).toContain('EAUTH');
+    const plainAuth = Buffer.from('\0fso\0wrong-pass-77d0aa').toString('base64');
+    for (const secret of ['wrong-pass-77d0aa', Buffer.from('wrong-pass-77d0aa').toString('base64'), plainAuth]) expect(capture.text()).not.toContain(secret);
+  });
+
   it('refuses to send in clear when the server offers no STARTTLS, and does not retry a 5xx', async () => {
-    const plain = await smtp({ hideSTARTTLS: true });
-    const raw = { type: 'email', host: '127.0.0.1', port: plain.port, security: 'starttls', from: 'fso@example.com', to: ['a@example.com'], username: 'fso', passwordFile: 'smtp.password', timeout: '5s' };
+    const plain = await smtp({ noSTARTTLS: true });
+    // The CA is trusted: what refuses is the missing STARTTLS, not the certificate.
+    const raw = { type: 'email', host: '127.0.0.1', port: plain.port, security: 'starttls', caFile: plain.ca, from: 'fso@example.com', to: ['a@example.com'], username: 'fso', passwordFile: 'smtp.password', timeout: '5s' };
     const spec = targetSchema.parse(raw);
     const notifier = await createNotifier('mail', spec, context());
     closers.push(() => notifier.close());
     const err = await notifier.send(alert()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotifyError);
+    expect(err).toMatchObject({ retryable: false, message: expect.stringContaining('ETLS') });
+    expect(plain.logins).toEqual([]);
     expect(plain.received).toHaveLength(0);
+    // The same server takes the message in clear when asked to (security none, a relay on this machine).
+    const clear = await createNotifier('clear', targetSchema.parse({ ...raw, caFile: undefined, security: 'none' }), context());
+    closers.push(() => clear.close());
+    await clear.send(alert());
+    expect(plain.logins).toEqual([{ username: 'fso', secure: false }]);
+    expect(plain.received).toHaveLength(1);
 
     const rejecting = await smtp({ rejectRcpt: true });
     const spec2 = targetSchema.parse({ ...raw, port: rejecting.port, caFile: rejecting.ca });

@@ -95,11 +95,23 @@ export function formatSyslog(alert: FsoAlert, spec: Pick<SyslogSpec, 'facility' 
 }
 
 /**
+ * A message made one line for newline framing (RFC 6587 §3.4.2: the trailer
+ * may not occur in the message): a file name or summary with a line break
+ * would otherwise end the message there, and what follows would be read as
+ * a message of its own, a forged one if the name was chosen for it. CR, LF
+ * and NUL (a trailer for some receivers) become spaces.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/\r\n|[\r\n\0]/g, ' ');
+}
+
+/**
  * A syslog target: UDP (one datagram per alert), TCP or TLS (RFC 6587
  * octet-counting framing, `LEN SP MSG`, as RFC 5425 requires for TLS), or a
- * unix stream socket (one message per line: syslog-ng's `unix-stream()`,
- * rsyslog's imuxsock is datagram only and Node has no unix datagram
- * sockets). A stream connection is kept open and made again after a failure.
+ * unix stream socket (one message per line, {@link oneLine}: syslog-ng's
+ * `unix-stream()`, or rsyslog's imptcp with `path=`; rsyslog's imuxsock is
+ * datagram only and Node has no unix datagram sockets). A stream connection
+ * is kept open and made again after a failure.
  */
 export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { ca?: Buffer; log?: Logger } = {}): Notifier {
   const hostname = os.hostname();
@@ -112,7 +124,12 @@ export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { 
   const connect = (): Promise<net.Socket> =>
     new Promise((resolve, reject) => {
       const s = spec.transport === 'tls'
-        ? tls.connect({ host: spec.host, port, servername: spec.host, ...(options.ca ? { ca: options.ca } : {}) })
+        ? tls.connect({
+            host: spec.host, port,
+            // SNI takes a host name only (RFC 6066 §3); Node warns (DEP0123) when given an IP address.
+            ...(net.isIP(spec.host ?? '') === 0 ? { servername: spec.host } : {}),
+            ...(options.ca ? { ca: options.ca } : {}),
+          })
         : spec.transport === 'unix'
           ? net.connect({ path: spec.path as string })
           : net.connect({ host: spec.host, port });
@@ -142,14 +159,22 @@ export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { 
 
   const sendStream = async (line: string): Promise<void> => {
     if (socket && (socket.destroyed || !socket.writable)) socket = undefined;
-    socket ??= await connect();
+    if (!socket) {
+      const fresh = await connect();
+      // close() ran while connecting: nothing would ever close this socket.
+      if (closed) {
+        fresh.destroy();
+        throw fail('closed');
+      }
+      socket = fresh;
+    }
     const s = socket;
     const drop = (): void => {
       if (socket === s) socket = undefined;
       s.destroy();
     };
     const bytes = Buffer.from(line, 'utf8');
-    const frame = spec.transport === 'unix' ? Buffer.concat([bytes, Buffer.from('\n')]) : Buffer.concat([Buffer.from(`${bytes.length} `), bytes]);
+    const frame = spec.transport === 'unix' ? Buffer.from(`${oneLine(line)}\n`, 'utf8') : Buffer.concat([Buffer.from(`${bytes.length} `), bytes]);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         drop();

@@ -43,12 +43,13 @@ const webhookSchema = z.strictObject({
   /** … or from this environment variable. */
   secretEnv: envName.optional(),
   headers: z
-    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), z.string().max(4096))
+    // A line break in a value would make node:http throw at every attempt: refused here, once.
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), z.string().max(4096).regex(/^[^\r\n\0]*$/, 'a header value without line breaks'))
     .refine((h) => !Object.keys(h).some((k) => RESERVED_HEADERS.includes(k.toLowerCase())), { message: `may not set ${RESERVED_HEADERS.join(', ')}` })
     .default({}),
   timeout: durationSchema.default(5000),
   caFile: z.string().min(1).optional(),
-});
+}).refine((w) => w.caFile === undefined || w.url.startsWith('https:'), { path: ['caFile'], message: 'caFile is for an https:// URL' });
 
 const SYSLOG_FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
 /** Facility codes (RFC 5424 §6.2.1); ftp is 11, local0 16. */
@@ -79,7 +80,8 @@ const syslogSchema = z
 const emailSchema = z.strictObject({
   type: z.literal('email'),
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(587),
+  /** Default 465 with `security: tls`, else 587. */
+  port: z.number().int().min(1).max(65535).optional(),
   /** `starttls` refuses to send in clear when the server offers no STARTTLS; `tls` is TLS from the first byte (465). */
   security: z.enum(['starttls', 'tls', 'none']).default('starttls'),
   caFile: z.string().min(1).optional(),
