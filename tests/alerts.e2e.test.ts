@@ -108,6 +108,8 @@ describe('fso-alert on the real stack: agent → broker → fso-alert → webhoo
     agent = await startAgent({
       agentId: 'web-01', brokerUrl: broker.url, stateDir: path.join(tmp.path, 'state'), pairWindowMs: 100,
       username: USERS.agent.username, passwordFile: await pw(USERS.agent),
+      // A heartbeat well inside the offline rule's `for` (3 s below), so only a stopped agent is "offline".
+      statusIntervalMs: 250,
       initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched, important: ['**/*.conf'] }] }, 'test'),
     });
     await agent.ready();
@@ -176,7 +178,7 @@ describe('fso-alert on the real stack: agent → broker → fso-alert → webhoo
     await writeFile(path.join(watched, 'second.conf'), 'x\n');
     await waitFor(() => received('conf-changed').length > before, 'an alert from the rules still running');
 
-    await writeFile(rulesFile, rulesYaml(receiver.url, '  - id: offline\n    when: agent-offline\n    for: 1s\n    notify: [hook]\n'));
+    await writeFile(rulesFile, rulesYaml(receiver.url, '  - id: offline\n    when: agent-offline\n    for: 3s\n    notify: [hook]\n'));
     expect(await daemon.reload()).toEqual({ ok: true, rules: 3 });
     const metrics = parseMetrics(await daemon.metrics.metrics());
     expect(metrics.get('fso_alert_rules_reloads_total{outcome="refused"}')).toBe(1);
@@ -190,10 +192,12 @@ describe('fso-alert on the real stack: agent → broker → fso-alert → webhoo
   it('a viewer sees alerts on MQTT; an agent that stops is reported offline after `for`', async () => {
     const viewer = await createCollector(broker.url.replace('mqtt://', `mqtt://${USERS.viewer.username}:${USERS.viewer.password}@`), 'fso/alerts/+');
     try {
+      // The agent was online with a heartbeat every 250 ms: nothing fired before it stopped.
+      expect(received('offline')).toEqual([]);
       await agent.close();
-      const offline = await waitFor(() => received('offline', 'firing')[0], 'the offline alert at the webhook', 15_000);
+      const offline = await waitFor(() => received('offline', 'firing')[0], 'the offline alert at the webhook', 20_000);
       expect(offline).toMatchObject({ key: 'web-01', agentId: 'web-01' });
-      await waitFor(() => viewer.messages.find((m) => m.topic === 'fso/alerts/offline'), "the offline alert on the viewer's subscription");
+      await waitFor(() => viewer.messages.find((m) => m.topic === 'fso/alerts/offline'), "the offline alert on the viewer's subscription", 20_000);
     } finally {
       await viewer.close();
     }
