@@ -20,7 +20,11 @@ export interface Dispatcher {
   dispatch(targets: readonly string[], alert: FsoAlert): void;
   /** Alerts waiting or being sent, per target. */
   pending(): Map<string, number>;
-  /** Waits up to `drainMs` (default 0) for the queues to empty, then closes every notifier; a second call returns the same promise. */
+  /**
+   * Waits up to `drainMs` (default 0) for the queues to empty, then drops
+   * what is left, closes every notifier (which cuts a send in flight) and
+   * waits for the last outcomes; a second call returns the same promise.
+   */
   close(options?: { drainMs?: number }): Promise<void>;
 }
 
@@ -163,6 +167,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           lane.wake?.();
         }
         await Promise.allSettled([...lanes.values()].map((l) => l.notifier.close()));
+        // A closed notifier cuts its send in flight; its outcome is counted before close() resolves.
+        await new Promise<void>((resolve) => {
+          idle.push(resolve);
+          settleIdle();
+        });
       })();
       return closed;
     },

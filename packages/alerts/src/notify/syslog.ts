@@ -157,18 +157,37 @@ export function createSyslogNotifier(name: string, spec: SyslogSpec, options: { 
       });
     });
 
-  const sendStream = async (line: string): Promise<void> => {
-    if (socket && (socket.destroyed || !socket.writable)) socket = undefined;
-    if (!socket) {
-      const fresh = await connect();
-      // close() ran while connecting: nothing would ever close this socket.
-      if (closed) {
-        fresh.destroy();
-        throw fail('closed');
-      }
-      socket = fresh;
+  /** The connection being made, shared by the sends that start meanwhile: one connection, never one leaked per send. */
+  let connecting: Promise<net.Socket> | undefined;
+
+  const open = async (): Promise<net.Socket> => {
+    if (socket) {
+      // A receiver's close that has already arrived is read (and 'end' drops the socket) before this write:
+      // otherwise the write is accepted by the kernel into a dead connection and lost (RFC 6587 has no acks).
+      // Two turns, so the event loop polls for I/O at least once whatever phase this send started in.
+      await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+      if (closed) throw fail('closed');
+      if (socket && !socket.destroyed && socket.writable) return socket;
+      socket = undefined;
     }
-    const s = socket;
+    connecting ??= connect()
+      .then((fresh) => {
+        // close() ran while connecting: nothing would ever close this socket.
+        if (closed) {
+          fresh.destroy();
+          throw fail('closed');
+        }
+        socket = fresh;
+        return fresh;
+      })
+      .finally(() => {
+        connecting = undefined;
+      });
+    return connecting;
+  };
+
+  const sendStream = async (line: string): Promise<void> => {
+    const s = await open();
     const drop = (): void => {
       if (socket === s) socket = undefined;
       s.destroy();

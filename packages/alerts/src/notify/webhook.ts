@@ -37,6 +37,8 @@ export function createWebhookNotifier(name: string, spec: WebhookSpec, secrets: 
     name,
     type: 'webhook',
     send(alert: FsoAlert) {
+      // After close() the agent is destroyed, but a request would still open a kept-alive socket that nothing closes.
+      if (closed) return Promise.reject(fail('closed', false));
       const body = Buffer.from(JSON.stringify(alert), 'utf8');
       const headers: Record<string, string> = {
         ...spec.headers,
