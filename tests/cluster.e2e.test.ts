@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent } from '@fso/agent';
@@ -16,7 +15,7 @@ import type { Broker } from '@fso/broker';
 import { parseAgentConfig } from '@fso/common';
 import { main as controllerMain } from '../packages/controller/src/cli.js';
 import { writeTestAuthFile } from '../packages/broker/src/testing/auth.js';
-import { createTempDir, readAuditLines, waitFor, waitForProgress } from './helpers.js';
+import { createTempDir, readAuditLines, runCli, waitFor, waitForProgress } from './helpers.js';
 
 const REDIS = '/usr/bin/redis-server';
 const USERS = {
@@ -95,10 +94,9 @@ describe('two fso-broker nodes as one cluster over Redis (issue 15 §2)', () => 
   it('a config pushed on node B reaches the agent on node A, which applies it', async () => {
     const file = path.join(tmp.path, 'config.json');
     await writeFile(file, JSON.stringify({ schema: 'fso.config/1', revision: 5, watch: [{ path: watched, important: ['**/*.conf'] }] }));
-    const out = new PassThrough();
-    let text = '';
-    out.on('data', (d: Buffer) => (text += d.toString()));
-    const code = await controllerMain(['push', '--agent', 'web-01', '--file', file, '--timeout', '20', '--broker', nodeB.url, '--username', 'ops', '--password-file', pw.ops as string], { stdout: out, stderr: out });
+    const push = await runCli(controllerMain, ['push', '--agent', 'web-01', '--file', file, '--timeout', '20', '--broker', nodeB.url, '--username', 'ops', '--password-file', pw.ops as string]);
+    const text = push.stdout + push.stderr;
+    const code = push.code;
     expect(code, text).toBe(0);
     expect(text).toMatch(/applied/);
   });

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 
@@ -165,4 +166,26 @@ export function parseMetrics(text: string): Map<string, number> {
     samples.set(match[1] as string, Number(match[2]));
   }
   return samples;
+}
+
+/** What a CLI's `main` returned and printed, run in-process by {@link runCli}. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a bin's exported `main(argv, io)` in-process and keeps what it printed. */
+export async function runCli(
+  main: (argv: string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }) => Promise<number>,
+  argv: string[],
+): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await main(argv, { stdout, stderr });
+  return { code, stdout: out, stderr: err };
 }

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startAgent } from '@fso/agent';
 import type { Agent } from '@fso/agent';
@@ -14,23 +13,9 @@ import type { Broker } from '@fso/broker';
 import { parseAgentConfig } from '@fso/common';
 import { main as auditMain } from '../packages/audit-recorder/src/cli.js';
 import { main as controllerMain } from '../packages/controller/src/cli.js';
-import { createTempDir, readAuditLines, waitFor, waitForProgress } from './helpers.js';
+import { createTempDir, readAuditLines, runCli, waitFor, waitForProgress } from './helpers.js';
 import type { AuditLine } from './helpers.js';
 
-/** Runs a CLI `main` in-process and captures what it prints. */
-async function runCli(
-  main: (argv: string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }) => Promise<number>,
-  argv: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, stdout: out, stderr: err };
-}
 
 describe('the whole pipeline: agent → broker → recorder → JSONL (all real, in one process)', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };

@@ -122,7 +122,7 @@ export async function startAlertDaemon(options: AlertDaemonOptions): Promise<Ale
 
   let client: MqttClient | undefined;
   const publish = (alert: FsoAlert): void => {
-    const payload = JSON.stringify(alertSchema.parse(alert));
+    const payload = JSON.stringify(alert);
     // QoS 1 queues in MQTT.js while the broker is away and is sent on reconnect.
     client?.publish(topics.alerts(alert.rule), payload, { qos: 1 }, (err) => {
       if (err && !closing) log.warn({ err, alert: alert.id }, 'alert publish failed');
@@ -133,10 +133,16 @@ export async function startAlertDaemon(options: AlertDaemonOptions): Promise<Ale
     rules: ruleSet.rules,
     source,
     emit: (alert, rule) => {
+      // An alert the schema refuses is a bug here, not bad input: say so, keep the stream flowing.
+      const checked = alertSchema.safeParse(alert);
+      if (!checked.success) {
+        log.error({ rule: alert.rule, key: alert.key.slice(0, 200), issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'an alert failed its own schema and was not sent');
+        return;
+      }
       metrics.alert(alert.rule, alert.state);
       log.info({ alert: alert.id, rule: alert.rule, state: alert.state, severity: alert.severity, key: alert.key, count: alert.count }, alert.summary);
-      publish(alert);
-      targets.dispatcher.dispatch(rule.notify, alert);
+      publish(checked.data);
+      targets.dispatcher.dispatch(rule.notify, checked.data);
     },
   });
   engineRef.current = engine;

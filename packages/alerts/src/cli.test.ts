@@ -2,25 +2,18 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startBroker } from '@fso/broker';
 import type { Broker } from '@fso/broker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTempDir, waitFor } from '../../../tests/helpers.js';
+import { createTempDir, runCli, waitFor } from '../../../tests/helpers.js';
 import { main } from './cli.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
+  const { code, stdout, stderr } = await runCli(main, argv);
+  return { code, out: stdout, err: stderr };
 }
 
 const VALID = `rules:

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { globMatcher } from '@fso/audit-trail';
-import { alertSeveritySchema, eventTypeSchema, originSchema, parseDuration, ruleIdSchema } from '@fso/common';
+import { alertSeveritySchema, eventTypeSchema, originSchema, positiveDurationSchema, ruleIdSchema } from '@fso/common';
 import type { AlertSeverity, EventType, Origin } from '@fso/common';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -24,17 +24,6 @@ export type RuleKind = (typeof RULE_KINDS)[number];
 /** What one incident of a rule is about; the default is `path` for change and diff, `agent` otherwise, `rule` for verify. */
 export const GROUP_BYS = ['agent', 'path', 'root', 'rule'] as const;
 export type GroupBy = (typeof GROUP_BYS)[number];
-
-const durationSchema = z.string().transform((text, ctx) => {
-  try {
-    const ms = parseDuration(text);
-    if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: 'must be more than 0' });
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-  return z.NEVER;
-});
 
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 
@@ -64,16 +53,16 @@ const ruleSchema = z.strictObject({
   when: z.enum(RULE_KINDS),
   match: matchSchema.default({}),
   /** At least `count` matches within `window` (by the records' own time) for one group, else no alert. */
-  threshold: z.strictObject({ count: z.number().int().min(1), window: durationSchema }).optional(),
+  threshold: z.strictObject({ count: z.number().int().min(1), window: positiveDurationSchema }).optional(),
   groupBy: z.enum(GROUP_BYS).optional(),
   /** `agent-offline`: how long without a status (or offline) before it fires. */
-  for: durationSchema.optional(),
+  for: positiveDurationSchema.optional(),
   /** A firing incident resolves after this long without a new match; default: the threshold's window, else 5m. */
-  resolveAfter: durationSchema.optional(),
+  resolveAfter: positiveDurationSchema.optional(),
   /** While an incident keeps firing, say so again (with the count) this often; default: never. */
-  repeat: durationSchema.optional(),
+  repeat: positiveDurationSchema.optional(),
   /** At most `incidents` new incidents per `per`; the rest fold into one `(rate-limited)` incident. Default 20 per 1h. */
-  limit: z.strictObject({ incidents: z.number().int().min(1), per: durationSchema }).optional(),
+  limit: z.strictObject({ incidents: z.number().int().min(1), per: positiveDurationSchema }).optional(),
   /** Target names from `targets`. */
   notify: z.array(z.string().min(1)).default([]),
   enabled: z.boolean().default(true),

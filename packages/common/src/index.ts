@@ -76,7 +76,7 @@ export { createLogger, createSilentLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { BrokerConnectError, ConfigValidationError, InvalidAgentIdError, JwtError, errorCode, toError } from './errors.js';
 export type { JwtErrorReason } from './errors.js';
-export { MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_SMALL_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson } from './validate.js';
+export { MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MAX_SMALL_PAYLOAD_BYTES, assertAgentId, formatIssues, parseAgentConfig, parseJson, positiveDurationSchema } from './validate.js';
 export type { JsonResult } from './validate.js';
 export { isoFromMs, isoNow } from './time.js';
 export { DEFAULT_BROKER_URL, connectMqtt, createMqttClient, endMqtt, resolveBrokerUrl, subscribeCodes, waitForConnect } from './mqtt.js';

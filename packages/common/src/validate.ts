@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { parseDuration } from './process.js';
 import { ConfigValidationError, InvalidAgentIdError } from './errors.js';
 import { AGENT_ID_PATTERN, agentConfigSchema } from './schemas.js';
 import type { AgentConfig } from './schemas.js';
@@ -66,3 +67,22 @@ export function assertAgentId(id: string): string {
   if (!AGENT_ID_PATTERN.test(id)) throw new InvalidAgentIdError(id);
   return id;
 }
+
+/**
+ * A positive duration written as text (`500ms`, `10s`, `5m`, `24h`; plain
+ * numbers are seconds), parsed to milliseconds: what a YAML or JSON file
+ * says where the CLIs take `positiveDurationOption`.
+ *
+ * @example
+ * z.strictObject({ window: positiveDurationSchema }).parse({ window: '1m' }) // { window: 60000 }
+ */
+export const positiveDurationSchema = z.string().transform((text, ctx) => {
+  try {
+    const ms = parseDuration(text);
+    if (ms > 0) return ms;
+    ctx.addIssue({ code: 'custom', message: 'must be more than 0' });
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+  return z.NEVER;
+});

@@ -8,7 +8,7 @@ import type { SMTPServerOptions } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import { NotifyError } from '../errors.js';
-import { testAlert } from '../testing/alert.js';
+import { rejection, testAlert } from '../testing/alert.js';
 import { captureLog } from '../testing/capturedLog.js';
 import type { CapturedLog } from '../testing/capturedLog.js';
 import { createSelfSignedCert } from '../testing/certs.js';
@@ -116,13 +116,6 @@ async function mailer(name: string, raw: Record<string, unknown>, log = captureL
   return notifier;
 }
 
-const rejection = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('the send resolved; it should have been refused');
-    },
-    (err: unknown) => err,
-  );
 
 /** The password in every form it takes on the wire: plain, base64 (AUTH LOGIN) and the AUTH PLAIN blob. */
 const passwordForms = (password: string): string[] => [

@@ -5,7 +5,7 @@ import type { FsoAlert } from '@fso/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import { NotifyError } from '../errors.js';
-import { testAlert } from '../testing/alert.js';
+import { rejection, testAlert } from '../testing/alert.js';
 import { captureLog } from '../testing/capturedLog.js';
 import { createSelfSignedCert } from '../testing/certs.js';
 import { startStreamReceiver, startUdpReceiver } from '../testing/syslogReceiver.js';
@@ -38,13 +38,6 @@ function track(receiver: SyslogReceiver): SyslogReceiver {
   return receiver;
 }
 
-const rejection = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('the send resolved; it should have been refused');
-    },
-    (err: unknown) => err,
-  );
 
 /** Waits until `receiver` holds `count` messages; fails naming `what`. */
 const messages = (receiver: SyslogReceiver, count: number, what: string): Promise<Buffer[]> =>

@@ -6,6 +6,7 @@ import { TargetConfigError } from '../errors.js';
 import { captureLog } from '../testing/capturedLog.js';
 import { createNotifier, readSecret, targetSchema } from './targets.js';
 import type { TargetContext } from './targets.js';
+import { rejection } from '../testing/alert.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
@@ -16,14 +17,6 @@ afterEach(async () => {
 });
 
 const context = (env: NodeJS.ProcessEnv = {}): TargetContext => ({ baseDir: tmp.path, env, log: captureLog().log });
-
-const rejection = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('it resolved; it should have been refused');
-    },
-    (err: unknown) => err,
-  );
 
 const EMAIL = { type: 'email', host: 'smtp.example.com', from: 'fso@example.com', to: ['oncall@example.com'] };
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDuration } from '@fso/common';
+import { positiveDurationSchema } from '@fso/common';
 import type { Logger } from '@fso/common';
 import { z } from 'zod';
 import { TargetConfigError } from '../errors.js';
@@ -8,17 +8,6 @@ import { createEmailNotifier } from './email.js';
 import type { Notifier } from './notifier.js';
 import { createSyslogNotifier } from './syslog.js';
 import { createWebhookNotifier } from './webhook.js';
-
-const durationSchema = z.string().transform((text, ctx) => {
-  try {
-    const ms = parseDuration(text);
-    if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: 'must be more than 0' });
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-  return z.NEVER;
-});
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const envName = z.string().regex(ENV_NAME, 'an environment variable name');
@@ -47,7 +36,7 @@ const webhookSchema = z.strictObject({
     .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), z.string().max(4096).regex(/^[^\r\n\0]*$/, 'a header value without line breaks'))
     .refine((h) => !Object.keys(h).some((k) => RESERVED_HEADERS.includes(k.toLowerCase())), { message: `may not set ${RESERVED_HEADERS.join(', ')}` })
     .default({}),
-  timeout: durationSchema.default(5000),
+  timeout: positiveDurationSchema.default(5000),
   caFile: z.string().min(1).optional(),
 }).refine((w) => w.caFile === undefined || w.url.startsWith('https:'), { path: ['caFile'], message: 'caFile is for an https:// URL' });
 
@@ -69,7 +58,7 @@ const syslogSchema = z
     format: z.enum(['rfc5424', 'cef']).default('rfc5424'),
     facility: z.enum(SYSLOG_FACILITIES).default('local0'),
     appName: z.string().regex(/^[!-~]{1,48}$/, 'printable ASCII without spaces, at most 48 characters').default('fso-alert'),
-    timeout: durationSchema.default(5000),
+    timeout: positiveDurationSchema.default(5000),
     caFile: z.string().min(1).optional(),
   })
   .superRefine((s, ctx) => {
@@ -91,7 +80,7 @@ const emailSchema = z.strictObject({
   usernameEnv: envName.optional(),
   passwordFile: z.string().min(1).optional(),
   passwordEnv: envName.optional(),
-  timeout: durationSchema.default(10_000),
+  timeout: positiveDurationSchema.default(10_000),
   subjectPrefix: z.string().max(64).default('[FSO]'),
 });
 

@@ -12,7 +12,7 @@ import type { FsoAlert } from '@fso/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, waitFor } from '../../../../tests/helpers.js';
 import { NotifyError, TargetConfigError } from '../errors.js';
-import { testAlert } from '../testing/alert.js';
+import { rejection, testAlert } from '../testing/alert.js';
 import { captureLog } from '../testing/capturedLog.js';
 import { createTestCerts } from '../testing/certs.js';
 import { createDispatcher } from './dispatcher.js';
@@ -98,13 +98,6 @@ async function hook(name: string, raw: Record<string, unknown>) {
   return notifier;
 }
 
-const rejection = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('the send resolved; it should have been refused');
-    },
-    (err: unknown) => err,
-  );
 
 describe('webhook', () => {
   it('signs the exact body: 500, 500, then 200 through the dispatcher; the receiver takes it exactly once', async () => {

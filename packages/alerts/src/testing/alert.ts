@@ -13,3 +13,12 @@ export function testAlert(over: Partial<FsoAlert> = {}): FsoAlert {
     ...over,
   };
 }
+
+/** The error `promise` rejects with; fails when it resolves (a send or a build that should have been refused). */
+export const rejection = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => {
+      throw new Error('it resolved; it should have been refused');
+    },
+    (err: unknown) => err,
+  );
