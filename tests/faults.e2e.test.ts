@@ -42,7 +42,7 @@ import {
   waitForSettled,
 } from './faultHarness.js';
 import type { Daemon, ExpectedChange, Tally } from './faultHarness.js';
-import { createCollector, createTempDir } from './helpers.js';
+import { createCollector, createTempDir, readAuditLines } from './helpers.js';
 
 const run = promisify(execFile);
 const AGENT = 'fault-01';
@@ -143,11 +143,16 @@ describe('fault injection on real processes (broker, recorder, agent bins)', () 
     await waitForAll(auditDir, creates(files), '10,000 creates in the audit files');
     const done = Date.now();
     const t = await settledTally(creates(files));
+    // The agent runs with its default --who auto: as root, fanotify names this test's own process for every create.
+    const live = (await readAuditLines(auditDir)).filter((l) => l.record === 'event' && String(l.path).includes('/burst-'));
+    const attributed = live.filter((l) => (l.who as { pid?: number } | null | undefined)?.pid === process.pid).length;
     reportFigure({
       fault: '10,000-file burst', behaviour: 'all creates recorded once', ...counts(t), recoverMs: null,
-      writtenMs: written - started, allRecordedMs: done - started, resendRounds: resendRounds(agent),
+      writtenMs: written - started, allRecordedMs: done - started, resendRounds: resendRounds(agent), whoAttributed: attributed,
     });
     expectExact(t);
+    if (process.getuid?.() === 0) expect(attributed, 'creates attributed to the writing process').toBe(live.length);
+    else expect(live.every((l) => l.who === null && l.whoMissing === 'not-root')).toBe(true);
     expect((await verify(auditDir)).code).toBe(0);
   }, FAULT_TEST_TIMEOUT_MS);
 

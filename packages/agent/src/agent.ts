@@ -22,6 +22,8 @@ import { startRootWatcher } from './watch/rootWatcher.js';
 import type { RootWatcher } from './watch/rootWatcher.js';
 import { openStateDir } from './stateDir.js';
 import { createStatusReporter, offlineStatusAtStart } from './delivery/status.js';
+import { startWhoSource } from './who/whoSource.js';
+import type { WhoMode } from './who/whoSource.js';
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -49,6 +51,13 @@ export interface AgentOptions {
   outboxMaxBytes?: number;
   /** Status heartbeat (ms); default 30 s. */
   statusIntervalMs?: number;
+  /**
+   * Who made each change (issue 16): `auto` uses fanotify where the host
+   * allows it (root, Linux ≥ 5.1, the addon built), else events carry
+   * `who: null` and the reason; `fanotify` fails to start without it; `off`
+   * (the default here; the CLI's is auto) adds nothing.
+   */
+  who?: WhoMode;
 }
 
 /** A running agent. */
@@ -115,6 +124,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     },
     configRevision: () => configs.current?.config.revision ?? null,
   });
+  // First, so that `--who fanotify` on a host without it fails before anything is opened.
+  const who = startWhoSource({ mode: options.who ?? 'off', log: log.child({ component: 'who' }), onAnswer: (result) => metrics.who(result) });
   const state = await openStateDir(options.stateDir, log);
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),
@@ -189,9 +200,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       config: () => configs.outcome,
       watching: () => [...watchers.values()].map((w) => w.state()),
       inotify: () => rescans.inotify(),
+      who: () => (options.who === undefined ? undefined : who.state()),
     },
   });
-  const changes = createChangePublisher({ publisher, differ, topics, agentId, log, configInForce, newestConfig });
+  const changes = createChangePublisher({ publisher, differ, topics, agentId, log, configInForce, newestConfig, who });
 
   function startWatch(spec: WatchSpec, quiet: boolean, handOver?: RootWatcher): Promise<RootWatcher> {
     const publishing = changes.sink(path.resolve(spec.path), spec);
@@ -204,7 +216,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         ...publishing,
         change: (change, filter) => {
           metrics.observed(change.type, change.origin);
-          publishing.change(change, filter);
+          return publishing.change(change, filter);
         },
         state: () => status.publishSoon(),
         notification: () => rescans.note(),
@@ -216,6 +228,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   async function applyConfig(config: AgentConfig, source: ConfigSource): Promise<void> {
     pendingConfig = config;
     const wanted = new Map(config.watch.map((spec) => [path.resolve(spec.path), spec]));
+    // Marked before the watches start, so that the first live change has its record.
+    who.watch([...wanted.keys()]);
     for (const [root, watcher] of [...watchers]) {
       const spec = wanted.get(root);
       if (spec && isDeepStrictEqual(spec, watcher.spec)) continue;
@@ -288,6 +302,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         // An overflow seen while the watchers closed is announced too (the monitor counts until the last one is gone).
         rescans.announceGap();
         await changes.close();
+        who.close();
         await differ.close();
         await looker.close();
         await publisher.close();

@@ -46,6 +46,8 @@ export interface AgentMetrics {
   hashed(seconds: number): void;
   /** One diff took `seconds` in the diff worker. */
   diffed(seconds: number): void;
+  /** An event's who-data: `attributed`, or why it is null. */
+  who(result: string): void;
 }
 
 /**
@@ -86,6 +88,10 @@ export function createAgentMetrics(probe: AgentMetricsProbe): AgentMetrics {
     name: 'fso_agent_diff_seconds', help: 'One diff of an important file, in the diff worker',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
   });
+  const who = new Counter({
+    name: 'fso_agent_who_total', help: 'Events by their who-data: attributed, or why it is null (not-root, unsupported, scan, no-record, process-gone)',
+    labelNames: ['result'], registers: [registry],
+  });
   new Gauge({ name: 'fso_agent_outbox_pending_messages', help: 'Messages in the outbox not yet acknowledged by the recorder', registers: [registry], collect() { this.set(probe.pendingMessages()); } });
   new Gauge({ name: 'fso_agent_outbox_pending_bytes', help: 'Bytes of them, as counted against --outbox-max', registers: [registry], collect() { this.set(probe.pendingBytes()); } });
   new Gauge({ name: 'fso_agent_last_seq', help: 'The last seq handed out (current epoch)', registers: [registry], collect() { this.set(probe.lastSeq()); } });
@@ -116,5 +122,6 @@ export function createAgentMetrics(probe: AgentMetricsProbe): AgentMetrics {
     overflowed: () => overflows.inc(),
     hashed: (seconds) => hashSeconds.observe(seconds),
     diffed: (seconds) => diffSeconds.observe(seconds),
+    who: (result) => who.inc({ result }),
   };
 }

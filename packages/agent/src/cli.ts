@@ -25,6 +25,8 @@ import {
 } from '@fso/common';
 import type { AgentConfig, HealthServer } from '@fso/common';
 import { startAgent } from './agent.js';
+import { WHO_MODES } from './who/whoSource.js';
+import type { WhoMode } from './who/whoSource.js';
 
 interface AgentFlags {
   id: string;
@@ -46,6 +48,7 @@ interface AgentFlags {
   rescanInterval?: string;
   outboxMax: string;
   metricsPort?: number;
+  who: string;
   metricsHost: string;
 }
 
@@ -120,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')
     .option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one; default: not served)', portOption)
     .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
+    .option('--who <mode>', 'who made each change: auto (fanotify where the host allows it, else who: null and why), fanotify (required), off', 'auto')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -142,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(flags.rescanInterval ? { rescanIntervalMs: parseDuration(flags.rescanInterval) } : {}),
     };
     assertAgentId(flags.id);
+    if (!(WHO_MODES as readonly string[]).includes(flags.who)) throw new ConfigValidationError('--who', [`"${flags.who}" is not a mode: use ${WHO_MODES.join(', ')}`]);
     config = await initialConfig(flags);
   } catch (err) {
     log.error({ err: (err as Error).message }, 'cannot start');
@@ -154,6 +159,7 @@ export async function main(argv: string[]): Promise<number> {
     agent = await startAgent({
       agentId: flags.id, brokerUrl: resolveBrokerUrl(flags.broker), stateDir, topicPrefix: flags.topicPrefix,
       initialConfig: config, logger: log, username: flags.username, passwordFile: flags.passwordFile, caFile: flags.ca, nodiff, ...durations,
+      who: flags.who as WhoMode,
     });
   } catch (err) {
     log.error({ err }, 'cannot start');

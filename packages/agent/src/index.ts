@@ -17,3 +17,5 @@ export {
   StateDirError,
   WatchError,
 } from './errors.js';
+export { WHO_MODES, WhoUnavailableError, startWhoSource } from './who/whoSource.js';
+export type { WhoAnswer, WhoMode, WhoSource } from './who/whoSource.js';

@@ -33,6 +33,9 @@ export {
   statusSchema,
   timestampSchema,
   watchSpecSchema,
+  WHO_MISSING_REASONS,
+  WHO_SOURCES,
+  whoSchema,
 } from './schemas.js';
 export type {
   Ack,
@@ -57,6 +60,8 @@ export type {
   WatchSpec,
   WatchGapReason,
   WatchState,
+  Who,
+  WhoMissingReason,
 } from './schemas.js';
 export {
   ALERT_SEVERITIES,

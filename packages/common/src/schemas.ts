@@ -50,6 +50,45 @@ const sequencedFields = {
   seq: seqSchema,
 };
 
+/**
+ * Where an event's `who` came from: `fanotify`, the kernel named the process
+ * (a filesystem mark), and the agent read its ids from /proc at once.
+ */
+export const WHO_SOURCES = ['fanotify'] as const;
+
+/**
+ * Why an event has `who: null` (an FSO addition, issue 16): the host gives no
+ * source (`not-root`, `unsupported`: no fanotify or no addon), the change was
+ * found by a walk (`scan`), no record of it came from the kernel (`no-record`:
+ * a change made before the mark, a directory gone before its name was read),
+ * or the process had exited before its ids were read (`process-gone`).
+ */
+export const WHO_MISSING_REASONS = ['not-root', 'unsupported', 'scan', 'no-record', 'process-gone'] as const;
+
+const idSchema = z.number().int().min(0).nullable();
+
+/** The user and process behind a change, as the host told it. */
+export const whoSchema = z.object({
+  /** Real user id and its name (null where /etc/passwd has none). */
+  uid: idSchema,
+  user: z.string().nullable(),
+  gid: idSchema,
+  /** Effective user id (differs from `uid` in a setuid program) and its name. */
+  euid: idSchema.optional(),
+  euser: z.string().nullable().optional(),
+  /** The login user id (the audit uid: who logged in, through su or sudo), null when unset. */
+  auid: idSchema.optional(),
+  auser: z.string().nullable().optional(),
+  pid: z.number().int().min(0),
+  ppid: idSchema.optional(),
+  /** The executable (null when the process was exiting: its exe link is gone) and its command name. */
+  exe: z.string().nullable(),
+  comm: z.string().nullable(),
+  source: z.enum(WHO_SOURCES),
+});
+export type Who = z.infer<typeof whoSchema>;
+export type WhoMissingReason = (typeof WHO_MISSING_REASONS)[number];
+
 /** One observed change of one path. */
 export const eventSchema = z.object({
   schema: z.literal('fso.event/1'),
@@ -65,6 +104,9 @@ export const eventSchema = z.object({
   hashSkipped: z.enum(HASH_SKIP_REASONS).nullable().optional(),
   important: z.boolean(),
   origin: originSchema,
+  /** Who made the change (an FSO addition, issue 16): absent with `--who off`, null with `whoMissing` saying why. */
+  who: whoSchema.nullable().optional(),
+  whoMissing: z.enum(WHO_MISSING_REASONS).optional(),
   observedAt: timestampSchema,
   emittedAt: timestampSchema,
 });
@@ -324,6 +366,14 @@ export const statusSchema = z.object({
       maxQueuedEvents: z.number().int().min(1),
       overflows: z.number().int().min(0),
       lastOverflowAt: timestampSchema.nullable(),
+    })
+    .optional(),
+  /** Who-data (an FSO addition, issue 16): the mode asked, the source in use (null: none) and why none. */
+  who: z
+    .object({
+      mode: z.enum(['auto', 'fanotify', 'off']),
+      source: z.enum(WHO_SOURCES).nullable(),
+      reason: z.string().nullable(),
     })
     .optional(),
   at: timestampSchema,

@@ -6,6 +6,7 @@ import type { WatchFilter } from '../watch/filters.js';
 import type { Publisher, Unstamped } from './publisher.js';
 import type { Change } from '../watch/reconciler.js';
 import type { WatchSink } from '../watch/rootWatcher.js';
+import type { WhoAnswer, WhoSource } from '../who/whoSource.js';
 
 /** Options of {@link createChangePublisher}. */
 export interface ChangePublisherOptions {
@@ -18,6 +19,8 @@ export interface ChangePublisherOptions {
   configInForce(): AgentConfig | undefined;
   /** The config last handed over to be applied (it may not be in force yet). Keeping and moving content for diffs follows its `diff` options. */
   newestConfig(): AgentConfig | undefined;
+  /** Who made each change (`--who`); none: events carry no `who`. */
+  who?: WhoSource;
 }
 
 /** The sink part that turns one root's changes into messages, journal entries and content kept for diffs. */
@@ -25,8 +28,12 @@ export type ChangeSink = Required<Pick<WatchSink, 'change' | 'move' | 'recorded'
 
 /** Turns what the watchers see into event and diff messages (DESIGN.md: an event, then for an important file its diff). */
 export interface ChangePublisher {
-  /** Publishes a change's event message and, for an important file, computes and publishes its diff. */
-  publish(change: Change, filter: WatchFilter, root: string): void;
+  /**
+   * Publishes a change's event message and, for an important file, computes
+   * and publishes its diff. A promise when the event waits for its who-data:
+   * the emitter waits for it before the next change, so events keep their order.
+   */
+  publish(change: Change, filter: WatchFilter, root: string): void | Promise<void>;
   /** The sink of one root's watcher, but for its state and notifications (not the change pipeline's business). */
   sink(root: string, spec: WatchSpec): ChangeSink;
   /** Waits for the diffs in flight to be published (or to fail). A second call returns the same promise. */
@@ -47,7 +54,13 @@ export function createChangePublisher(options: ChangePublisherOptions): ChangePu
   const diffsInFlight = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
 
-  const publish = (change: Change, filter: WatchFilter, root: string): void => {
+  const publish = (change: Change, filter: WatchFilter, root: string): void | Promise<void> => {
+    const answer = options.who?.lookup(change);
+    if (answer instanceof Promise) return answer.then((who) => send(change, filter, root, who));
+    send(change, filter, root, answer);
+  };
+
+  const send = (change: Change, filter: WatchFilter, root: string, who: WhoAnswer | undefined): void => {
     const important = filter.isImportant(change.path) || (change.oldPath !== undefined && filter.isImportant(change.oldPath));
     const observedAt = isoFromMs(change.observedAtMs);
     const event: Unstamped<FsoEvent> = {
@@ -63,6 +76,7 @@ export function createChangePublisher(options: ChangePublisherOptions): ChangePu
       hashSkipped: change.hashSkipped,
       important,
       origin: change.origin,
+      ...who,
       observedAt,
     };
     // The baseline ops go to the journal in the same fsync as the event (the publisher's guarantee).

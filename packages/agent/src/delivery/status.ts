@@ -22,6 +22,8 @@ export interface StatusSources {
   watching(): WatchState[];
   /** The kernel's watch queue and the overflows noticed; undefined where there is no inotify. */
   inotify(): AgentStatus['inotify'];
+  /** Who-data's mode and source; undefined where the agent was not asked (the library's default). */
+  who?(): AgentStatus['who'];
 }
 
 /** Options of {@link createStatusReporter}. */
@@ -81,6 +83,7 @@ export function createStatusReporter(options: StatusReporterOptions): StatusRepo
     const outcome = sources.config();
     const { outbox } = sources;
     const inotify = sources.inotify();
+    const who = sources.who?.();
     return {
       schema: 'fso.status/1',
       agentId,
@@ -102,6 +105,7 @@ export function createStatusReporter(options: StatusReporterOptions): StatusRepo
         lost: outbox.lost().map((r) => ({ ...r })),
       },
       ...(inotify === undefined ? {} : { inotify }),
+      ...(who === undefined ? {} : { who }),
       at: isoNow(),
     };
   };

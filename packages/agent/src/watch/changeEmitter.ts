@@ -49,8 +49,8 @@ export interface ChangeEmitterOptions {
 
 /** Where decided changes are reported. */
 export interface ChangeSink {
-  /** A change, in decision order, one at a time. */
-  change(change: Change): void;
+  /** A change, in decision order, one at a time: the next waits for a promise returned (who-data being looked up). */
+  change(change: Change): void | Promise<void>;
   /** A path was recorded without an event (a quiet scan: an agent's first start, a pattern change). */
   recorded?(path: string, entry: Entry): void;
 }
@@ -161,7 +161,7 @@ export class ChangeEmitter {
         if (settled) this.#o.sink.recorded?.(d.path, settled);
         return;
       }
-      this.#o.sink.change({
+      await this.#o.sink.change({
         type: d.type, path: d.path, ...(d.oldPath ? { oldPath: d.oldPath } : {}), kind, size, mtimeMs,
         sha256, hashSkipped: sha256 === null ? (skipped ?? 'unreadable') : null, origin: d.origin, observedAtMs: d.observedAtMs, ops,
       });

@@ -21,7 +21,7 @@ import type { Change } from './reconciler.js';
  */
 export interface WatchSink {
   /** A change the watch reports (its event types and directory patterns allow it), with the filter that decided so. */
-  change(change: Change, filter: WatchFilter): void;
+  change(change: Change, filter: WatchFilter): void | Promise<void>;
   /** A path was renamed (files below a renamed directory too): what is kept for the old path now belongs to the new one. */
   move?(oldPath: string, newPath: string): void;
   /** A path was recorded in the baseline without an event (a quiet scan: a first start, a pattern change), with the root's filter. */
@@ -118,7 +118,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
       change(change) {
         if (change.kind === 'directory' && change.type === 'delete') dirs?.removeIfGone(change.path);
         if (filter.reportsEventType(change.type) && (change.kind !== 'directory' || filter.reportsDirectory(change.path))) {
-          options.sink.change(change, filter);
+          return options.sink.change(change, filter);
         } else if (change.ops.length > 0) {
           options.sink.unreported?.(change.ops);
         }

@@ -1,0 +1,244 @@
+import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { errorCode, toError } from '@fso/common';
+import type { AgentStatus, Logger, Who, WhoMissingReason } from '@fso/common';
+import type { Change } from '../watch/reconciler.js';
+import { createUserNames } from './users.js';
+import type { UserNames } from './users.js';
+import { WhoIndex } from './whoIndex.js';
+import type { WhoRecord } from './whoIndex.js';
+
+/** `--who`: `auto` uses fanotify where the host allows it, `fanotify` insists on it, `off` adds nothing. */
+export const WHO_MODES = ['auto', 'fanotify', 'off'] as const;
+export type WhoMode = (typeof WHO_MODES)[number];
+
+/** What an event gains: nothing (`off`), or `who`, null with `whoMissing` saying why. */
+export interface WhoAnswer {
+  who?: Who | null;
+  whoMissing?: WhoMissingReason;
+}
+
+/** The native addon's API (native/fanotify.c). */
+export interface FanotifyAddon {
+  open(onBatch: (records: WhoRecord[], caughtUp: number | null) => void): unknown;
+  /** A filesystem mark on `path`'s file system; true when the kernel reports renames whole (FAN_RENAME). */
+  mark(handle: unknown, path: string): boolean;
+  setRoots(handle: unknown, roots: string[]): void;
+  sync(handle: unknown): void;
+  close(handle: unknown): void;
+}
+
+/** Who-data for the change publisher. */
+export interface WhoSource {
+  /** The status's `who`: the mode asked, the source in use, why none. */
+  state(): NonNullable<AgentStatus['who']>;
+  /** The watched roots (a config applied): marks their file systems, keeps records under them only. */
+  watch(roots: string[]): void;
+  /**
+   * Who made `change`: at once when the kernel's records are read past the
+   * moment the change was seen, else once they are (the reader is asked to
+   * drain its queue, at most `maxWaitMs`).
+   */
+  lookup(change: Change): WhoAnswer | Promise<WhoAnswer>;
+  close(): void;
+}
+
+/** Options of {@link startWhoSource}. */
+export interface WhoSourceOptions {
+  mode: WhoMode;
+  log: Logger;
+  /** The addon; default: build/Release/fso_fanotify.node, loaded now (lazily: only when who-data is on). */
+  addon?: FanotifyAddon;
+  users?: UserNames;
+  /** Longest wait for the reader to catch up before a change goes without `who` (ms); default 2 s. */
+  maxWaitMs?: number;
+  /** Counts each answer (the agent's metrics). */
+  onAnswer?(answer: 'attributed' | WhoMissingReason): void;
+}
+
+/** Thrown by {@link startWhoSource} when `--who fanotify` was asked and the host cannot give it. */
+export class WhoUnavailableError extends Error {
+  override readonly name = 'WhoUnavailableError';
+}
+
+const ADDON_FILE = '../../build/Release/fso_fanotify.node';
+
+function loadAddon(): FanotifyAddon {
+  return createRequire(import.meta.url)(ADDON_FILE) as FanotifyAddon;
+}
+
+/** Why the host gives no fanotify: not root (EPERM), or no such kernel feature. */
+function unavailableReason(err: unknown): WhoMissingReason {
+  return errorCode(err) === 'EPERM' ? 'not-root' : 'unsupported';
+}
+
+/**
+ * Starts the who-data layer (issue 16). With `auto`, a host without
+ * fanotify (not root, an old kernel, the addon not built) logs why once and
+ * every event carries `who: null` with the reason; with `fanotify` the same
+ * is an error; with `off` events carry no `who` at all.
+ *
+ * @example
+ * const who = startWhoSource({ mode: 'auto', log });
+ * who.watch(['/etc']);
+ * const answer = await who.lookup(change); // { who: { uid: 0, user: 'root', exe: '/usr/bin/sed', … } }
+ */
+export function startWhoSource(options: WhoSourceOptions): WhoSource {
+  const { mode, log } = options;
+  const maxWaitMs = options.maxWaitMs ?? 2_000;
+  const count = options.onAnswer ?? (() => {});
+  if (mode === 'off') {
+    return { state: () => ({ mode, source: null, reason: 'off' }), watch() {}, lookup: () => ({}), close() {} };
+  }
+  let addon: FanotifyAddon;
+  let handle: unknown;
+  const index = new WhoIndex();
+  const waiters: Array<{ at: number; done: () => void }> = [];
+  let caughtUp = 0;
+  let syncing = false;
+  let lastPrune = Date.now();
+  /** [real path, root as configured], for records named by real paths. */
+  let roots: Array<[string, string]> = [];
+  const unmarked = new Set<string>();
+  const marked = new Set<string>();
+  try {
+    addon = options.addon ?? loadAddon();
+    handle = addon.open((records, at) => {
+      for (const record of records) {
+        record.path = asConfigured(record.path);
+        if (record.oldPath !== null) record.oldPath = asConfigured(record.oldPath);
+        index.add(record);
+      }
+      if (at !== null && at > caughtUp) {
+        caughtUp = at;
+        syncing = false;
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const w = waiters[i];
+          if (w && w.at <= caughtUp) {
+            waiters.splice(i, 1);
+            w.done();
+          }
+        }
+      }
+      const now = Date.now();
+      if (now - lastPrune > 5_000) {
+        lastPrune = now;
+        index.prune(now);
+      }
+    });
+  } catch (err) {
+    const reason = unavailableReason(err);
+    const detail = errorCode(err) === 'MODULE_NOT_FOUND' || errorCode(err) === 'ERR_DLOPEN_FAILED' ? `the addon did not load: ${toError(err).message.split('\n')[0]}` : toError(err).message;
+    if (mode === 'fanotify') throw new WhoUnavailableError(`--who fanotify: ${reason === 'not-root' ? 'fanotify needs root (CAP_SYS_ADMIN)' : 'unavailable'} (${detail})`);
+    log.warn({ reason, detail }, 'who-data unavailable: events carry who: null');
+    return {
+      state: () => ({ mode, source: null, reason: `${reason}: ${detail}` }),
+      watch() {},
+      lookup: (change) => {
+        const answer: WhoAnswer = { who: null, whoMissing: change.origin === 'scan' ? 'scan' : reason };
+        count(answer.whoMissing ?? reason);
+        return answer;
+      },
+      close() {},
+    };
+  }
+  const users = options.users ?? createUserNames();
+
+  function asConfigured(p: string): string {
+    for (const [real, root] of roots) {
+      if (real === root) continue;
+      if (p === real) return root;
+      if (p.startsWith(`${real}/`)) return root + p.slice(real.length);
+    }
+    return p;
+  }
+
+  const answerFor = (change: Change): WhoAnswer => {
+    const record = index.pick(change.type, change.path, change.observedAtMs, change.oldPath);
+    let answer: WhoAnswer;
+    if (!record) answer = { who: null, whoMissing: 'no-record' };
+    else if (record.procError !== null || record.uid === null) answer = { who: null, whoMissing: 'process-gone' };
+    else
+      answer = {
+        who: {
+          uid: record.uid, user: users.name(record.uid), gid: record.gid,
+          euid: record.euid, euser: users.name(record.euid),
+          auid: record.auid, auser: users.name(record.auid),
+          pid: record.pid, ppid: record.ppid, exe: record.exe, comm: record.comm, source: 'fanotify',
+        },
+      };
+    count(answer.who ? 'attributed' : (answer.whoMissing ?? 'no-record'));
+    return answer;
+  };
+
+  const under = (p: string, root: string): boolean => p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
+
+  return {
+    state: () => ({
+      mode, source: 'fanotify',
+      reason: unmarked.size > 0 ? `no filesystem mark on ${[...unmarked].join(', ')}` : null,
+    }),
+    watch(wanted) {
+      const next: Array<[string, string]> = [];
+      for (const root of wanted) {
+        let real: string;
+        try {
+          real = realpathSync(root);
+        } catch {
+          real = path.resolve(root);
+        }
+        if (!marked.has(real)) {
+          try {
+            addon.mark(handle, real);
+            marked.add(real);
+            unmarked.delete(root);
+          } catch (err) {
+            unmarked.add(root);
+            log.warn({ root, err: toError(err).message }, 'who-data: cannot mark this root\'s file system; its events carry who: null');
+            continue;
+          }
+        }
+        next.push([real, root]);
+      }
+      roots = next;
+      addon.setRoots(handle, next.map(([real]) => real));
+    },
+    lookup(change) {
+      if (change.origin === 'scan') {
+        count('scan');
+        return { who: null, whoMissing: 'scan' };
+      }
+      if ([...unmarked].some((root) => under(change.path, root))) {
+        count('unsupported');
+        return { who: null, whoMissing: 'unsupported' };
+      }
+      if (caughtUp >= change.observedAtMs) return answerFor(change);
+      return new Promise<WhoAnswer>((resolve) => {
+        const timer = setTimeout(() => {
+          const i = waiters.indexOf(waiter);
+          if (i >= 0) waiters.splice(i, 1);
+          log.warn({ path: change.path, waitedMs: maxWaitMs }, 'who-data: the fanotify reader did not catch up in time');
+          resolve(answerFor(change));
+        }, maxWaitMs);
+        timer.unref();
+        const waiter = {
+          at: change.observedAtMs,
+          done: () => {
+            clearTimeout(timer);
+            resolve(answerFor(change));
+          },
+        };
+        waiters.push(waiter);
+        if (!syncing) {
+          syncing = true;
+          addon.sync(handle);
+        }
+      });
+    },
+    close() {
+      addon.close(handle);
+      for (const w of waiters.splice(0)) w.done();
+    },
+  };
+}

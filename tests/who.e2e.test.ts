@@ -1,0 +1,175 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdir, realpath, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent } from '@fso/agent';
+import type { Agent } from '@fso/agent';
+import { startRecorder } from '@fso/audit-recorder';
+import type { Recorder } from '@fso/audit-recorder';
+import { startBroker } from '@fso/broker';
+import type { Broker } from '@fso/broker';
+import { eventSchema, parseAgentConfig } from '@fso/common';
+import { createTempDir, readAuditLines, waitFor } from './helpers.js';
+import type { AuditLine } from './helpers.js';
+
+const agentCli = fileURLToPath(new URL('../packages/agent/dist/cli.js', import.meta.url));
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+const addonBuilt = spawnSync(process.execPath, ['-e', "require('./packages/agent/build/Release/fso_fanotify.node')"], { cwd: fileURLToPath(new URL('..', import.meta.url)) }).status === 0;
+
+/** Runs `command` to its end (a real process, so the kernel names it); rejects on a non-zero exit. */
+function run(command: string, args: string[], options: { uid?: number; gid?: number } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...options });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
+// The kernel's own answer, on this host, as root: fanotify with a filesystem mark (the CI machine is root).
+describe.runIf(isRoot && addonBuilt)('who made a change: fanotify (real processes, real broker, agent and recorder)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let watched: string;
+  let broker: Broker;
+  let recorder: Recorder;
+  let agent: Agent;
+  let auditDir: string;
+  const event = async (match: (e: AuditLine) => boolean, what: string): Promise<AuditLine> =>
+    waitFor(async () => (await readAuditLines(auditDir)).find((l) => l.record === 'event' && match(l)), what, 30_000, 50);
+
+  beforeAll(async () => {
+    tmp = await createTempDir('fso-who-');
+    // nobody must reach into the watched directory and write there.
+    await chmod(tmp.path, 0o755);
+    watched = path.join(tmp.path, 'watched');
+    await mkdir(watched);
+    await chmod(watched, 0o777);
+    auditDir = path.join(tmp.path, 'audit');
+    broker = await startBroker({ port: 0 });
+    recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
+    agent = await startAgent({
+      agentId: 'who-01', brokerUrl: broker.url, stateDir: path.join(tmp.path, 'state'), who: 'fanotify', pairWindowMs: 100,
+      initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched }] }, 'test'),
+    });
+    await agent.ready();
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    await recorder?.close();
+    await broker?.close();
+    await tmp?.cleanup();
+  });
+
+  it('says so in its status', () => {
+    expect(agent.status().who).toEqual({ mode: 'fanotify', source: 'fanotify', reason: null });
+  });
+
+  it('a file written by a process running as nobody is attributed to uid 65534 and its executable', async () => {
+    const file = path.join(watched, 'by-nobody.txt');
+    // The child stays a moment after writing: its /proc entry is there to be read, whatever the load.
+    await run(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(file)}, 'x\\n'); setTimeout(() => {}, 300)`], { uid: NOBODY, gid: NOBODY });
+    const e = await event((l) => l.path === file && l.type === 'create', 'the create of by-nobody.txt');
+    expect(e.who, JSON.stringify(e)).toMatchObject({ uid: NOBODY, user: 'nobody', gid: NOBODY, euid: NOBODY, exe: await realpath(process.execPath), source: 'fanotify' });
+    expect(eventSchema.safeParse(e).success).toBe(true);
+    expect(e.whoMissing).toBeUndefined();
+  });
+
+  it('short-lived processes: sed -i (a name taken over by a rename) and cp', async () => {
+    const conf = path.join(watched, 'app.conf');
+    await writeFile(conf, 'port=80\n');
+    await event((l) => l.path === conf && l.type === 'create', 'the create of app.conf');
+    await run('sed', ['-i', 's/80/8080/', conf]);
+    const copy = path.join(watched, 'app.conf.bak');
+    await run('cp', [conf, copy]);
+    const sed = await event((l) => l.path === conf && l.type === 'modify', "sed's modify of app.conf");
+    const cp = await event((l) => l.path === copy && l.type === 'create', "cp's create of app.conf.bak");
+    for (const [e, exe] of [[sed, '/usr/bin/sed'], [cp, '/usr/bin/cp']] as const) {
+      expect(e.who, JSON.stringify(e)).toMatchObject({ uid: 0, user: 'root', source: 'fanotify' });
+      // The executable is read from /proc after the fact: a process that has exited by then has none to read.
+      const who = e.who as { exe: string | null; comm: string | null };
+      if (who.exe !== null) expect(who.exe).toBe(exe);
+      expect(who.comm ?? path.basename(exe)).toBe(path.basename(exe));
+    }
+  });
+
+  it('a process of a millisecond: touch run as nobody is attributed to nobody (the process table, when /proc has no entry any more)', async () => {
+    const file = path.join(watched, 'touched-by-nobody');
+    await run('touch', [file], { uid: NOBODY, gid: NOBODY });
+    const e = await event((l) => l.path === file && l.type === 'create', 'the create of touched-by-nobody');
+    expect(e.who, JSON.stringify(e)).toMatchObject({ uid: NOBODY, user: 'nobody', gid: NOBODY, source: 'fanotify' });
+  });
+
+  it('a rename is attributed to the process that renamed it, with both names', async () => {
+    const from = path.join(watched, 'old-name.txt');
+    const to = path.join(watched, 'new-name.txt');
+    await writeFile(from, 'x\n');
+    await event((l) => l.path === from && l.type === 'create', 'the create of old-name.txt');
+    await run('mv', [from, to]);
+    const e = await event((l) => l.path === to && l.type === 'rename', 'the rename to new-name.txt');
+    expect(e.oldPath).toBe(from);
+    expect(e.who, JSON.stringify(e)).toMatchObject({ uid: 0, source: 'fanotify' });
+    expect((e.who as { comm: string }).comm).toBe('mv');
+  });
+
+  it('a delete by nobody is attributed to nobody', async () => {
+    const file = path.join(watched, 'doomed.txt');
+    await writeFile(file, 'x\n');
+    await event((l) => l.path === file && l.type === 'create', 'the create of doomed.txt');
+    await run(process.execPath, ['-e', `require('fs').unlinkSync(${JSON.stringify(file)}); setTimeout(() => {}, 300)`], { uid: NOBODY, gid: NOBODY });
+    const e = await event((l) => l.path === file && l.type === 'delete', 'the delete of doomed.txt');
+    expect(e.who, JSON.stringify(e)).toMatchObject({ uid: NOBODY, user: 'nobody', source: 'fanotify' });
+  });
+});
+
+describe('who-data where the host does not allow it', () => {
+  it.runIf(isRoot)('an agent running as nobody logs why once, and its events flow with who: null and whoMissing not-root; --who fanotify refuses to start', async () => {
+    const tmp = await createTempDir('fso-who-nobody-');
+    const broker = await startBroker({ port: 0 });
+    const auditDir = path.join(tmp.path, 'audit');
+    const recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
+    try {
+      await chmod(tmp.path, 0o777);
+      const watched = path.join(tmp.path, 'watched');
+      await mkdir(watched);
+      await chmod(watched, 0o777);
+      const args = [agentCli, '--id', 'who-nobody', '--broker', broker.url, '--watch', watched, '--state-dir', path.join(tmp.path, 'state')];
+      const refused = spawnSync(process.execPath, [...args, '--who', 'fanotify'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', timeout: 30_000 });
+      expect(refused.status, refused.stderr).not.toBe(0);
+      expect(refused.stderr).toMatch(/--who fanotify: fanotify needs root/);
+
+      const child = spawn(process.execPath, args, { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
+      let logs = '';
+      child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+      try {
+        const file = path.join(watched, 'a.txt');
+        // Written until the agent's watch is up (its first scan may run after the first write).
+        const e = await waitFor(async () => {
+          await writeFile(file, `${Date.now()}\n`);
+          return (await readAuditLines(auditDir)).find((l) => l.record === 'event' && l.path === file && l.origin === 'live');
+        }, 'a live event of a.txt from the agent running as nobody', 30_000, 200);
+        expect(e.who).toBeNull();
+        expect(e.whoMissing).toBe('not-root');
+        expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
+        expect(logs).toMatch(/EPERM|Operation not permitted/);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    } finally {
+      await recorder.close();
+      await broker.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it('an unknown --who mode is refused, naming the modes', async () => {
+    const bad = spawnSync(process.execPath, [agentCli, '--id', 'x', '--watch', '/tmp', '--who', 'ebpf'], { encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--who.*"ebpf" is not a mode: use auto, fanotify, off/);
+  });
+});
