@@ -125,46 +125,65 @@ describe.runIf(isRoot && addonBuilt)('who made a change: fanotify (real processe
   });
 });
 
-describe('who-data where the host does not allow it', () => {
-  it.runIf(isRoot)('an agent running as nobody logs why once, and its events flow with who: null and whoMissing not-root; --who fanotify refuses to start', async () => {
-    const tmp = await createTempDir('fso-who-nobody-');
-    const broker = await startBroker({ port: 0 });
-    const auditDir = path.join(tmp.path, 'audit');
-    const recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
+/**
+ * Runs the fso-agent bin on a fresh broker and recorder with `args` and
+ * `spawnOptions` (as nobody, another env) until one live event of a written
+ * file is in the trail; returns it and what the agent logged.
+ */
+async function liveEventOfAgent(extraArgs: string[], spawnOptions: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv }): Promise<{ event: AuditLine; logs: string; refused: ReturnType<typeof spawnSync> }> {
+  const tmp = await createTempDir('fso-who-cli-');
+  const broker = await startBroker({ port: 0 });
+  const auditDir = path.join(tmp.path, 'audit');
+  const recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
+  try {
+    await chmod(tmp.path, 0o777);
+    const watched = path.join(tmp.path, 'watched');
+    await mkdir(watched);
+    await chmod(watched, 0o777);
+    const args = [agentCli, '--id', 'who-cli', '--broker', broker.url, '--watch', watched, '--state-dir', path.join(tmp.path, 'state'), ...extraArgs];
+    const refused = spawnSync(process.execPath, [...args, '--who', 'fanotify'], { ...spawnOptions, encoding: 'utf8', timeout: 30_000 });
+    const child = spawn(process.execPath, args, { ...spawnOptions, stdio: ['ignore', 'pipe', 'pipe'] });
+    let logs = '';
+    child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
     try {
-      await chmod(tmp.path, 0o777);
-      const watched = path.join(tmp.path, 'watched');
-      await mkdir(watched);
-      await chmod(watched, 0o777);
-      const args = [agentCli, '--id', 'who-nobody', '--broker', broker.url, '--watch', watched, '--state-dir', path.join(tmp.path, 'state')];
-      const refused = spawnSync(process.execPath, [...args, '--who', 'fanotify'], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', timeout: 30_000 });
-      expect(refused.status, refused.stderr).not.toBe(0);
-      expect(refused.stderr).toMatch(/--who fanotify: fanotify needs root/);
-
-      const child = spawn(process.execPath, args, { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'] });
-      let logs = '';
-      child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-      try {
-        const file = path.join(watched, 'a.txt');
-        // Written until the agent's watch is up (its first scan may run after the first write).
-        const e = await waitFor(async () => {
-          await writeFile(file, `${Date.now()}\n`);
-          return (await readAuditLines(auditDir)).find((l) => l.record === 'event' && l.path === file && l.origin === 'live');
-        }, 'a live event of a.txt from the agent running as nobody', 30_000, 200);
-        expect(e.who).toBeNull();
-        expect(e.whoMissing).toBe('not-root');
-        expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
-        expect(logs).toMatch(/EPERM|Operation not permitted/);
-      } finally {
-        child.kill('SIGTERM');
-        await new Promise((resolve) => child.once('exit', resolve));
-      }
+      const file = path.join(watched, 'a.txt');
+      // Written until the agent's watch is up (its first scan may run after the first write).
+      const event = await waitFor(async () => {
+        await writeFile(file, `${Date.now()}\n`);
+        return (await readAuditLines(auditDir)).find((l) => l.record === 'event' && l.path === file && l.origin === 'live');
+      }, 'a live event of a.txt from the agent', 30_000, 200);
+      return { event, logs, refused };
     } finally {
-      await recorder.close();
-      await broker.close();
-      await tmp.cleanup();
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
     }
+  } finally {
+    await recorder.close();
+    await broker.close();
+    await tmp.cleanup();
+  }
+}
+
+describe('who-data where the host does not allow it: events flow with who: null and the reason', () => {
+  it.runIf(isRoot)('an agent running as nobody says why once (EPERM), its events carry whoMissing not-root; --who fanotify refuses to start', async () => {
+    const { event, logs, refused } = await liveEventOfAgent([], { uid: NOBODY, gid: NOBODY });
+    expect(refused.status, String(refused.stderr)).not.toBe(0);
+    expect(String(refused.stderr)).toMatch(/--who fanotify: fanotify needs root/);
+    expect(event.who).toBeNull();
+    expect(event.whoMissing).toBe('not-root');
+    expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
+    expect(logs).toMatch(/EPERM|Operation not permitted/);
+  });
+
+  it('an agent whose addon cannot load (not built, another Node.js) says why once and runs: whoMissing unsupported', async () => {
+    const { event, logs, refused } = await liveEventOfAgent([], { env: { ...process.env, FSO_FANOTIFY_ADDON: '/nonexistent/fso_fanotify.node' } });
+    expect(refused.status).not.toBe(0);
+    expect(String(refused.stderr)).toMatch(/--who fanotify: unavailable \(the addon did not load: Cannot find module/);
+    expect(event.who).toBeNull();
+    expect(event.whoMissing).toBe('unsupported');
+    expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
+    expect(logs).toMatch(/the addon did not load/);
   });
 
   it('an unknown --who mode is refused, naming the modes', async () => {

@@ -868,11 +868,11 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
-      {"mark", NULL, js_mark, NULL, NULL, NULL, napi_default, NULL},
-      {"setRoots", NULL, js_set_roots, NULL, NULL, NULL, napi_default, NULL},
-      {"sync", NULL, js_sync, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mark", NULL, js_mark, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setRoots", NULL, js_set_roots, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sync", NULL, js_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -48,7 +48,7 @@ export interface WhoSource {
 export interface WhoSourceOptions {
   mode: WhoMode;
   log: Logger;
-  /** The addon; default: build/Release/fso_fanotify.node, loaded now (lazily: only when who-data is on). */
+  /** The addon; default: build/Release/fso_fanotify.node (or FSO_FANOTIFY_ADDON), loaded now (lazily: only when who-data is on). */
   addon?: FanotifyAddon;
   users?: UserNames;
   /** Longest wait for the reader to catch up before a change goes without `who` (ms); default 2 s. */
@@ -64,8 +64,9 @@ export class WhoUnavailableError extends Error {
 
 const ADDON_FILE = '../../build/Release/fso_fanotify.node';
 
+/** The addon built at install, or the file FSO_FANOTIFY_ADDON names (one built elsewhere for this Node.js). */
 function loadAddon(): FanotifyAddon {
-  return createRequire(import.meta.url)(ADDON_FILE) as FanotifyAddon;
+  return createRequire(import.meta.url)(process.env.FSO_FANOTIFY_ADDON ?? ADDON_FILE) as FanotifyAddon;
 }
 
 /** Why the host gives no fanotify: not root (EPERM), or no such kernel feature. */
