@@ -1,6 +1,7 @@
 // The console's web app in a real browser (headless Chromium) against a real
 // stack: broker with logins and WebSocket, recorder, agent web-01, console.
-import { writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { realpath, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -72,6 +73,23 @@ describe('console in a browser, as the viewer', () => {
     process.stdout.write(`console live latency, write → row (ms): ${latencies.join(', ')}\n`);
     expect(Math.min(...latencies)).toBeLessThanOrEqual(1_000);
     expect(latencies.filter((ms) => ms > 1_000).length).toBeLessThanOrEqual(1);
+  });
+
+  it('shows who made a change: in the row, and user, process and executable in its detail', async () => {
+    const { page } = viewer;
+    const file = path.join(stack.watched, 'who-wrote-this.txt');
+    // Written by a process of its own (the agent runs in this one, and leaves its own writes out), alive a moment after.
+    const writer = spawnSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(file)}, 'x\\n'); setTimeout(() => {}, 200)`]);
+    expect(writer.status).toBe(0);
+    const row = page.locator('[data-testid=live-row].t-create', { hasText: 'who-wrote-this.txt' }).first();
+    await row.waitFor({ timeout: 10_000 });
+    const root = process.getuid?.() === 0;
+    // As root the agent names the writer, else it says why it cannot.
+    expect(await row.textContent()).toContain(root ? `root(0) node[${writer.pid}]` : 'who: not-root');
+    await row.click();
+    const meta = page.getByTestId('live-detail').locator('dl.meta-list');
+    await expect.poll(() => meta.textContent()).toContain(root ? 'userroot (0)' : 'whounknown (not-root)');
+    if (root) expect(await meta.textContent()).toContain(`exe${await realpath(process.execPath)}`);
   });
 
   it('opens an important file\'s diff with added and removed lines coloured', async () => {

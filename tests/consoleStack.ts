@@ -59,6 +59,8 @@ export async function startConsoleStack(options: { webRoot?: string; index?: boo
   });
   const agent = await startAgent({
     agentId: CONSOLE_AGENT, brokerUrl: broker.url, stateDir: path.join(root, 'agent-state'), pairWindowMs: 100,
+    // As the fso-agent bin runs by default: as root, fanotify names who made each change.
+    who: 'auto',
     username: CONSOLE_USERS.agent.username, passwordFile: await passwordFile(CONSOLE_USERS.agent),
     initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched, important: ['**/*.conf'] }] }, 'test'),
   });

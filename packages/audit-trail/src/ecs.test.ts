@@ -57,6 +57,26 @@ function expectValidEcs(doc: EcsDocument): void {
 }
 
 describe('toEcs: events', () => {
+  it('maps who made it (issue 16) to ECS user.*, process.* and related.user as Auditbeat does; a missing who to fso.who_missing', () => {
+    const doc = toEcs(event({
+      who: { uid: 1000, user: 'alice', gid: 1000, euid: 0, euser: 'root', auid: 1000, auser: 'alice', pid: 4242, ppid: 4200, exe: '/usr/bin/sed', comm: 'sed', source: 'fanotify' },
+    }));
+    expectValidEcs(doc);
+    expect(doc.user).toEqual({ id: '1000', name: 'alice', group: { id: '1000' }, effective: { id: '0', name: 'root' }, audit: { id: '1000', name: 'alice' } });
+    expect(doc.process).toEqual({ pid: 4242, executable: '/usr/bin/sed', name: 'sed', parent: { pid: 4200 } });
+    expect((doc.related as { user: string[]; hosts: string[] }).user).toEqual(['alice', 'root']);
+    expect((doc.related as { hosts: string[] }).hosts).toEqual(['web-01']);
+    expect(doc.message).toMatch(/ by alice\(1000\) sed\[4242\] \/usr\/bin\/sed$/);
+
+    const gone = toEcs(event({ who: null, whoMissing: 'process-gone' }));
+    expectValidEcs(gone);
+    expect(gone.user).toBeUndefined();
+    expect((gone.fso as Record<string, unknown>).who_missing).toBe('process-gone');
+    expect(gone.message).toMatch(/\(who: process-gone\)$/);
+    // who-data off: nothing about it.
+    expect(toEcs(event({})).message).not.toMatch(/who|by /);
+  });
+
   it('maps a modify to ECS file, event, agent and host fields, FSO fields under fso.*', () => {
     const record = event({});
     const doc = toEcs(record);

@@ -119,6 +119,29 @@ function merge(...parts: Array<Record<string, unknown>>): Record<string, unknown
   return out;
 }
 
+/** An id as ECS keeps it (a keyword string). */
+const idText = (v: unknown): string | undefined => (typeof v === 'number' ? String(v) : undefined);
+
+/**
+ * `user.*` and `process.*` of an event's `who` (issue 16), as Auditbeat
+ * fills them: the real user, `user.effective`, `user.audit` (the login
+ * user), `user.group`, the process and its parent's pid.
+ */
+function whoFields(who: unknown): Record<string, unknown> {
+  if (typeof who !== 'object' || who === null) return {};
+  const w = who as Record<string, unknown>;
+  const names = [text(w.user), text(w.euser), text(w.auser)].filter((n): n is string => n !== undefined);
+  return {
+    user: {
+      id: idText(w.uid), name: text(w.user), group: { id: idText(w.gid) },
+      effective: { id: idText(w.euid), name: text(w.euser) },
+      audit: { id: idText(w.auid), name: text(w.auser) },
+    },
+    process: { pid: num(w.pid), executable: text(w.exe), name: text(w.comm), parent: { pid: num(w.ppid) } },
+    related: { user: names.length > 0 ? [...new Set(names)] : undefined },
+  };
+}
+
 /** The fields of each record kind that are not common to all. */
 function specific(r: Record<string, unknown>): { event: Omit<EcsEvent, 'module'>; fields: Record<string, unknown> } {
   switch (r.record) {
@@ -129,14 +152,14 @@ function specific(r: Record<string, unknown>): { event: Omit<EcsEvent, 'module'>
       const important = r.important === true;
       return {
         event: { kind: 'event', category: ['file'], type: [mapped.type], action: mapped.action, dataset: 'fso.file' },
-        fields: {
+        fields: merge({
           file: { ...fileFields(text(r.path), text(r.kind)), size: num(r.size), mtime: text(r.mtime), hash: { sha256 } },
           related: { hash: sha256 === undefined ? undefined : [sha256] },
           // ECS labels are keyword strings.
           labels: { important: String(important) },
           // ECS has no field for where a renamed file was: file.target_path is a symlink's target.
-          fso: { old_path: text(r.oldPath), root: text(r.root), origin: text(r.origin), important, hash_skipped: text(r.hashSkipped) },
-        },
+          fso: { old_path: text(r.oldPath), root: text(r.root), origin: text(r.origin), important, hash_skipped: text(r.hashSkipped), who_missing: text(r.whoMissing) },
+        }, whoFields(r.who)),
       };
     }
     case 'diff':

@@ -29,6 +29,17 @@ export function formatRecord(record: Record<string, unknown>): string {
   return clean(parts.filter((p) => p !== '').join(' '));
 }
 
+/** `by alice(1000) sed[4242] /usr/bin/sed`, `(who: process-gone)`, or nothing where who-data is off. */
+function byWhom(who: unknown, missing: unknown): string {
+  if (typeof who === 'object' && who !== null) {
+    const w = who as Record<string, unknown>;
+    const user = `${text(w.user) ?? 'uid'}(${num(w.uid) ?? '?'})`;
+    const login = num(w.auid) !== undefined && w.auid !== w.uid ? ` login ${text(w.auser) ?? 'uid'}(${num(w.auid)})` : '';
+    return `by ${user}${login} ${text(w.comm) ?? '?'}[${num(w.pid) ?? '?'}]${text(w.exe) ? ` ${text(w.exe)}` : ''}`;
+  }
+  return who === null ? `(who: ${text(missing) ?? 'unknown'})` : '';
+}
+
 function describe(r: Record<string, unknown>): string[] {
   switch (r.record) {
     case 'event': {
@@ -42,6 +53,7 @@ function describe(r: Record<string, unknown>): string[] {
         size !== undefined ? `${size} B` : '',
         sha ? `sha256:${sha.slice(0, 4)}…` : '',
         r.origin === 'scan' ? '(scan)' : '',
+        byWhom(r.who, r.whoMissing),
       ];
     }
     case 'diff': {

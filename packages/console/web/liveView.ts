@@ -4,6 +4,7 @@
 import { renderDiff } from './diffView.js';
 import { bytes, clock, h, replace } from './dom.js';
 import { globToRegExp } from './glob.js';
+import { whoText } from './records.js';
 import type { Live } from './live.js';
 import type { FsoDiff, FsoEvent, FsoGap } from './types.js';
 import type { View } from './view.js';
@@ -103,6 +104,7 @@ export function createLiveView(live: Live): View {
     if (!e) return '';
     const parts = [e.kind === 'file' ? bytes(e.size) : e.kind];
     if (e.origin === 'scan') parts.push('scan');
+    parts.push(whoText(e.who, e.whoMissing));
     if (e.important) parts.push(diffs.has(diffKey(e.agentId, e.id)) ? '± diff' : '± …');
     return parts.filter(Boolean).join(' · ');
   }
@@ -189,6 +191,21 @@ export function createLiveView(live: Live): View {
     }
   }
 
+  /** The detail's who rows: user, group, login user, process (issue 16); one row saying why when unknown; none with who-data off. */
+  function whoRows(e: FsoEvent): Array<[string, string]> {
+    if (e.who === undefined) return [];
+    if (e.who === null) return [['who', `unknown (${e.whoMissing ?? '?'})`]];
+    const w = e.who;
+    const named = (n: string | null | undefined, id: number | null | undefined): string => (id === null || id === undefined ? '?' : `${n ?? 'uid'} (${id})`);
+    return [
+      ['user', `${named(w.user, w.uid)}${w.euid !== undefined && w.euid !== w.uid ? ` · effective ${named(w.euser, w.euid)}` : ''}`],
+      ...(w.auid !== undefined && w.auid !== null ? [['login', named(w.auser, w.auid)] as [string, string]] : []),
+      ['group', String(w.gid ?? '?')],
+      ['process', `${w.comm ?? '?'} [${w.pid}]${w.ppid !== undefined && w.ppid !== null ? ` · parent ${w.ppid}` : ''}`],
+      ['exe', w.exe ?? 'unknown (exited before it was read)'],
+    ];
+  }
+
   function select(row: Row): void {
     selected = row;
     redraw(0);
@@ -204,7 +221,7 @@ export function createLiveView(live: Live): View {
     const e = row.event as FsoEvent;
     const meta = h('dl', { class: 'meta-list' },
       ...[['type', e.type], ['agent', e.agentId], ['kind', e.kind], ['size', bytes(e.size)], ['sha256', e.sha256 ?? (e.hashSkipped ? `none (${e.hashSkipped})` : 'none')],
-        ['origin', e.origin], ['observed', e.observedAt], ['seq', `${e.epoch} #${e.seq}`]].flatMap(([k, v]) => [h('dt', {}, k as string), h('dd', { class: 'mono' }, v as string)]));
+        ['origin', e.origin], ...whoRows(e), ['observed', e.observedAt], ['seq', `${e.epoch} #${e.seq}`]].flatMap(([k, v]) => [h('dt', {}, k as string), h('dd', { class: 'mono' }, v as string)]));
     const diff = diffs.get(diffKey(e.agentId, e.id));
     const body = diff ? renderDiff(diff)
       : e.important ? h('p', { class: 'hint', testid: 'diff-waiting' }, 'Waiting for this event\'s diff…')

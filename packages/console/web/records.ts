@@ -14,11 +14,29 @@ export function recordPath(r: TrailRecord['record']): string {
   return typeof r.oldPath === 'string' ? `${r.oldPath} → ${path}` : path;
 }
 
+/**
+ * Who made an event's change (issue 16): `alice(1000) sed[4242]`, with the
+ * login user when it differs (`root(0) login alice(1000) vi[77]`);
+ * `who: process-gone` when the agent could not tell; '' with who-data off.
+ */
+export function whoText(who: unknown, whoMissing: unknown): string {
+  if (typeof who === 'object' && who !== null) {
+    const w = who as Record<string, unknown>;
+    const name = (n: unknown, id: unknown): string => `${typeof n === 'string' ? n : 'uid'}(${String(id)})`;
+    const login = typeof w.auid === 'number' && w.auid !== w.uid ? ` login ${name(w.auser, w.auid)}` : '';
+    return `${name(w.user, w.uid)}${login} ${typeof w.comm === 'string' ? w.comm : '?'}[${String(w.pid)}]`;
+  }
+  return who === null ? `who: ${typeof whoMissing === 'string' ? whoMissing : 'unknown'}` : '';
+}
+
 /** A short detail: size for an event, +added −removed for a diff, the seq range and reason of a gap. */
 export function recordDetail(r: TrailRecord['record']): string {
   switch (r.record) {
-    case 'event':
-      return r.kind === 'file' ? bytes(r.size as number | null) : String(r.kind ?? '');
+    case 'event': {
+      const who = whoText(r.who, r.whoMissing);
+      const what = r.kind === 'file' ? bytes(r.size as number | null) : String(r.kind ?? '');
+      return who ? `${what} · ${who}` : what;
+    }
     case 'diff':
       return r.skipped ? `skipped: ${String(r.skipped)}` : `+${String(r.added)} −${String(r.removed)}`;
     case 'gap':
