@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The fleet scenario alone (issue 15): node bench/fleet.mjs [--agents 1000] [--rate 10] [--seconds 15]
-//   [--brokers data,memory,mosquitto] [--kill] [--drain-cap 120] [--json FILE]
+//   [--brokers data,memory,cluster,mosquitto] [--kill] [--drain-cap 120] [--json FILE]
 //   node bench/fleet.mjs --idle 5000 [--seconds 60]: N connected, idle agents; broker RSS and CPU.
 // N simulated agents (real protocol) → broker → one fso-audit record, per broker in turn. Needs the build.
+// cluster: two fso-broker nodes over a fresh redis-server (/usr/bin/redis-server), the agents half on each,
+// the recorder on node B; with --kill, node A is the one SIGKILLed and restarted.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { FLEET_BROKERS, fleetMarkdown, fleetScenario, idleFleetMarkdown, idleFleetScenario } from './scenarios/fleet.mjs';
@@ -21,14 +23,14 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  process.stdout.write('usage: node bench/fleet.mjs [--agents N] [--rate N] [--seconds N] [--brokers data,memory,mosquitto] [--kill] [--drain-cap S] [--json FILE] | --idle N [--seconds S]\n');
+  process.stdout.write('usage: node bench/fleet.mjs [--agents N] [--rate N] [--seconds N] [--brokers data,memory,cluster,mosquitto] [--kill] [--drain-cap S] [--json FILE] | --idle N [--seconds S]\n');
   process.exit(0);
 }
-const names = { data: 'fso-broker --data-dir', memory: 'fso-broker (in memory)', mosquitto: 'mosquitto' };
+const names = { data: 'fso-broker --data-dir', memory: 'fso-broker (in memory)', cluster: 'fso-broker cluster (2 nodes, Redis)', mosquitto: 'mosquitto' };
 const brokers = flags.brokers.split(',').map((b) => names[b.trim()] ?? b.trim());
 const unknown = brokers.filter((b) => !(b in FLEET_BROKERS));
 if (unknown.length > 0) {
-  process.stderr.write(`fleet: unknown broker(s) ${unknown.join(', ')}; use data, memory, mosquitto\n`);
+  process.stderr.write(`fleet: unknown broker(s) ${unknown.join(', ')}; use data, memory, cluster, mosquitto\n`);
   process.exit(2);
 }
 const started = Date.now();

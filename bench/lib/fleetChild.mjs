@@ -6,6 +6,10 @@
 //
 //   node bench/lib/fleetChild.mjs --url mqtt://… --agents 1000 --rate 10 --seconds 15 [--idle] [--prefix sim]
 //
+// --url may list the nodes of a cluster, comma-separated: agent i connects to
+// node i mod n first and, as an agent given FSO_BROKER_URL=a,b does (MQTT.js
+// `servers`), tries the next node on each reconnect.
+//
 // Lines on stdout (JSON): {"fleet":"connected"}, then {"fleet":"sent",…} when the load ends, then
 // {"fleet":"acked",…} once every agent's last seq is acknowledged, and {"fleet":"progress",…} every second.
 // With --idle: status and heartbeat only (a status every 30 s), no events; it stays until killed.
@@ -30,6 +34,17 @@ const RATE = Number(flags.rate);
 const SECONDS = Number(flags.seconds);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const iso = (ms) => new Date(ms).toISOString();
+const URLS = flags.url.split(',').map((u) => u.trim()).filter((u) => u !== '');
+const serverOf = (url) => {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || 1883), protocol: u.protocol.replace(/:$/, '') };
+};
+
+/** Agent i's broker list: its own node first, then the others in order. */
+function serversOf(i) {
+  const own = (i - 1) % URLS.length;
+  return [...URLS.slice(own), ...URLS.slice(0, own)];
+}
 
 function createSim(i) {
   const agentId = `${flags.prefix}-${String(i).padStart(5, '0')}`;
@@ -41,7 +56,9 @@ function createSim(i) {
       schema: 'fso.status/1', agentId, state, hostname: hostname(), version: 'bench', epoch, lastSeq: sim.seq,
       config: { revision: 0, state: 'applied', error: null }, watching: [{ path: '/srv', ready: true, entries: 0 }], at: iso(Date.now()),
     });
-  const client = mqtt.connect(flags.url, {
+  const urls = serversOf(i);
+  const client = mqtt.connect(urls[0], {
+    ...(urls.length > 1 ? { servers: urls.map(serverOf) } : {}),
     protocolVersion: 4, clientId: agentId, clean: false, reconnectPeriod: 500, connectTimeout: 30_000, keepalive: 60,
     will: { topic: `fso/agents/${agentId}/status`, payload: Buffer.from(status('offline')), qos: 1, retain: true },
   });
@@ -141,7 +158,13 @@ if (flags.idle) {
   const sentAt = Date.now();
   out({ fleet: 'sent', sent: sims.reduce((a, s) => a + s.seq, 0), startedAt, sentAt });
   while (sims.some((s) => s.acked < s.seq)) await new Promise((r) => setTimeout(r, 50));
-  out({ fleet: 'acked', at: Date.now(), drainMs: Date.now() - sentAt, resends: sims.reduce((a, s) => a + s.resends, 0), agents: sims.map((s) => [s.agentId, s.epoch, s.seq]) });
+  // Which node each agent ended on (a cluster: how many moved after a node died), by the broker's port.
+  const byPort = {};
+  for (const s of sims) {
+    const port = s.client.stream?.remotePort ?? 'none';
+    byPort[port] = (byPort[port] ?? 0) + 1;
+  }
+  out({ fleet: 'acked', at: Date.now(), drainMs: Date.now() - sentAt, resends: sims.reduce((a, s) => a + s.resends, 0), byPort, agents: sims.map((s) => [s.agentId, s.epoch, s.seq]) });
   clearInterval(progress);
   clearInterval(resendTimer);
   await Promise.all(sims.map((s) => s.client.endAsync()));

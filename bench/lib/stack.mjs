@@ -1,6 +1,7 @@
 // One FSO pipeline as separate processes, the way a user runs it: a broker
-// (the embedded one or Mosquitto), the recorder, an agent; and a bench MQTT
-// client that follows the recorder's acks (published after each fsync).
+// (the embedded one, a cluster of them over Redis, or Mosquitto), the
+// recorder, an agent; and a bench MQTT client that follows the recorder's
+// acks (published after each fsync).
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import { createTopics } from '@fso/common';
 import { MOSQUITTO, binOf, freePort, startNode, startProcess, waitForPort } from './processes.mjs';
 
 const topics = createTopics();
+export const REDIS = '/usr/bin/redis-server';
 const PROBE = fileURLToPath(new URL('./memProbe.mjs', import.meta.url));
 export const NO_FSYNC = fileURLToPath(new URL('./noFsync.mjs', import.meta.url));
 
@@ -47,6 +49,53 @@ export async function startBroker(kind, dir, { args = [], port: wantedPort, pers
   }
   await waitForPort(port, proc.name);
   return { kind, url: `mqtt://127.0.0.1:${port}`, pid: proc.pid, proc, stop: () => proc.stop() };
+}
+
+/**
+ * Starts a throw-away redis-server on a free 127.0.0.1 port, its working
+ * directory in `dir`, nothing saved (no RDB snapshots, no AOF).
+ */
+export async function startRedis(dir) {
+  const port = await freePort();
+  const proc = startProcess('redis-server', REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning']);
+  await waitForPort(port, proc.name);
+  return { url: `redis://127.0.0.1:${port}`, pid: proc.pid, proc, stop: () => proc.stop() };
+}
+
+/**
+ * A cluster of `nodes` fso-broker processes over one fresh Redis (issue 15
+ * §2), each with `args` and `--redis`. `restart(i)` starts node `i` again on
+ * the port it had (after a kill); `pids()` are the live nodes' and Redis's.
+ */
+export async function startCluster(dir, { args = [], nodes: count = 2 } = {}) {
+  const redis = await startRedis(dir);
+  const nodeArgs = [...args, '--redis', redis.url];
+  const nodes = [];
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startBroker('embedded', dir, { args: nodeArgs }));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis.stop();
+    throw err;
+  }
+  const everyNode = [...nodes];
+  return {
+    kind: 'cluster',
+    redis,
+    nodes,
+    urls: nodes.map((n) => n.url),
+    pids: () => [...nodes.map((n) => n.pid), redis.pid],
+    async restart(i) {
+      const node = await startBroker('embedded', dir, { args: nodeArgs, port: Number(new URL(nodes[i].url).port) });
+      everyNode.push(node);
+      nodes[i] = node;
+      return node;
+    },
+    async stop() {
+      await Promise.all(everyNode.map((n) => n.stop()));
+      await redis.stop();
+    },
+  };
 }
 
 /** Starts `fso-audit record`; `noFsync` runs it with fsync made a no-op (bench/lib/noFsync.mjs). */
