@@ -6,7 +6,8 @@ FROM node:20-bookworm-slim
 
 # corepack's signature check fails behind some proxies; npm's global install works.
 RUN npm install -g pnpm@10
-# better-sqlite3 (the audit trail's index) builds from source where no prebuilt binary downloads.
+# better-sqlite3 (the audit trail's index) builds from source where no prebuilt binary downloads,
+# and so does the agent's who-data addon (packages/agent/native).
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 ENV TURBO_TELEMETRY_DISABLED=1
 
@@ -17,6 +18,10 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/common/package.json packages/common/
 COPY packages/broker/package.json packages/broker/
 COPY packages/agent/package.json packages/agent/
+# The agent's install script builds its who-data addon (fanotify) from these, offline, with g++ and Node's headers.
+COPY packages/agent/binding.gyp packages/agent/
+COPY packages/agent/scripts packages/agent/scripts
+COPY packages/agent/native packages/agent/native
 COPY packages/audit-recorder/package.json packages/audit-recorder/
 COPY packages/audit-trail/package.json packages/audit-trail/
 COPY packages/console/package.json packages/console/

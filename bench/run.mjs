@@ -5,7 +5,7 @@
 // (bench/results/latest.json, or --out), appends a dated section to
 // docs/benchmarks.md and draws the scale chart (not with --no-docs).
 //
-// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder,query,alerts] [--out FILE] [--no-docs] [--label TEXT]
+// Usage: node bench/run.mjs [--quick | --tiny] [--only throughput,latency,scale,diffs,recorder,query,alerts,who] [--out FILE] [--no-docs] [--label TEXT]
 // The query scenario (issue 13: a 10M-record trail searched through its index) runs only when named
 // in --only: it writes ~6 GiB and takes a quarter of an hour; bench/query.mjs runs it alone.
 //        [--inotify-queue N]: fs.inotify.max_queued_events set to N for the run (root), then put back.
@@ -27,6 +27,7 @@ import { queryScenario } from './scenarios/query.mjs';
 import { recorderScenario } from './scenarios/recorder.mjs';
 import { scaleScenario } from './scenarios/scale.mjs';
 import { throughputScenario } from './scenarios/throughput.mjs';
+import { whoScenario } from './scenarios/who.mjs';
 
 /** Sizes per mode. Full is the issue's; quick fits in 3 minutes on 2 cores; tiny is the smoke test's. */
 const MODES = {
@@ -38,6 +39,7 @@ const MODES = {
     recorder: { m: 50_000, repeats: 3 },
     query: { records: 10_000_000, reps: 20 },
     alerts: { writes: 200, massDelete: { files: 10_000, threshold: 100 } },
+    who: { files: 2000, repeats: 3 },
   },
   quick: {
     throughput: { n: 1000, repeats: 3 },
@@ -47,6 +49,7 @@ const MODES = {
     recorder: { m: 5000, repeats: 2 },
     query: { records: 200_000, reps: 10 },
     alerts: { writes: 50, massDelete: { files: 2000, threshold: 100 } },
+    who: { files: 500, repeats: 2 },
   },
   tiny: {
     throughput: { n: 200, repeats: 1 },
@@ -56,11 +59,12 @@ const MODES = {
     recorder: { m: 500, repeats: 1 },
     query: { records: 20_000, reps: 3 },
     alerts: { writes: 10, massDelete: { files: 300, threshold: 100 } },
+    who: { files: 100, repeats: 1 },
   },
 };
-const SCENARIOS = { throughput: throughputScenario, latency: latencyScenario, scale: scaleScenario, diffs: diffsScenario, recorder: recorderScenario, query: queryScenario, alerts: alertsScenario };
+const SCENARIOS = { throughput: throughputScenario, latency: latencyScenario, scale: scaleScenario, diffs: diffsScenario, recorder: recorderScenario, query: queryScenario, alerts: alertsScenario, who: whoScenario };
 /** Scenarios that run only when --only names them. */
-const OPT_IN = ['query', 'alerts'];
+const OPT_IN = ['query', 'alerts', 'who'];
 
 const { values: flags } = parseArgs({
   options: {

@@ -1,6 +1,7 @@
 // The targets of issue 5 checked against the results, and the markdown
 // tables printed at the end of a run and appended to docs/benchmarks.md.
 import { alertsMarkdown, alertsTargets } from '../scenarios/alerts.mjs';
+import { whoMarkdown } from '../scenarios/who.mjs';
 import { queryMarkdown, queryTargets } from '../scenarios/query.mjs';
 import { fmtSpread } from './stats.mjs';
 
@@ -116,6 +117,7 @@ export function markdownReport(result) {
   if (q && !q.error) out.push('', queryMarkdown(q));
   const al = scenarios.alerts;
   if (al && !al.error) out.push('', alertsMarkdown(al));
+  if (scenarios.who && !scenarios.who.error) out.push('', whoMarkdown(scenarios.who));
   for (const [name, s] of Object.entries(scenarios)) if (s?.error) out.push('', `**${name} failed:** ${s.error.split('\n')[0]}`);
   return out.join('\n');
 }

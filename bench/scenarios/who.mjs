@@ -1,0 +1,99 @@
+// Issue 16's figure: what who-data costs the agent. The same changes (N
+// creates, then N modifies, then N deletes, each phase recorded before the
+// next) watched by an agent with --who off and one with --who fanotify, in
+// turns (off, on, on, off, …) in one run, on one broker and recorder:
+// the agent's CPU (all its threads: the fanotify reader's included) per
+// 1,000 changes, the time until all were recorded, lost / duplicated, and
+// how many events say who. The fanotify group sees the whole file system,
+// so what else writes on it (the recorder's trail among it) costs too.
+import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { changeKey, checkRecorded, createAuditTail, waitForEvents } from '../lib/audit.mjs';
+import { nowMs } from '../lib/generator.mjs';
+import { procCpuSeconds, tempDir, withResources } from '../lib/processes.mjs';
+import { startAgent, startBroker, startRecorder } from '../lib/stack.mjs';
+import { pairedRatios, spread } from '../lib/stats.mjs';
+
+const MODES = ['off', 'fanotify'];
+
+async function oneRun({ mode, files, broker, tail, dir, index }) {
+  const watched = path.join(dir, `watched-${index}`);
+  mkdirSync(watched);
+  const agent = await startAgent({ id: `who-${index}`, brokerUrl: broker.url, watch: watched, stateDir: path.join(dir, `state-${index}`), extraArgs: ['--who', mode] });
+  try {
+    const names = Array.from({ length: files }, (_, i) => path.join(watched, `f${i}.txt`));
+    const phases = [
+      ['create', (p, i) => writeFileSync(p, `file ${i}\n`)],
+      ['modify', (p, i) => appendFileSync(p, `more ${i}\n`)],
+      ['delete', (p) => rmSync(p)],
+    ];
+    const cpu0 = await procCpuSeconds(agent.pid);
+    const t0 = nowMs();
+    const expected = new Set();
+    const events = [];
+    for (const [type, act] of phases) {
+      const keys = new Set(names.map((p) => changeKey(type, p)));
+      names.forEach((p, i) => act(p, i));
+      const found = await waitForEvents(tail, keys, { stallMs: 60_000 });
+      for (const k of keys) expected.add(k);
+      events.push(...found.values());
+    }
+    const recordedMs = nowMs() - t0;
+    const cpu = (await procCpuSeconds(agent.pid)) - cpu0;
+    // Every event of this agent's tree, duplicates included, for the tally.
+    const mine = tail.events.filter((e) => e.path.startsWith(`${watched}/`));
+    const check = checkRecorded(mine, expected);
+    const attributed = mine.filter((e) => e.who && typeof e.who === 'object').length;
+    return {
+      mode, changes: expected.size, recordedMs: Math.round(recordedMs),
+      cpuMsPer1000: Math.round((cpu * 1000 * 1000) / expected.size),
+      lost: check.lost, duplicated: check.duplicatedById + check.duplicatedByPath,
+      attributed, whoMissing: [...new Set(mine.filter((e) => e.who === null).map((e) => e.whoMissing))],
+    };
+  } finally {
+    await agent.stop();
+  }
+}
+
+/** `repeats` pairs of runs (off and fanotify, the order alternating) of `files` × 3 changes each. */
+export async function whoScenario({ files = 2000, repeats = 3, progress = () => {} }) {
+  if (process.getuid?.() !== 0) return { error: 'needs root (fanotify)', runs: [] };
+  return withResources(async (track) => {
+    const tmp = track(await tempDir('who'));
+    const audit = path.join(tmp.path, 'audit');
+    const broker = track(await startBroker('embedded', tmp.path));
+    track(await startRecorder(broker.url, audit));
+    const tail = createAuditTail(audit);
+    const runs = [];
+    let index = 0;
+    for (let r = 0; r < repeats; r++) {
+      for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) {
+        const run = await oneRun({ mode, files, broker, tail, dir: tmp.path, index: index++ });
+        progress(`who ${mode}: ${run.changes} changes, agent ${run.cpuMsPer1000} CPU ms per 1,000, recorded in ${run.recordedMs} ms, lost ${run.lost}, duplicated ${run.duplicated}, attributed ${run.attributed}`);
+        runs.push(run);
+      }
+    }
+    const of = (mode, key) => runs.filter((x) => x.mode === mode).map((x) => x[key]);
+    return {
+      files, repeats, runs,
+      cpuMsPer1000: { off: spread(of('off', 'cpuMsPer1000'), 0), fanotify: spread(of('fanotify', 'cpuMsPer1000'), 0) },
+      // Run i of one mode against run i of the other: measured side by side, in the same minute.
+      cpuRatio: pairedRatios(of('fanotify', 'cpuMsPer1000'), of('off', 'cpuMsPer1000')),
+      recordedMs: { off: spread(of('off', 'recordedMs'), 0), fanotify: spread(of('fanotify', 'recordedMs'), 0) },
+    };
+  });
+}
+
+export function whoMarkdown(result) {
+  if (result.error) return `### Who-data cost\n\nnot run: ${result.error}`;
+  const rows = result.runs.map((r) => `| ${r.mode} | ${r.changes} | ${r.cpuMsPer1000} | ${r.recordedMs} | ${r.lost} / ${r.duplicated} | ${r.attributed}${r.whoMissing.length ? ` (null: ${r.whoMissing.join(', ')})` : ''} |`);
+  return [
+    `### Who-data cost (issue 16): ${result.files} creates, modifies and deletes per run, ${result.repeats} runs per mode, in turns`,
+    '',
+    '| --who | changes | agent CPU ms per 1,000 changes | all recorded after (ms) | lost / duplicated | events with who |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `Agent CPU per 1,000 changes: off ${result.cpuMsPer1000.off.median} ms (${result.cpuMsPer1000.off.min}–${result.cpuMsPer1000.off.max}), fanotify ${result.cpuMsPer1000.fanotify.median} ms (${result.cpuMsPer1000.fanotify.min}–${result.cpuMsPer1000.fanotify.max}); fanotify ÷ off, paired runs: ${result.cpuRatio.median} (${result.cpuRatio.min}–${result.cpuRatio.max}).`,
+  ].join('\n');
+}
