@@ -532,6 +532,15 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
       free(old_path);
       continue;
     }
+    // The same process on the same name as the record before it (a create, its writes, its close):
+    // one record with the kinds together, as the index reads each kind of a mask on its own.
+    rec_t *last = b->n > 0 ? &b->recs[b->n - 1] : NULL;
+    if (last && last->pid == m->pid && !old_path && !last->old_path && path && last->path && !(m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)) &&
+        !(last->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)) && strcmp(last->path, path) == 0) {
+      last->mask |= m->mask;
+      free(path);
+      continue;
+    }
     rec_t *r = batch_push(b);
     r->mask = m->mask;
     r->path = path;

@@ -85,6 +85,33 @@ describe('rule engine', () => {
     expect(t.alerts.slice(2).map((a) => [a.key, a.state, a.count])).toEqual([['web-01:/etc/passwd', 'resolved', 2], ['web-01:/etc/shadow', 'resolved', 1]]);
   });
 
+  it('matches who made the change: users (the login user too, through sudo), an executable allowlist; an unknown who matches no who condition', () => {
+    const t = setup([
+      { id: 'etc-not-root', when: 'change', match: { path: '/etc/**', notUser: 'root' } },
+      { id: 'etc-not-pkg', when: 'change', match: { path: '/etc/**', notExe: ['/usr/bin/dpkg', '/usr/bin/apt*'] } },
+      { id: 'alice', when: 'change', match: { user: ['alice', '2000'] } },
+    ]);
+    const who = (user: string, uid: number, exe: string | null, login?: [string, number]): FsoEvent['who'] => ({
+      uid, user, gid: uid, pid: 42, exe, comm: 'x', source: 'fanotify', ...(login ? { auser: login[0], auid: login[1] } : {}),
+    });
+    const at = t.at();
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/a', who: who('root', 0, '/usr/bin/dpkg'), observedAt: at }) });
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/b', who: who('root', 0, '/usr/bin/apt-get'), observedAt: at }) });
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/c', who: null, whoMissing: 'process-gone', observedAt: at }) });
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/d', observedAt: at }) });
+    expect(t.alerts).toHaveLength(0);
+    // vim as root through sudo, logged in as alice: root's for notUser (no alert), alice's for user.
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/e', who: who('root', 0, '/usr/bin/vim.basic', ['alice', 2000]), observedAt: at }) });
+    expect(t.alerts.map((a) => `${a.rule} ${a.key}`).sort()).toEqual(['alice web-01:/etc/e', 'etc-not-pkg web-01:/etc/e']);
+    t.engine.observe({ what: 'event', event: event({ path: '/etc/f', who: who('mallory', 1001, '/usr/bin/cp'), observedAt: at }) });
+    expect(t.alerts.filter((a) => a.key === 'web-01:/etc/f').map((a) => a.rule).sort()).toEqual(['etc-not-pkg', 'etc-not-root']);
+    expect(t.alerts.at(-1)?.samples[0]?.who).toBe('mallory(1001) /usr/bin/cp');
+  });
+
+  it('who conditions are for change rules only', () => {
+    expect(() => parseRules({ rules: [{ id: 'x', when: 'diff', match: { user: 'root' } }] }, 'test.yml')).toThrow(/rules\[0\] \(x\)\.match\.user: not a match field of a diff rule/);
+  });
+
   it('a diff rule matches a patch regex and redactions', () => {
     const t = setup([
       { id: 'root-login', when: 'diff', match: { path: '**/sshd_config', patch: '^\\+\\s*PermitRootLogin\\s+yes', patchFlags: 'mi' } },

@@ -110,7 +110,12 @@ function matchOf(rule: Rule, obs: Observation, nowMs: number): Match | undefined
       if (rule.important !== undefined && e.important !== rule.important) return undefined;
       if (rule.origin !== undefined && e.origin !== rule.origin) return undefined;
       if (!rule.pathMatches(e.oldPath !== undefined ? [e.path, e.oldPath] : [e.path])) return undefined;
-      return { agentId: e.agentId, path: e.path, root: e.root, atMs: timeOf(e.observedAt, nowMs), sample: { what: e.type, agentId: e.agentId, path: e.path, messageId: e.id, at: e.observedAt } };
+      if (!rule.whoMatches(e.who)) return undefined;
+      const who = e.who ? `${e.who.user ?? 'uid'}(${e.who.uid ?? '?'}) ${e.who.exe ?? e.who.comm ?? '?'}`.slice(0, 600) : undefined;
+      return {
+        agentId: e.agentId, path: e.path, root: e.root, atMs: timeOf(e.observedAt, nowMs),
+        sample: { what: e.type, agentId: e.agentId, path: e.path, messageId: e.id, ...(who ? { who } : {}), at: e.observedAt },
+      };
     }
     case 'diff': {
       const d = obs.diff;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { globMatcher } from '@fso/audit-trail';
 import { alertSeveritySchema, eventTypeSchema, originSchema, positiveDurationSchema, ruleIdSchema } from '@fso/common';
-import type { AlertSeverity, EventType, Origin } from '@fso/common';
+import type { AlertSeverity, EventType, Origin, Who } from '@fso/common';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RulesFileError } from './errors.js';
@@ -44,6 +44,17 @@ const matchSchema = z.strictObject({
   patchFlags: z.string().regex(/^[imsu]*$/, 'use any of i, m, s, u').optional(),
   /** Only diffs where the agent replaced secrets (`diff` only). */
   redacted: z.boolean().optional(),
+  /**
+   * Who made the change (`change` only; the agent's who-data, issue 16):
+   * user name or uid globs (`root`, `deploy-*`, `1000`) the real user must
+   * match, or the login user (`auser`, through su and sudo) must; `notUser`:
+   * none of them. An event whose `who` is unknown matches neither.
+   */
+  user: oneOrMany(z.string().min(1)).optional(),
+  notUser: oneOrMany(z.string().min(1)).optional(),
+  /** Executable path globs (`/usr/bin/*`); `notExe`: none of them (an allowlist: `[/usr/bin/dpkg, /usr/bin/apt*]`). */
+  exe: oneOrMany(z.string().min(1)).optional(),
+  notExe: oneOrMany(z.string().min(1)).optional(),
 });
 
 const ruleSchema = z.strictObject({
@@ -72,7 +83,7 @@ type RuleInput = z.output<typeof ruleSchema>;
 
 /** Match fields each kind of rule may use. */
 const MATCH_FIELDS: Record<RuleKind, readonly (keyof z.output<typeof matchSchema>)[]> = {
-  change: ['agent', 'path', 'type', 'important', 'origin'],
+  change: ['agent', 'path', 'type', 'important', 'origin', 'user', 'notUser', 'exe', 'notExe'],
   diff: ['agent', 'path', 'patch', 'patchFlags', 'redacted'],
   gap: ['agent'],
   'config-rejected': ['agent'],
@@ -134,6 +145,8 @@ export interface Rule {
   readonly origin: Origin | undefined;
   readonly patch: RegExp | undefined;
   readonly redacted: boolean | undefined;
+  /** The who-data conditions of a change rule; true without any. */
+  whoMatches(who: Who | null | undefined): boolean;
 }
 
 /** A rules file, parsed and compiled. */
@@ -150,6 +163,27 @@ function anyGlob(globs: readonly string[] | undefined): (values: readonly string
   if (!globs) return () => true;
   const matchers = globs.map((g) => globMatcher(g));
   return (values) => values.some((v) => matchers.some((m) => m(v)));
+}
+
+/** Who-data conditions: each given one must hold, on a known `who` only. */
+function whoMatcher(match: RuleInput['match']): (who: Who | null | undefined) => boolean {
+  const { user, notUser, exe, notExe } = match;
+  if (!user && !notUser && !exe && !notExe) return () => true;
+  const users = anyGlob(user);
+  const notUsers = anyGlob(notUser);
+  const exes = anyGlob(exe);
+  const notExes = anyGlob(notExe);
+  const namesOf = (w: Who): string[] =>
+    [w.user, w.uid === null ? null : String(w.uid), w.auser ?? null, w.auid === null || w.auid === undefined ? null : String(w.auid)].filter((n): n is string => n !== null);
+  return (who) => {
+    if (!who) return false;
+    const names = namesOf(who);
+    if (user && !users(names)) return false;
+    if (notUser && notUsers(names)) return false;
+    if (exe && (who.exe === null || !exes([who.exe]))) return false;
+    if (notExe && (who.exe === null || notExes([who.exe]))) return false;
+    return true;
+  };
 }
 
 function compile(rule: RuleInput): Rule {
@@ -177,6 +211,7 @@ function compile(rule: RuleInput): Rule {
     origin: rule.match.origin,
     patch: rule.match.patch === undefined ? undefined : new RegExp(rule.match.patch, rule.match.patchFlags),
     redacted: rule.match.redacted,
+    whoMatches: whoMatcher(rule.match),
   };
 }
 
