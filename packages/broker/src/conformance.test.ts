@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { USERS, writeTestAuthFile } from './testing/auth.js';
 import { createTestBrokers } from './testing/brokers.js';
-import { connackCode, rawConnect, rawLogin, remainingLength } from './testing/raw.js';
+import { connackCode, connectPacket, rawConnect, rawLogin, remainingLength } from './testing/raw.js';
+import mqtt from 'mqtt';
 import { waitFor } from '../../../tests/helpers.js';
 
 const brokers = createTestBrokers();
@@ -32,6 +33,42 @@ describe('MQTT 3.1.1 conformance', () => {
       const accepted = await rawLogin(port, '', USERS.viewer, { clean: true });
       expect(accepted.code).toBe(0);
       accepted.connection.socket.destroy();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('MQTT-3.2.0-1: a persistent session reconnecting during a publish flood gets its CONNACK first, then the messages', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fso-conformance-'));
+    try {
+      // With --data-dir the session's subscriptions and will are restored through LevelDB: a window before the CONNACK.
+      const broker = await brokers.start({ dataDir: path.join(dir, 'data') });
+      const port = Number(new URL(broker.url).port);
+      const session = await mqtt.connectAsync(broker.url, { clientId: 'rec', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+      await session.subscribeAsync('fso/#', { qos: 1 });
+      await session.endAsync();
+      const publisher = await mqtt.connectAsync(broker.url, { clientId: 'flood', protocolVersion: 4, reconnectPeriod: 0 });
+      let flooding = true;
+      const flood = (async () => {
+        while (flooding) await Promise.all(Array.from({ length: 50 }, () => publisher.publishAsync('fso/agents/a/events/create', 'x', { qos: 1 })));
+      })();
+      const firstPackets: number[] = [];
+      try {
+        for (let i = 0; i < 40; i++) {
+          const connection = await rawConnect(port);
+          connection.socket.write(connectPacket('rec', undefined, false));
+          await waitFor(() => connection.received().length > 0 || connection.isClosed(), 'a first packet', 20_000, 1);
+          firstPackets.push(connection.received()[0] ?? -1);
+          connection.socket.destroy();
+          await connection.closed;
+        }
+      } finally {
+        flooding = false;
+        await flood;
+        await publisher.endAsync();
+      }
+      // 0x20: CONNACK; 0x32: a QoS 1 PUBLISH (what aedes sent first before the fix).
+      expect(firstPackets.filter((b) => b !== 0x20).map((b) => b.toString(16))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
