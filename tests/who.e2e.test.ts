@@ -6,9 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent } from '@fso/agent';
 import type { Agent } from '@fso/agent';
 import { startRecorder } from '@fso/audit-recorder';
-import type { Recorder } from '@fso/audit-recorder';
 import { startBroker } from '@fso/broker';
-import type { Broker } from '@fso/broker';
 import { eventSchema, parseAgentConfig } from '@fso/common';
 import { createTempDir, readAuditLines, waitFor } from './helpers.js';
 import type { AuditLine } from './helpers.js';
@@ -16,6 +14,8 @@ import type { AuditLine } from './helpers.js';
 const agentCli = fileURLToPath(new URL('../packages/agent/dist/cli.js', import.meta.url));
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
+/** Linux audit through a running auditd (.ci/run installs and starts it). */
+const auditdRuns = isRoot && /^pid [1-9]/m.test(spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '');
 const addonBuilt = spawnSync(process.execPath, ['-e', "require('./packages/agent/build/Release/fso_fanotify.node')"], { cwd: fileURLToPath(new URL('..', import.meta.url)) }).status === 0;
 
 /** Runs `command` to its end (a real process, so the kernel names it); rejects on a non-zero exit. */
@@ -29,40 +29,53 @@ function run(command: string, args: string[], options: { uid?: number; gid?: num
   });
 }
 
+/** A broker, a recorder and an in-process agent with `who`, watching a directory anyone may write. */
+interface WhoStack {
+  watched: string;
+  agent: Agent;
+  /** The first event in the trail that `match`es, waited for. */
+  event(match: (e: AuditLine) => boolean, what: string): Promise<AuditLine>;
+  close(): Promise<void>;
+}
+
+async function startWhoStack(agentId: string, who: 'fanotify' | 'audit'): Promise<WhoStack> {
+  const tmp = await createTempDir(`fso-${agentId}-`);
+  // nobody must reach into the watched directory and write there.
+  await chmod(tmp.path, 0o755);
+  const watched = path.join(tmp.path, 'watched');
+  await mkdir(watched);
+  await chmod(watched, 0o777);
+  const auditDir = path.join(tmp.path, 'audit');
+  const broker = await startBroker({ port: 0 });
+  const recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
+  const agent = await startAgent({
+    agentId, brokerUrl: broker.url, stateDir: path.join(tmp.path, 'state'), who, pairWindowMs: 100,
+    initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched }] }, 'test'),
+  });
+  await agent.ready();
+  return {
+    watched, agent,
+    event: (match, what) => waitFor(async () => (await readAuditLines(auditDir)).find((l) => l.record === 'event' && match(l)), what, 30_000, 50),
+    async close() {
+      await agent.close();
+      await recorder.close();
+      await broker.close();
+      await tmp.cleanup();
+    },
+  };
+}
+
 // The kernel's own answer, on this host, as root: fanotify with a filesystem mark (the CI machine is root).
 describe.runIf(isRoot && addonBuilt)('who made a change: fanotify (real processes, real broker, agent and recorder)', () => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
+  let stack: WhoStack;
   let watched: string;
-  let broker: Broker;
-  let recorder: Recorder;
   let agent: Agent;
-  let auditDir: string;
-  const event = async (match: (e: AuditLine) => boolean, what: string): Promise<AuditLine> =>
-    waitFor(async () => (await readAuditLines(auditDir)).find((l) => l.record === 'event' && match(l)), what, 30_000, 50);
-
+  const event = (match: (e: AuditLine) => boolean, what: string): Promise<AuditLine> => stack.event(match, what);
   beforeAll(async () => {
-    tmp = await createTempDir('fso-who-');
-    // nobody must reach into the watched directory and write there.
-    await chmod(tmp.path, 0o755);
-    watched = path.join(tmp.path, 'watched');
-    await mkdir(watched);
-    await chmod(watched, 0o777);
-    auditDir = path.join(tmp.path, 'audit');
-    broker = await startBroker({ port: 0 });
-    recorder = await startRecorder({ brokerUrl: broker.url, dir: auditDir });
-    agent = await startAgent({
-      agentId: 'who-01', brokerUrl: broker.url, stateDir: path.join(tmp.path, 'state'), who: 'fanotify', pairWindowMs: 100,
-      initialConfig: parseAgentConfig({ schema: 'fso.config/1', revision: 0, watch: [{ path: watched }] }, 'test'),
-    });
-    await agent.ready();
+    stack = await startWhoStack('who-01', 'fanotify');
+    ({ watched, agent } = stack);
   });
-
-  afterAll(async () => {
-    await agent?.close();
-    await recorder?.close();
-    await broker?.close();
-    await tmp?.cleanup();
-  });
+  afterAll(() => stack?.close());
 
   it('says so in its status', () => {
     expect(agent.status().who).toEqual({ mode: 'fanotify', source: 'fanotify', reason: null });
@@ -125,6 +138,45 @@ describe.runIf(isRoot && addonBuilt)('who made a change: fanotify (real processe
   });
 });
 
+// Linux audit, through a running auditd (.ci/run installs and starts it): the syscall's own record, so even a process gone at once is named.
+describe.runIf(auditdRuns)('who made a change: Linux audit (--who audit; real auditd, real processes)', () => {
+  let stack: WhoStack;
+  let watched: string;
+  let agent: Agent;
+  const event = (match: (e: AuditLine) => boolean, what: string): Promise<AuditLine> => stack.event(match, what);
+  beforeAll(async () => {
+    stack = await startWhoStack('who-audit', 'audit');
+    ({ watched, agent } = stack);
+    // The watch rule is in the kernel before the watch starts.
+    expect(spawnSync('/usr/sbin/auditctl', ['-l'], { encoding: 'utf8' }).stdout).toContain(`-w ${watched} -p wa -k fso-who-audit`);
+  });
+
+  afterAll(() => stack?.close());
+
+  it('names the user of a touch run as nobody, a sed -i and a mv; its rule is gone when the agent stops', async () => {
+    expect(agent.status().who).toMatchObject({ mode: 'audit', source: 'audit' });
+    const touched = path.join(watched, 'touched-by-nobody');
+    await run('touch', [touched], { uid: NOBODY, gid: NOBODY });
+    const created = await event((l) => l.path === touched && l.type === 'create', 'the create of touched-by-nobody');
+    expect(created.who, JSON.stringify(created)).toMatchObject({ uid: NOBODY, user: 'nobody', exe: '/usr/bin/touch', comm: 'touch', source: 'audit' });
+
+    const conf = path.join(watched, 'app.conf');
+    await writeFile(conf, 'port=80\n');
+    await event((l) => l.path === conf && l.type === 'create', 'the create of app.conf');
+    await run('sed', ['-i', 's/80/8080/', conf]);
+    const sed = await event((l) => l.path === conf && l.type === 'modify', "sed's modify of app.conf");
+    expect(sed.who, JSON.stringify(sed)).toMatchObject({ uid: 0, exe: '/usr/bin/sed', source: 'audit' });
+
+    const moved = path.join(watched, 'app.conf.old');
+    await run('mv', [conf, moved]);
+    const mv = await event((l) => l.path === moved && l.type === 'rename', 'the rename to app.conf.old');
+    expect(mv.who, JSON.stringify(mv)).toMatchObject({ uid: 0, exe: '/usr/bin/mv', source: 'audit' });
+
+    await agent.close();
+    expect(spawnSync('/usr/sbin/auditctl', ['-l'], { encoding: 'utf8' }).stdout).not.toContain(watched);
+  });
+});
+
 /**
  * Runs the fso-agent bin on a fresh broker and recorder with `args` and
  * `spawnOptions` (as nobody, another env) until one live event of a written
@@ -176,19 +228,23 @@ describe('who-data where the host does not allow it: events flow with who: null 
     expect(logs).toMatch(/EPERM|Operation not permitted/);
   });
 
-  it('an agent whose addon cannot load (not built, another Node.js) says why once and runs: whoMissing unsupported', async () => {
+  it('an agent whose addon cannot load (not built, another Node.js) runs: auto falls back to audit where auditd runs, else says why once (whoMissing unsupported)', async () => {
     const { event, logs, refused } = await liveEventOfAgent([], { env: { ...process.env, FSO_FANOTIFY_ADDON: '/nonexistent/fso_fanotify.node' } });
     expect(refused.status).not.toBe(0);
     expect(String(refused.stderr)).toMatch(/--who fanotify: unavailable \(the addon did not load: Cannot find module/);
-    expect(event.who).toBeNull();
-    expect(event.whoMissing).toBe('unsupported');
-    expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
-    expect(logs).toMatch(/the addon did not load/);
+    if (auditdRuns) {
+      expect(event.who, JSON.stringify(event)).toMatchObject({ uid: 0, source: 'audit' });
+    } else {
+      expect(event.who).toBeNull();
+      expect(event.whoMissing).toBe('unsupported');
+      expect(logs.match(/who-data unavailable/g)?.length, logs).toBe(1);
+      expect(logs).toMatch(/the addon did not load/);
+    }
   });
 
   it('an unknown --who mode is refused, naming the modes', async () => {
     const bad = spawnSync(process.execPath, [agentCli, '--id', 'x', '--watch', '/tmp', '--who', 'ebpf'], { encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/--who.*"ebpf" is not a mode: use auto, fanotify, off/);
+    expect(bad.stderr).toMatch(/--who.*"ebpf" is not a mode: use auto, fanotify, audit, off/);
   });
 });

@@ -53,9 +53,10 @@ export interface AgentOptions {
   statusIntervalMs?: number;
   /**
    * Who made each change (issue 16): `auto` uses fanotify where the host
-   * allows it (root, Linux ≥ 5.1, the addon built), else events carry
-   * `who: null` and the reason; `fanotify` fails to start without it; `off`
-   * (the default here; the CLI's is auto) adds nothing.
+   * allows it (root, Linux ≥ 5.9, the addon built), else Linux audit (a
+   * running auditd), else events carry `who: null` and the reason;
+   * `fanotify` and `audit` fail to start without theirs; `off` (the default
+   * here; the CLI's is auto) adds nothing.
    */
   who?: WhoMode;
 }
@@ -125,7 +126,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     configRevision: () => configs.current?.config.revision ?? null,
   });
   // First, so that `--who fanotify` on a host without it fails before anything is opened.
-  const who = startWhoSource({ mode: options.who ?? 'off', log: log.child({ component: 'who' }), onAnswer: (result) => metrics.who(result) });
+  const who = await startWhoSource({ mode: options.who ?? 'off', agentId, log: log.child({ component: 'who' }), onAnswer: (result) => metrics.who(result) });
   const state = await openStateDir(options.stateDir, log);
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),

@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--outbox-max <bytes>', 'most bytes of unacknowledged messages kept on disk (suffix k, m, g)', '256m')
     .option('--metrics-port <port>', 'serve /metrics (Prometheus), /healthz and /readyz on this port (0: any free one; default: not served)', portOption)
     .option('--metrics-host <address>', 'address of the metrics port', '127.0.0.1')
-    .option('--who <mode>', 'who made each change: auto (fanotify where the host allows it, else who: null and why), fanotify (required), off', 'auto')
+    .option('--who <mode>', 'who made each change: auto (fanotify where the host allows it, else Linux audit through a running auditd, else who: null and why), fanotify, audit (each required), off', 'auto')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });

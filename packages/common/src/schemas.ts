@@ -52,9 +52,11 @@ const sequencedFields = {
 
 /**
  * Where an event's `who` came from: `fanotify`, the kernel named the process
- * (a filesystem mark), and the agent read its ids from /proc at once.
+ * (a filesystem mark), and the agent read its ids from /proc at once;
+ * `audit`, Linux audit's record of the syscall (auditd's log, a watch rule
+ * per root).
  */
-export const WHO_SOURCES = ['fanotify'] as const;
+export const WHO_SOURCES = ['fanotify', 'audit'] as const;
 
 /**
  * Why an event has `who: null` (an FSO addition, issue 16): the host gives no
@@ -371,7 +373,7 @@ export const statusSchema = z.object({
   /** Who-data (an FSO addition, issue 16): the mode asked, the source in use (null: none) and why none. */
   who: z
     .object({
-      mode: z.enum(['auto', 'fanotify', 'off']),
+      mode: z.enum(['auto', 'fanotify', 'audit', 'off']),
       source: z.enum(WHO_SOURCES).nullable(),
       reason: z.string().nullable(),
     })

@@ -39,9 +39,9 @@ const change = (over: Partial<Change>): Change => ({
 const users = { name: (uid: number | null | undefined) => (uid === 1000 ? 'alice' : uid === 0 ? 'root' : null) };
 
 describe('startWhoSource: answering who made a change from the reader\'s records', () => {
-  it('marks each root once and keeps records under the roots; answers at once when the reader is past the change', () => {
+  it('marks each root once and keeps records under the roots; answers at once when the reader is past the change', async () => {
     const { addon, calls, deliver } = scriptedAddon();
-    const who = startWhoSource({ mode: 'fanotify', log: createSilentLogger(), addon, users });
+    const who = await startWhoSource({ mode: 'fanotify', log: createSilentLogger(), addon, users });
     who.watch(['/tmp']);
     who.watch(['/tmp']);
     expect(calls.marks).toHaveLength(1);
@@ -55,7 +55,7 @@ describe('startWhoSource: answering who made a change from the reader\'s records
 
   it('waits for the reader to drain past the change (one sync for all waiting), then answers; no record then is no-record', async () => {
     const { addon, calls, deliver } = scriptedAddon();
-    const who = startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users });
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users });
     who.watch(['/w']);
     const seen = Date.now();
     const first = who.lookup(change({ path: '/w/a', observedAtMs: seen }));
@@ -68,9 +68,9 @@ describe('startWhoSource: answering who made a change from the reader\'s records
     expect(await second).toEqual({ who: null, whoMissing: 'no-record' });
   });
 
-  it('a process gone before its ids were read is process-gone; a change found by a walk is scan, without waiting', () => {
+  it('a process gone before its ids were read is process-gone; a change found by a walk is scan, without waiting', async () => {
     const { addon, deliver } = scriptedAddon();
-    const who = startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users });
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users });
     who.watch(['/w']);
     const seen = Date.now();
     deliver([record({ path: '/w/a', uid: null, procError: 'ENOENT', at: seen })], seen + 1);
@@ -80,19 +80,32 @@ describe('startWhoSource: answering who made a change from the reader\'s records
 
   it('a reader that never catches up costs at most maxWaitMs per change, then no-record', async () => {
     const { addon } = scriptedAddon();
-    const who = startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users, maxWaitMs: 50 });
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon, users, maxWaitMs: 50 });
     who.watch(['/w']);
     const started = Date.now();
     expect(await who.lookup(change({ path: '/w/a' }))).toEqual({ who: null, whoMissing: 'no-record' });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it('without fanotify: auto says why in every answer and the status, fanotify refuses, off adds nothing', () => {
+  it('without fanotify: auto says why in every answer and the status, fanotify refuses, off adds nothing', async () => {
     const refusing: FanotifyAddon = { ...scriptedAddon().addon, open: () => { throw Object.assign(new Error('fanotify_init: Operation not permitted'), { code: 'EPERM' }); } };
-    const auto = startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing });
+    const noAuditd = { ...scriptedAddon().addon, start: () => Promise.reject(new Error('auditd is not running')) };
+    const auto = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing, auditReader: noAuditd });
     expect(auto.lookup(change({}))).toEqual({ who: null, whoMissing: 'not-root' });
-    expect(auto.state()).toEqual({ mode: 'auto', source: null, reason: 'not-root: fanotify_init: Operation not permitted' });
-    expect(() => startWhoSource({ mode: 'fanotify', log: createSilentLogger(), addon: refusing })).toThrow(WhoUnavailableError);
-    expect(startWhoSource({ mode: 'off', log: createSilentLogger() }).lookup(change({}))).toEqual({});
+    expect(auto.state()).toEqual({ mode: 'auto', source: null, reason: 'not-root: fanotify_init: Operation not permitted; audit: auditd is not running' });
+    await expect(startWhoSource({ mode: 'fanotify', log: createSilentLogger(), addon: refusing })).rejects.toThrow(WhoUnavailableError);
+    await expect(startWhoSource({ mode: 'audit', log: createSilentLogger(), auditReader: noAuditd })).rejects.toThrow(/--who audit: unavailable \(audit: auditd is not running\)/);
+    expect((await startWhoSource({ mode: 'off', log: createSilentLogger() })).lookup(change({}))).toEqual({});
+  });
+
+  it('auto without fanotify falls back to audit: its records answer, with source audit', async () => {
+    const refusing: FanotifyAddon = { ...scriptedAddon().addon, open: () => { throw Object.assign(new Error('fanotify_init: Invalid argument'), { code: 'EINVAL' }); } };
+    const audit = scriptedAddon();
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing, auditReader: { ...audit.addon, start: () => Promise.resolve() }, users });
+    who.watch(['/tmp']);
+    const seen = Date.now();
+    audit.deliver([record({ path: '/tmp/a', at: seen })], seen + 1);
+    expect(who.lookup(change({ path: '/tmp/a', observedAtMs: seen }))).toMatchObject({ who: { source: 'audit', user: 'alice' } });
+    expect(who.state()).toMatchObject({ mode: 'auto', source: 'audit' });
   });
 });

@@ -3,14 +3,18 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { errorCode, toError } from '@fso/common';
 import type { AgentStatus, Logger, Who, WhoMissingReason } from '@fso/common';
+
+type WhoSourceName = Who['source'];
 import type { Change } from '../watch/reconciler.js';
 import { createUserNames } from './users.js';
 import type { UserNames } from './users.js';
+import { createAuditReader } from './auditReader.js';
+import type { AuditReader } from './auditReader.js';
 import { WhoIndex } from './whoIndex.js';
 import type { WhoRecord } from './whoIndex.js';
 
-/** `--who`: `auto` uses fanotify where the host allows it, `fanotify` insists on it, `off` adds nothing. */
-export const WHO_MODES = ['auto', 'fanotify', 'off'] as const;
+/** `--who`: `auto` uses fanotify where the host allows it, else Linux audit (a running auditd); `fanotify` and `audit` insist on theirs; `off` adds nothing. */
+export const WHO_MODES = ['auto', 'fanotify', 'audit', 'off'] as const;
 export type WhoMode = (typeof WHO_MODES)[number];
 
 /** What an event gains: nothing (`off`), or `who`, null with `whoMissing` saying why. */
@@ -47,6 +51,10 @@ export interface WhoSource {
 /** Options of {@link startWhoSource}. */
 export interface WhoSourceOptions {
   mode: WhoMode;
+  /** The agent: its audit rules' key is `fso-<agentId>`. */
+  agentId?: string;
+  /** The audit reader (`audit`, and `auto` without fanotify); default: auditd's log (auditReader.ts). */
+  auditReader?: AuditReader;
   log: Logger;
   /** The addon; default: build/Release/fso_fanotify.node (or FSO_FANOTIFY_ADDON), loaded now (lazily: only when who-data is on). */
   addon?: FanotifyAddon;
@@ -85,15 +93,16 @@ function unavailableReason(err: unknown): WhoMissingReason {
  * who.watch(['/etc']);
  * const answer = await who.lookup(change); // { who: { uid: 0, user: 'root', exe: '/usr/bin/sed', … } }
  */
-export function startWhoSource(options: WhoSourceOptions): WhoSource {
+export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSource> {
   const { mode, log } = options;
   const maxWaitMs = options.maxWaitMs ?? 2_000;
   const count = options.onAnswer ?? (() => {});
   if (mode === 'off') {
     return { state: () => ({ mode, source: null, reason: 'off' }), watch() {}, lookup: () => ({}), close() {} };
   }
-  let addon: FanotifyAddon;
+  let addon: FanotifyAddon | undefined;
   let handle: unknown;
+  let source: WhoSourceName = 'fanotify';
   const index = new WhoIndex();
   const waiters: Array<{ at: number; done: () => void }> = [];
   let caughtUp = 0;
@@ -103,9 +112,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
   let roots: Array<[string, string]> = [];
   const unmarked = new Set<string>();
   const marked = new Set<string>();
-  try {
-    addon = options.addon ?? loadAddon();
-    handle = addon.open((records, at) => {
+  const onBatch = (records: WhoRecord[], at: number | null): void => {
       for (const record of records) {
         record.path = asConfigured(record.path);
         if (record.oldPath !== null) record.oldPath = asConfigured(record.oldPath);
@@ -127,11 +134,36 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
         lastPrune = now;
         index.prune(now);
       }
-    });
-  } catch (err) {
-    const reason = unavailableReason(err);
-    const detail = errorCode(err) === 'MODULE_NOT_FOUND' || errorCode(err) === 'ERR_DLOPEN_FAILED' ? `the addon did not load: ${toError(err).message.split('\n')[0]}` : toError(err).message;
-    if (mode === 'fanotify') throw new WhoUnavailableError(`--who fanotify: ${reason === 'not-root' ? 'fanotify needs root (CAP_SYS_ADMIN)' : 'unavailable'} (${detail})`);
+  };
+  // fanotify first (auto, fanotify), then audit (auto, audit): the first that opens is the source.
+  let failed: { reason: WhoMissingReason; detail: string } | undefined;
+  if (mode !== 'audit') {
+    try {
+      addon = options.addon ?? loadAddon();
+      handle = addon.open(onBatch);
+    } catch (err) {
+      addon = undefined;
+      const reason = unavailableReason(err);
+      const detail = errorCode(err) === 'MODULE_NOT_FOUND' || errorCode(err) === 'ERR_DLOPEN_FAILED' ? `the addon did not load: ${toError(err).message.split('\n')[0]}` : toError(err).message;
+      if (mode === 'fanotify') throw new WhoUnavailableError(`--who fanotify: ${reason === 'not-root' ? 'fanotify needs root (CAP_SYS_ADMIN)' : 'unavailable'} (${detail})`);
+      failed = { reason, detail };
+    }
+  }
+  if (!addon) {
+    try {
+      const reader = options.auditReader ?? createAuditReader({ key: `fso-${options.agentId ?? 'agent'}`.slice(0, 31) });
+      await reader.start();
+      handle = reader.open(onBatch);
+      addon = reader;
+      source = 'audit';
+    } catch (err) {
+      const detail = `audit: ${toError(err).message}`;
+      if (mode === 'audit') throw new WhoUnavailableError(`--who audit: unavailable (${detail})`);
+      failed = { reason: failed?.reason ?? unavailableReason(err), detail: failed ? `${failed.detail}; ${detail}` : detail };
+    }
+  }
+  if (!addon) {
+    const { reason, detail } = failed ?? { reason: 'unsupported' as const, detail: 'no source' };
     log.warn({ reason, detail }, 'who-data unavailable: events carry who: null');
     return {
       state: () => ({ mode, source: null, reason: `${reason}: ${detail}` }),
@@ -144,6 +176,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
       close() {},
     };
   }
+  const running = addon;
   const users = options.users ?? createUserNames();
 
   function asConfigured(p: string): string {
@@ -166,7 +199,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
           uid: record.uid, user: users.name(record.uid), gid: record.gid,
           euid: record.euid, euser: users.name(record.euid),
           auid: record.auid, auser: users.name(record.auid),
-          pid: record.pid, ppid: record.ppid, exe: record.exe, comm: record.comm, source: 'fanotify',
+          pid: record.pid, ppid: record.ppid, exe: record.exe, comm: record.comm, source,
         },
       };
     count(answer.who ? 'attributed' : (answer.whoMissing ?? 'no-record'));
@@ -177,8 +210,8 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
 
   return {
     state: () => ({
-      mode, source: 'fanotify',
-      reason: unmarked.size > 0 ? `no filesystem mark on ${[...unmarked].join(', ')}` : null,
+      mode, source,
+      reason: unmarked.size > 0 ? `no ${source === 'audit' ? 'audit rule' : 'filesystem mark'} on ${[...unmarked].join(', ')}` : failed ? `fanotify ${failed.reason}: ${failed.detail}` : null,
     }),
     watch(wanted) {
       const next: Array<[string, string]> = [];
@@ -191,7 +224,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
         }
         if (!marked.has(real)) {
           try {
-            addon.mark(handle, real);
+            running.mark(handle, real);
             marked.add(real);
             unmarked.delete(root);
           } catch (err) {
@@ -203,7 +236,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
         next.push([real, root]);
       }
       roots = next;
-      addon.setRoots(handle, next.map(([real]) => real));
+      running.setRoots(handle, next.map(([real]) => real));
     },
     lookup(change) {
       if (change.origin === 'scan') {
@@ -219,7 +252,7 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
         const timer = setTimeout(() => {
           const i = waiters.indexOf(waiter);
           if (i >= 0) waiters.splice(i, 1);
-          log.warn({ path: change.path, waitedMs: maxWaitMs }, 'who-data: the fanotify reader did not catch up in time');
+          log.warn({ path: change.path, waitedMs: maxWaitMs, source }, 'who-data: the reader did not catch up in time');
           resolve(answerFor(change));
         }, maxWaitMs);
         timer.unref();
@@ -233,12 +266,12 @@ export function startWhoSource(options: WhoSourceOptions): WhoSource {
         waiters.push(waiter);
         if (!syncing) {
           syncing = true;
-          addon.sync(handle);
+          running.sync(handle);
         }
       });
     },
     close() {
-      addon.close(handle);
+      running.close(handle);
       for (const w of waiters.splice(0)) w.done();
     },
   };
