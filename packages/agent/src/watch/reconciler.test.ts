@@ -29,7 +29,7 @@ describe('reconciler: deletes settle once their partner could have been seen', (
       stateDir: path.join(tmp.path, 'state'),
       hashMaxBytes: 1024 * 1024,
       pairWindowMs: PAIR_WINDOW_MS,
-      sink: { change: (c) => changes.push({ ...c, at: Date.now() }) },
+      sink: { change: (c) => void changes.push({ ...c, at: Date.now() }) },
     });
     watchers.push(w);
     await w.ready();
@@ -132,7 +132,7 @@ describe('reconciler: held deletes (after an inotify overflow)', () => {
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20,
-      sink: { change: (c) => changes.push(c) },
+      sink: { change: (c) => void changes.push(c) },
     });
     const release = hold ? reconciler.holdDeletes() : () => undefined;
     await rename(from, to);
@@ -177,7 +177,7 @@ describe('reconciler: a rescan hints only what differs from the baseline', () =>
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024 * 1024, pairWindowMs: 20, looker,
-      sink: { change: (c) => changes.push(c) },
+      sink: { change: (c) => void changes.push(c) },
     });
     try {
       // away.txt is missed while it is moved out and back (same inode, size and mtime): its delete waits, held.
@@ -258,7 +258,7 @@ describe('reconciler: close()', () => {
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
-      sink: { change: (c) => changes.push(c) },
+      sink: { change: (c) => void changes.push(c) },
     });
     // Held: the delete waits for close(), which settles it.
     reconciler.holdDeletes();
@@ -287,7 +287,7 @@ describe('reconciler: a known file renamed over a new one still in its pair wind
     const changes: Change[] = [];
     const reconciler = new Reconciler({
       root: tmp.path, log: createSilentLogger(), baseline, quiet: false, scanning: false, hashMaxBytes: 1024, pairWindowMs: 60_000,
-      sink: { change: (ch) => changes.push(ch) },
+      sink: { change: (ch) => void changes.push(ch) },
     });
     await writeFile(c, 'c');
     reconciler.touch(c);

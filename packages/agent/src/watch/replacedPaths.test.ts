@@ -27,7 +27,7 @@ describe('a name taken over by another inode (real fs.watch, real temp dirs)', (
   const start = async (): Promise<RootWatcher> => {
     const w = await startRootWatcher({
       spec: watchSpecSchema.parse({ path: root }), log: createSilentLogger(), stateDir, hashMaxBytes: 1024 * 1024, pairWindowMs: 150,
-      sink: { change: (c) => changes.push(c) },
+      sink: { change: (c) => void changes.push(c) },
     });
     watchers.push(w);
     await w.ready();

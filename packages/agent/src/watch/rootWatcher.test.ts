@@ -26,7 +26,7 @@ describe('startRootWatcher (real fs.watch, real temp dirs)', () => {
       stateDir,
       hashMaxBytes: 1024 * 1024,
       pairWindowMs: 150,
-      sink: { change: (c) => changes.push(c) },
+      sink: { change: (c) => void changes.push(c) },
     });
     watchers.push(w);
     await w.ready();
