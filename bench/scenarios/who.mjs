@@ -1,11 +1,13 @@
 // Issue 16's figure: what who-data costs the agent. The same changes (N
 // creates, then N modifies, then N deletes, each phase recorded before the
-// next) watched by an agent with --who off and one with --who fanotify, in
-// turns (off, on, on, off, …) in one run, on one broker and recorder:
+// next) watched by an agent with --who off, --who fanotify and, where auditd
+// runs, --who audit, in turns (the order reversed every other round) in one
+// run, on one broker and recorder:
 // the agent's CPU (all its threads: the fanotify reader's included) per
 // 1,000 changes, the time until all were recorded, lost / duplicated, and
 // how many events say who. The fanotify group sees the whole file system,
 // so what else writes on it (the recorder's trail among it) costs too.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { changeKey, checkRecorded, createAuditTail, waitForEvents } from '../lib/audit.mjs';
@@ -14,9 +16,14 @@ import { procCpuSeconds, tempDir, withResources } from '../lib/processes.mjs';
 import { startAgent, startBroker, startRecorder } from '../lib/stack.mjs';
 import { pairedRatios, spread } from '../lib/stats.mjs';
 
-const MODES = ['off', 'fanotify'];
+/** auditd's pid when it runs (then `--who audit` is measured too, with auditd's own CPU beside the agent's). */
+function auditdPid() {
+  const out = spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '';
+  const pid = Number(/^pid (\d+)/m.exec(out)?.[1] ?? 0);
+  return pid > 0 ? pid : null;
+}
 
-async function oneRun({ mode, files, broker, tail, dir, index }) {
+async function oneRun({ mode, files, broker, tail, dir, index, auditd }) {
   const watched = path.join(dir, `watched-${index}`);
   mkdirSync(watched);
   const agent = await startAgent({ id: `who-${index}`, brokerUrl: broker.url, watch: watched, stateDir: path.join(dir, `state-${index}`), extraArgs: ['--who', mode] });
@@ -28,6 +35,7 @@ async function oneRun({ mode, files, broker, tail, dir, index }) {
       ['delete', (p) => rmSync(p)],
     ];
     const cpu0 = await procCpuSeconds(agent.pid);
+    const auditd0 = mode === 'audit' && auditd ? await procCpuSeconds(auditd) : 0;
     const t0 = nowMs();
     const expected = new Set();
     const events = [];
@@ -40,6 +48,7 @@ async function oneRun({ mode, files, broker, tail, dir, index }) {
     }
     const recordedMs = nowMs() - t0;
     const cpu = (await procCpuSeconds(agent.pid)) - cpu0;
+    const auditdCpu = mode === 'audit' && auditd ? (await procCpuSeconds(auditd)) - auditd0 : null;
     // Every event of this agent's tree, duplicates included, for the tally.
     const mine = tail.events.filter((e) => e.path.startsWith(`${watched}/`));
     const check = checkRecorded(mine, expected);
@@ -47,6 +56,7 @@ async function oneRun({ mode, files, broker, tail, dir, index }) {
     return {
       mode, changes: expected.size, recordedMs: Math.round(recordedMs),
       cpuMsPer1000: Math.round((cpu * 1000 * 1000) / expected.size),
+      auditdCpuMsPer1000: auditdCpu === null ? null : Math.round((auditdCpu * 1000 * 1000) / expected.size),
       lost: check.lost, duplicated: check.duplicatedById + check.duplicatedByPath,
       attributed, whoMissing: [...new Set(mine.filter((e) => e.who === null).map((e) => e.whoMissing))],
     };
@@ -64,11 +74,13 @@ export async function whoScenario({ files = 2000, repeats = 3, progress = () => 
     const broker = track(await startBroker('embedded', tmp.path));
     track(await startRecorder(broker.url, audit));
     const tail = createAuditTail(audit);
+    const auditd = auditdPid();
+    const modes = auditd ? ['off', 'fanotify', 'audit'] : ['off', 'fanotify'];
     const runs = [];
     let index = 0;
     for (let r = 0; r < repeats; r++) {
-      for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) {
-        const run = await oneRun({ mode, files, broker, tail, dir: tmp.path, index: index++ });
+      for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) {
+        const run = await oneRun({ mode, files, broker, tail, dir: tmp.path, index: index++, auditd });
         progress(`who ${mode}: ${run.changes} changes, agent ${run.cpuMsPer1000} CPU ms per 1,000, recorded in ${run.recordedMs} ms, lost ${run.lost}, duplicated ${run.duplicated}, attributed ${run.attributed}`);
         runs.push(run);
       }
@@ -76,17 +88,19 @@ export async function whoScenario({ files = 2000, repeats = 3, progress = () => 
     const of = (mode, key) => runs.filter((x) => x.mode === mode).map((x) => x[key]);
     return {
       files, repeats, runs,
-      cpuMsPer1000: { off: spread(of('off', 'cpuMsPer1000'), 0), fanotify: spread(of('fanotify', 'cpuMsPer1000'), 0) },
+      modes,
+      cpuMsPer1000: Object.fromEntries(modes.map((m) => [m, spread(of(m, 'cpuMsPer1000'), 0)])),
       // Run i of one mode against run i of the other: measured side by side, in the same minute.
       cpuRatio: pairedRatios(of('fanotify', 'cpuMsPer1000'), of('off', 'cpuMsPer1000')),
-      recordedMs: { off: spread(of('off', 'recordedMs'), 0), fanotify: spread(of('fanotify', 'recordedMs'), 0) },
+      ...(auditd ? { auditCpuRatio: pairedRatios(of('audit', 'cpuMsPer1000'), of('off', 'cpuMsPer1000')), auditdCpuMsPer1000: spread(of('audit', 'auditdCpuMsPer1000'), 0) } : {}),
+      recordedMs: Object.fromEntries(modes.map((m) => [m, spread(of(m, 'recordedMs'), 0)])),
     };
   });
 }
 
 export function whoMarkdown(result) {
   if (result.error) return `### Who-data cost\n\nnot run: ${result.error}`;
-  const rows = result.runs.map((r) => `| ${r.mode} | ${r.changes} | ${r.cpuMsPer1000} | ${r.recordedMs} | ${r.lost} / ${r.duplicated} | ${r.attributed}${r.whoMissing.length ? ` (null: ${r.whoMissing.join(', ')})` : ''} |`);
+  const rows = result.runs.map((r) => `| ${r.mode} | ${r.changes} | ${r.cpuMsPer1000}${r.auditdCpuMsPer1000 === null || r.auditdCpuMsPer1000 === undefined ? '' : ` (+ auditd ${r.auditdCpuMsPer1000})`} | ${r.recordedMs} | ${r.lost} / ${r.duplicated} | ${r.attributed}${r.whoMissing.length ? ` (null: ${r.whoMissing.join(', ')})` : ''} |`);
   return [
     `### Who-data cost (issue 16): ${result.files} creates, modifies and deletes per run, ${result.repeats} runs per mode, in turns`,
     '',
@@ -94,6 +108,6 @@ export function whoMarkdown(result) {
     '|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Agent CPU per 1,000 changes: off ${result.cpuMsPer1000.off.median} ms (${result.cpuMsPer1000.off.min}–${result.cpuMsPer1000.off.max}), fanotify ${result.cpuMsPer1000.fanotify.median} ms (${result.cpuMsPer1000.fanotify.min}–${result.cpuMsPer1000.fanotify.max}); fanotify ÷ off, paired runs: ${result.cpuRatio.median} (${result.cpuRatio.min}–${result.cpuRatio.max}).`,
+    `Agent CPU per 1,000 changes: ${result.modes.map((m) => `${m} ${result.cpuMsPer1000[m].median} ms (${result.cpuMsPer1000[m].min}–${result.cpuMsPer1000[m].max})`).join(', ')}; fanotify ÷ off, paired runs: ${result.cpuRatio.median} (${result.cpuRatio.min}–${result.cpuRatio.max})${result.auditCpuRatio ? `; audit ÷ off: ${result.auditCpuRatio.median} (${result.auditCpuRatio.min}–${result.auditCpuRatio.max}), and auditd itself ${result.auditdCpuMsPer1000.median} ms per 1,000` : ''}.`,
   ].join('\n');
 }
