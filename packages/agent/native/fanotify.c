@@ -47,6 +47,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/fanotify.h>
+#include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +125,7 @@ typedef struct {
   size_t n_roots;
   cache_slot_t *cache; // directory handle → path, reader thread only
   int closed;
+  int env_gone; // the environment is being torn down: its thread-safe function is not ours to release
 } fan_t;
 
 static double now_ms(void) {
@@ -138,6 +140,7 @@ static const char *errno_name(int e) {
     case EINVAL: return "EINVAL";
     case ENOSYS: return "ENOSYS";
     case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
     case EACCES: return "EACCES";
     case EMFILE: return "EMFILE";
     case ENOMEM: return "ENOMEM";
@@ -279,6 +282,7 @@ static void read_process(rec_t *r) {
 static proc_t *proc_slot(fan_t *f, int32_t pid) { return &f->procs[(uint32_t)pid % PROC_SLOTS]; }
 
 static proc_t *proc_find(fan_t *f, int32_t pid) {
+  if (pid <= 0) return NULL; // an empty slot has pid 0
   proc_t *p = proc_slot(f, pid);
   return p->pid == pid ? p : NULL;
 }
@@ -368,11 +372,13 @@ static void connector_drain(fan_t *f) {
           proc_t *parent = proc_find(f, ev->event_data.fork.parent_tgid);
           proc_t copy;
           int have = parent != NULL;
+          // Copied before the child's slot is taken: it may be the parent's own slot (pid_max > 65,536).
+          char *exe = have && parent->exe ? strdup(parent->exe) : NULL;
           if (have) copy = *parent;
           proc_t *child = proc_take(f, ev->event_data.fork.child_tgid);
           if (have) {
             child->uid = copy.uid, child->euid = copy.euid, child->gid = copy.gid, child->auid = copy.auid;
-            child->exe = copy.exe ? strdup(copy.exe) : NULL;
+            child->exe = exe;
             memcpy(child->comm, copy.comm, sizeof child->comm);
           }
           child->ppid = ev->event_data.fork.parent_tgid;
@@ -491,7 +497,11 @@ static rec_t *batch_push(batch_t *b) {
 }
 
 static void post(fan_t *f, batch_t *b) {
-  if (napi_call_threadsafe_function(f->tsfn, b, napi_tsfn_nonblocking) != napi_ok) batch_free(b);
+  napi_status status = napi_call_threadsafe_function(f->tsfn, b, napi_tsfn_nonblocking);
+  if (status == napi_ok) return;
+  batch_free(b);
+  // The environment is going away: no call after napi_closing.
+  if (status == napi_closing) f->stopping = 1;
 }
 
 static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
@@ -527,7 +537,8 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
     }
     // A directory moved or deleted: names cached under it may be wrong from here on.
     if ((m->mask & FAN_ONDIR) && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE))) cache_clear(f);
-    if (m->pid == self || !(under_roots(f, path) || under_roots(f, old_path))) {
+    // No name to file it under (a rename into a directory gone before it was read): nothing to index.
+    if (m->pid == self || !path || !(under_roots(f, path) || under_roots(f, old_path))) {
       free(path);
       free(old_path);
       continue;
@@ -559,6 +570,10 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
       r->proc_errno = same->proc_errno;
       r->exe = same->exe ? strdup(same->exe) : NULL;
       r->comm = same->comm ? strdup(same->comm) : NULL;
+    } else if (r->pid <= 0) {
+      // A writer outside the agent's pid namespace (an agent in a container without the host's pids): unknown.
+      r->uid = r->euid = r->gid = r->auid = r->ppid = -1;
+      r->proc_errno = ESRCH;
     } else {
       read_process(r);
       if (r->proc_errno != 0 && f->cn_fd >= 0) proc_fill(f, r);
@@ -572,7 +587,11 @@ static void *reader(void *arg) {
   while (!f->stopping) {
     struct pollfd fds[3] = {{.fd = f->fan_fd, .events = POLLIN}, {.fd = f->wake_fd, .events = POLLIN}, {.fd = f->cn_fd, .events = POLLIN}};
     int r = poll(fds, f->cn_fd >= 0 ? 3 : 2, -1);
-    if (r < 0 && errno != EINTR) break;
+    if (r < 0 && errno != EINTR) {
+      // Not expected; said to JavaScript as a batch without caughtUp would be silent: wait and retry instead.
+      usleep(10000);
+      continue;
+    }
     if (f->stopping) break;
     int asked = 0;
     if (fds[1].revents & POLLIN) {
@@ -582,8 +601,14 @@ static void *reader(void *arg) {
     // Forks and execs first: the events that follow may be of a process that has just exited.
     if (f->cn_fd >= 0) connector_drain(f);
     if (!(fds[0].revents & POLLIN) && !asked) continue;
+    // What is queued now, and when: once that many bytes are read, everything queued before `snapshot`
+    // is in this batch or posted (a queue that never empties still moves caughtUp on).
     batch_t *b = batch_new();
-    for (;;) {
+    double snapshot = now_ms();
+    int queued = 0;
+    if (ioctl(f->fan_fd, FIONREAD, &queued) < 0) queued = -1;
+    size_t consumed = 0;
+    while (!f->stopping) {
       double started = now_ms();
       ssize_t n = read(f->fan_fd, buf, 256 * 1024);
       if (n < 0) {
@@ -592,8 +617,13 @@ static void *reader(void *arg) {
         b->caught_up = started;
         break;
       }
+      consumed += (size_t)n;
       if (f->cn_fd >= 0) connector_drain(f);
       parse(f, buf, n, b, now_ms());
+      if (queued >= 0 && consumed >= (size_t)queued) {
+        b->caught_up = snapshot;
+        break; // back to poll: the wake fd, the connector and what came since are looked at too
+      }
       if (b->n >= BATCH_MAX) {
         post(f, b);
         b = batch_new();
@@ -677,14 +707,17 @@ static void stop(fan_t *f) {
   for (int i = 0; i < f->n_mounts; i++) close(f->mounts[i].fd);
   f->n_mounts = 0;
   cache_clear(f);
-  napi_release_threadsafe_function(f->tsfn, napi_tsfn_abort);
+  if (!f->env_gone) napi_release_threadsafe_function(f->tsfn, napi_tsfn_abort);
 }
 
-static void finalize_handle(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
+/** The environment ends (process exit, a worker's end) without close(): the thread stops before it goes. */
+static void env_cleanup(void *data) {
   fan_t *f = data;
+  f->env_gone = 1;
   stop(f);
+}
+
+static void free_handle(fan_t *f) {
   for (size_t i = 0; i < f->n_roots; i++) free(f->roots[i]);
   free(f->roots);
   free(f->cache);
@@ -692,6 +725,14 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   free(f->procs);
   pthread_mutex_destroy(&f->lock);
   free(f);
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)hint;
+  fan_t *f = data;
+  napi_remove_env_cleanup_hook(env, env_cleanup, f);
+  stop(f);
+  free_handle(f);
 }
 
 static fan_t *get_handle(napi_env env, napi_value v) {
@@ -720,6 +761,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   unsigned flags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |
                    FAN_REPORT_TARGET_FID;
   int fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  // Linux 5.9–5.16 have no FAN_REPORT_TARGET_FID: the entry's name is enough.
+  if (fd < 0 && errno == EINVAL) fd = fanotify_init(flags & ~(unsigned)FAN_REPORT_TARGET_FID, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, "fanotify_init", errno);
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
@@ -742,9 +785,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(fd);
     close(wake);
     if (f->cn_fd >= 0) close(f->cn_fd);
-    free(f->cache);
-    free(f->procs);
-    free(f);
+    free_handle(f);
     napi_throw_error(env, "EIO", "cannot create the thread-safe function");
     return NULL;
   }
@@ -756,13 +797,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(wake);
     if (f->cn_fd >= 0) close(f->cn_fd);
     napi_release_threadsafe_function(f->tsfn, napi_tsfn_abort);
-    free(f->cache);
-    free(f->procs);
-    free(f);
+    free_handle(f);
     napi_throw_error(env, "EAGAIN", "cannot start the fanotify reader thread");
     return NULL;
   }
   f->started = 1;
+  napi_add_env_cleanup_hook(env, env_cleanup, f);
   napi_value handle;
   napi_create_external(env, f, finalize_handle, NULL, &handle);
   return handle;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditFields, recordsOf } from './auditReader.js';
+import { auditFields, auditString, recordsOf } from './auditReader.js';
 import { FAN } from './whoIndex.js';
 
 // Lines as auditd 3.0 (log_format ENRICHED) wrote them on this machine for `sed -i s/hi/ho/ /tmp/aud/y`.
@@ -16,19 +16,26 @@ const PATHS = [
 describe('auditd records as who-data records', () => {
   it('reads quoted, bare and enriched fields; an unset auid is null', () => {
     const f = auditFields(SYSCALL);
-    expect(f).toMatchObject({ pid: '26022', ppid: '26018', uid: '0', comm: 'sed', exe: '/usr/bin/sed', key: 'fso-web-01', SYSCALL: 'rename' });
-    const [r] = recordsOf({ serial: '7', fields: f, cwd: '/work', paths: PATHS }, 1);
+    expect(f).toMatchObject({ pid: '26022', ppid: '26018', uid: '0', comm: '"sed"', exe: '"/usr/bin/sed"', key: '"fso-web-01"', SYSCALL: 'rename' });
+    const [r] = recordsOf({ serial: '7', atMs: 1, fields: f, cwd: '/work', paths: PATHS }, 1);
     expect(r).toMatchObject({ pid: 26022, ppid: 26018, uid: 0, euid: 0, gid: 0, auid: null, exe: '/usr/bin/sed', comm: 'sed', procError: null });
   });
 
+  it('decodes hex only where the kernel did not quote: a file named 4A4B stays 4A4B', () => {
+    expect(auditString('"4A4B"')).toBe('4A4B');
+    expect(auditString('4A4B')).toBe('JK');
+    expect(auditString('"(null)"')).toBe('(null)');
+    expect(auditString('(null)')).toBeNull();
+  });
+
   it('a rename over a file (sed -i) is one rename, old name to new, the replaced file not a delete of its own', () => {
-    const records = recordsOf({ serial: '7', fields: auditFields(SYSCALL), cwd: '/work', paths: PATHS }, 1);
+    const records = recordsOf({ serial: '7', atMs: 1, fields: auditFields(SYSCALL), cwd: '/work', paths: PATHS }, 1);
     expect(records.map((r) => [r.mask, r.path, r.oldPath])).toEqual([[FAN.RENAME, '/tmp/aud/y', '/tmp/aud/sedlk9By3']]);
   });
 
   it('a create, a delete, a write and an attribute change; relative names against the cwd; hex-encoded names decoded', () => {
     const base = (syscall: string, paths: string[]) =>
-      recordsOf({ serial: '9', fields: auditFields(`type=SYSCALL msg=audit(1.0:9): syscall=1 pid=7 uid=1000 gid=1000 euid=1000 auid=1000 comm=6D7920746F6F6C exe="/opt/my tool" key="k"${GS}SYSCALL=${syscall}`), cwd: '/srv/app', paths: paths.map((p) => auditFields(p)) }, 1);
+      recordsOf({ serial: '9', atMs: 1, fields: auditFields(`type=SYSCALL msg=audit(1.0:9): syscall=1 pid=7 uid=1000 gid=1000 euid=1000 auid=1000 comm=6D7920746F6F6C exe="/opt/my tool" key="k"${GS}SYSCALL=${syscall}`), cwd: '/srv/app', paths: paths.map((p) => auditFields(p)) }, 1);
     expect(base('openat', ['item=0 name="new.txt" inode=5 nametype=CREATE']).map((r) => [r.mask, r.path, r.comm])).toEqual([[FAN.CREATE, '/srv/app/new.txt', 'my tool']]);
     expect(base('unlinkat', ['item=0 name="/srv/app/old.txt" inode=6 nametype=DELETE'])[0]?.mask).toBe(FAN.DELETE);
     expect(base('openat', ['item=0 name="/srv/app/a.txt" inode=8 nametype=NORMAL'])[0]?.mask).toBe(FAN.MODIFY);

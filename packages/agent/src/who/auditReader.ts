@@ -20,6 +20,8 @@ export interface AuditReaderOptions {
   flushMs?: number;
   /** How often the log is read for new records (ms); default 100. */
   pollMs?: number;
+  /** A read of the log failed (it is tried again at the next poll). */
+  onError?(err: unknown): void;
 }
 
 /** The audit reader: the addon's shape, and a start that opens the log (auditd must run). */
@@ -31,31 +33,35 @@ export interface AuditReader extends FanotifyAddon {
 /** One audit event being gathered: its SYSCALL, CWD and PATH records share a serial. */
 interface Gathering {
   serial: string;
+  /** The syscall's time (epoch ms, from `msg=audit(…)`). */
+  atMs: number;
   fields: Record<string, string>;
   cwd: string | null;
   paths: Array<Record<string, string>>;
 }
 
-/** `key=value key="quoted value"` pairs of one audit record (the enriched part after 0x1d too). */
+/** `key=value key="quoted value"` pairs of one audit record (the enriched part after 0x1d too), values as written (quotes kept). */
 export function auditFields(line: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z0-9_-]+)=("[^"]*"|\S*)/g;
   for (const m of line.replace(/\x1d/g, ' ').matchAll(re)) {
     const [, k, v] = m;
     if (k === undefined || v === undefined || k in out) continue;
-    out[k] = v.startsWith('"') ? v.slice(1, -1) : v;
+    out[k] = v;
   }
   return out;
 }
 
-/** An audit string field: quoted as is, or hex-encoded when it holds a space or a quote; `(null)` is null. */
-function auditString(v: string | undefined): string | null {
+/**
+ * An audit string field: quoted, the text between the quotes; unquoted, the
+ * kernel's hex encoding of a value with a space, a quote or a control
+ * character (a file named `4A4B` is written quoted, so never decoded);
+ * `(null)` is null.
+ */
+export function auditString(v: string | undefined): string | null {
   if (v === undefined || v === '(null)' || v === '?') return null;
-  if (/^[0-9A-F]+$/.test(v) && v.length % 2 === 0 && v.length >= 2) {
-    const decoded = Buffer.from(v, 'hex').toString('utf8');
-    // A decimal-looking value (an id) is not hex: only decode what decodes to printable text.
-    if (/^[\x20-\x7e\u00a0-\uffff]+$/.test(decoded) && !/^[0-9]+$/.test(v)) return decoded;
-  }
+  if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) return v.slice(1, -1);
+  if (/^[0-9A-F]+$/.test(v) && v.length % 2 === 0) return Buffer.from(v, 'hex').toString('utf8');
   return v;
 }
 
@@ -76,8 +82,8 @@ export function recordsOf(event: Gathering, atMs: number): WhoRecord[] {
   };
   const full = (name: string | null): string | null => (name === null ? null : path.isAbsolute(name) ? path.normalize(name) : event.cwd ? path.resolve(event.cwd, name) : null);
   const items = event.paths
-    .filter((p) => p.nametype !== 'PARENT')
-    .map((p) => ({ type: p.nametype ?? 'NORMAL', name: full(auditString(p.name)), inode: p.inode ?? '' }))
+    .filter((p) => auditString(p.nametype) !== 'PARENT')
+    .map((p) => ({ type: auditString(p.nametype) ?? 'NORMAL', name: full(auditString(p.name)), inode: p.inode ?? '' }))
     .filter((p): p is { type: string; name: string; inode: string } => p.name !== null);
   const out: WhoRecord[] = [];
   const created = items.filter((p) => p.type === 'CREATE');
@@ -91,7 +97,7 @@ export function recordsOf(event: Gathering, atMs: number): WhoRecord[] {
     if (created.some((c) => c.inode === d.inode || c.name === d.name)) continue; // the rename's old name, or a target replaced by it
     out.push({ ...who, mask: FAN.DELETE, path: d.name, oldPath: null });
   }
-  const syscall = f.SYSCALL ?? '';
+  const syscall = auditString(f.SYSCALL) ?? '';
   for (const n of items.filter((p) => p.type === 'NORMAL')) out.push({ ...who, mask: WRITES.has(syscall) ? FAN.MODIFY : FAN.ATTRIB, path: n.name, oldPath: null });
   return out;
 }
@@ -127,27 +133,40 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
 
   const under = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
   const finish = (out: WhoRecord[]): void => {
-    if (gathering && gathering.fields.key === keyField) for (const r of recordsOf(gathering, Date.now())) if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
+    if (gathering && auditString(gathering.fields.key) === keyField) for (const r of recordsOf(gathering, Date.now())) if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
     gathering = undefined;
   };
 
   const readNew = async (): Promise<void> => {
-    if (!file || closed) return;
+    const current = file;
+    if (!current || closed) return;
     const started = Date.now();
     const out: WhoRecord[] = [];
     // auditd rotated its log (max_log_file): the rest is in the new file, from its start.
-    const [now, held] = await Promise.all([stat(logFile).catch(() => undefined), file.stat()]);
+    const [now, held] = await Promise.all([stat(logFile).catch(() => undefined), current.stat()]);
+    if (closed) return;
     if (now && (now.ino !== held.ino || now.size < position)) {
-      await readRest(file, out);
-      await file.close();
-      file = await open(logFile, 'r');
+      await readRest(current, out);
+      // The old handle is kept until the new file opens (a failed open is tried again at the next poll).
+      const next = await open(logFile, 'r');
+      if (closed) {
+        await next.close();
+        return;
+      }
+      file = next;
       position = 0;
       partial = '';
+      await current.close().catch(() => undefined);
     }
-    await readRest(file, out);
-    // An event's records are written together: one still gathering at the end of the log is complete.
-    finish(out);
-    deliver(out, started - flushMs);
+    const handle = file;
+    if (!handle || closed) return;
+    await readRest(handle, out);
+    if (closed) return;
+    // An event still gathering at the end of the log may have records to come (auditd writes them one by one):
+    // finished once it is older than flushMs, and until then caughtUp stays before it.
+    if (gathering && started - gathering.atMs > flushMs) finish(out);
+    const before = gathering ? Math.min(started - flushMs, gathering.atMs - 1) : started - flushMs;
+    deliver(out, before);
   };
   /** Reads `handle` from `position` to its end, gathering events into `out`. */
   const readRest = async (handle: FileHandle, out: WhoRecord[]): Promise<void> => {
@@ -162,9 +181,9 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
       for (const line of lines) {
         const m = /^type=(\w+) msg=audit\(([\d.]+):(\d+)\):/.exec(line);
         if (!m) continue;
-        const [, type, , serial] = m;
+        const [, type, time, serial] = m;
         if (gathering && gathering.serial !== serial) finish(out);
-        if (type === 'SYSCALL') gathering = { serial: serial as string, fields: auditFields(line), cwd: null, paths: [] };
+        if (type === 'SYSCALL') gathering = { serial: serial as string, atMs: Number(time) * 1000, fields: auditFields(line), cwd: null, paths: [] };
         else if (gathering && type === 'CWD') gathering.cwd = auditString(auditFields(line).cwd);
         else if (gathering && type === 'PATH') gathering.paths.push(auditFields(line));
         else if (gathering && (type === 'PROCTITLE' || type === 'EOE')) finish(out);
@@ -172,7 +191,10 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     }
   };
   const readSoon = (): Promise<void> => {
-    reading ??= readNew().finally(() => (reading = undefined));
+    // Never a rejection out of a timer: a read that fails (EBADF at close, EACCES after a rotation) is tried again at the next poll.
+    reading ??= readNew()
+      .catch((err: unknown) => options.onError?.(err))
+      .finally(() => (reading = undefined));
     return reading;
   };
 
@@ -199,7 +221,10 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     close() {
       closed = true;
       clearInterval(timer);
-      void file?.close();
+      // After the read in flight, if any: it stops at `closed` and never reads a closed handle.
+      const last = file;
+      file = undefined;
+      void (reading ?? Promise.resolve()).then(() => last?.close()).catch(() => undefined);
       for (const root of rules) spawnSync(auditctl, ['-W', root, '-p', 'wa', '-k', keyField], { timeout: 10_000 });
       rules.clear();
     },

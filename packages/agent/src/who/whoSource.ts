@@ -114,8 +114,11 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   const marked = new Set<string>();
   const onBatch = (records: WhoRecord[], at: number | null): void => {
       for (const record of records) {
+        // A record without a name (the reader should not send one) is nothing to index; never a throw here, in the reader's callback.
+        if (typeof record.path !== 'string') continue;
         record.path = asConfigured(record.path);
-        if (record.oldPath !== null) record.oldPath = asConfigured(record.oldPath);
+        if (typeof record.oldPath === 'string') record.oldPath = asConfigured(record.oldPath);
+        else record.oldPath = null;
         index.add(record);
       }
       if (at !== null && at > caughtUp) {
@@ -151,7 +154,10 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   }
   if (!addon) {
     try {
-      const reader = options.auditReader ?? createAuditReader({ key: `fso-${options.agentId ?? 'agent'}`.slice(0, 31) });
+      const reader = options.auditReader ?? createAuditReader({
+        key: `fso-${options.agentId ?? 'agent'}`.slice(0, 31),
+        onError: (err) => log.warn({ err: toError(err).message }, 'who-data: reading the audit log failed; trying again'),
+      });
       await reader.start();
       handle = reader.open(onBatch);
       addon = reader;
@@ -177,6 +183,8 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
     };
   }
   const running = addon;
+  let closed = false;
+  let lastStallLog = 0;
   const users = options.users ?? createUserNames();
 
   function asConfigured(p: string): string {
@@ -214,6 +222,9 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
       reason: unmarked.size > 0 ? `no ${source === 'audit' ? 'audit rule' : 'filesystem mark'} on ${[...unmarked].join(', ')}` : failed ? `fanotify ${failed.reason}: ${failed.detail}` : null,
     }),
     watch(wanted) {
+      if (closed) return;
+      // A root no longer watched says nothing any more.
+      for (const root of [...unmarked]) if (!wanted.includes(root)) unmarked.delete(root);
       const next: Array<[string, string]> = [];
       for (const root of wanted) {
         let real: string;
@@ -247,14 +258,19 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
         count('unsupported');
         return { who: null, whoMissing: 'unsupported' };
       }
-      if (caughtUp >= change.observedAtMs) return answerFor(change);
+      // After close(), or past the longest wait counted from when the change was seen (a backlog is answered at once).
+      const leftMs = change.observedAtMs + maxWaitMs - Date.now();
+      if (caughtUp >= change.observedAtMs || closed || leftMs <= 0) return answerFor(change);
       return new Promise<WhoAnswer>((resolve) => {
         const timer = setTimeout(() => {
           const i = waiters.indexOf(waiter);
           if (i >= 0) waiters.splice(i, 1);
-          log.warn({ path: change.path, waitedMs: maxWaitMs, source }, 'who-data: the reader did not catch up in time');
+          if (Date.now() - lastStallLog > 60_000) {
+            lastStallLog = Date.now();
+            log.warn({ path: change.path, waitedMs: maxWaitMs, source }, 'who-data: the reader did not catch up in time (said once a minute)');
+          }
           resolve(answerFor(change));
-        }, maxWaitMs);
+        }, leftMs);
         timer.unref();
         const waiter = {
           at: change.observedAtMs,
@@ -271,6 +287,8 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
       });
     },
     close() {
+      if (closed) return;
+      closed = true;
       running.close(handle);
       for (const w of waiters.splice(0)) w.done();
     },
