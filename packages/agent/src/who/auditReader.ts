@@ -133,7 +133,8 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
 
   const under = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
   const finish = (out: WhoRecord[]): void => {
-    if (gathering && auditString(gathering.fields.key) === keyField) for (const r of recordsOf(gathering, Date.now())) if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
+    // `at` is the syscall's own time: before the watcher saw the change, as the index expects of the record behind it.
+    if (gathering && auditString(gathering.fields.key) === keyField) for (const r of recordsOf(gathering, gathering.atMs)) if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
     gathering = undefined;
   };
 

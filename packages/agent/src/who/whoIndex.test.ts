@@ -47,6 +47,15 @@ describe('WhoIndex: which kernel record explains a change', () => {
     expect(index.pick('delete', '/w/a', 10_001)).toBeUndefined();
   });
 
+  it('two writers read in one batch: the change seen before the second is the first writer\'s; one seen before either read, the first read after', () => {
+    const index = new WhoIndex();
+    index.add(rec(FAN.MODIFY, '/w/a', 1000, 50));
+    index.add(rec(FAN.MODIFY, '/w/a', 1000.5, 51));
+    expect(index.pick('modify', '/w/a', 1000.2)?.pid).toBe(50);
+    expect(index.pick('modify', '/w/a', 1001)?.pid).toBe(51);
+    expect(index.pick('modify', '/w/a', 999)?.pid).toBe(50);
+  });
+
   it('is bounded: paths untouched for keepMs and past maxPaths are dropped, oldest first', () => {
     const index = new WhoIndex({ keepMs: 1000, maxPaths: 3 });
     for (let i = 0; i < 5; i++) index.add(rec(FAN.CREATE, `/w/${i}`, 100 * i, i));

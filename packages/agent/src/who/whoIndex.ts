@@ -88,21 +88,30 @@ export class WhoIndex {
 
   /**
    * The record that best explains a change of `type` to `path` seen at
-   * `observedAtMs`: of the acts that can make it, the latest read no more
+   * `observedAtMs`: of the acts that can make it, among those read no more
    * than `slackMs` before the change was seen (older ones belong to earlier
-   * changes of the path). A rename's record must name `oldPath` too.
+   * changes of the path), the latest read by then, else the first read
+   * after. A rename's record must name `oldPath` too.
    */
   pick(type: EventType, path: string, observedAtMs: number, oldPath?: string, slackMs = 2_000): WhoRecord | undefined {
     const entries = this.#byPath.get(path);
     if (!entries) return undefined;
     const recent = entries.filter((e) => e.record.at >= observedAtMs - slackMs);
     for (const group of WANTED[type]) {
-      let best: Entry | undefined;
+      // The latest read by the time the change was seen (the reader is usually first); else the first read after it
+      // (a later record, read in the same batch, is another change of the path, reported as its own event).
+      let before: Entry | undefined;
+      let after: Entry | undefined;
       for (const e of recent) {
         if (!group.includes(e.act)) continue;
         if (type === 'rename' && oldPath !== undefined && e.record.oldPath !== null && e.record.oldPath !== oldPath) continue;
-        if (!best || e.record.at >= best.record.at) best = e;
+        if (e.record.at <= observedAtMs) {
+          if (!before || e.record.at >= before.record.at) before = e;
+        } else if (!after || e.record.at < after.record.at) {
+          after = e;
+        }
       }
+      const best = before ?? after;
       if (best) return best.record;
     }
     return undefined;
