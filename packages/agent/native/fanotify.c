@@ -749,6 +749,17 @@ static fan_t *get_handle(napi_env env, napi_value v) {
   return f;
 }
 
+/** Up to `want` arguments in argv, the first a live handle (a type error when any is missing, ECLOSED when closed). */
+static fan_t *handle_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return NULL;
+  }
+  return get_handle(env, argv[0]);
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -815,10 +826,8 @@ static int get_string(napi_env env, napi_value v, char *out, size_t size) {
 }
 
 static napi_value js_mark(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fan_t *f = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  fan_t *f = handle_arg(env, info, 2, argv);
   if (!f) return NULL;
   char path[PATH_MAX];
   if (get_string(env, argv[1], path, sizeof path) != 0) {
@@ -860,10 +869,8 @@ static napi_value js_mark(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_set_roots(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fan_t *f = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  fan_t *f = handle_arg(env, info, 2, argv);
   if (!f) return NULL;
   uint32_t n = 0;
   if (napi_get_array_length(env, argv[1], &n) != napi_ok) {
@@ -895,10 +902,8 @@ static napi_value js_set_roots(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_sync(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fan_t *f = argc >= 1 ? get_handle(env, argv[0]) : NULL;
+  fan_t *f = handle_arg(env, info, 1, argv);
   if (!f) return NULL;
   uint64_t one = 1;
   if (write(f->wake_fd, &one, sizeof one) < 0) return throw_errno(env, "eventfd write", errno);
