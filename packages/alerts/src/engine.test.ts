@@ -105,7 +105,7 @@ describe('rule engine', () => {
     expect(t.alerts.map((a) => `${a.rule} ${a.key}`).sort()).toEqual(['alice web-01:/etc/e', 'etc-not-pkg web-01:/etc/e']);
     t.engine.observe({ what: 'event', event: event({ path: '/etc/f', who: who('mallory', 1001, '/usr/bin/cp'), observedAt: at }) });
     expect(t.alerts.filter((a) => a.key === 'web-01:/etc/f').map((a) => a.rule).sort()).toEqual(['etc-not-pkg', 'etc-not-root']);
-    expect(t.alerts.at(-1)?.samples[0]?.who).toBe('mallory(1001) /usr/bin/cp');
+    expect(t.alerts.at(-1)?.samples[0]?.who).toBe('mallory(1001) x[42] /usr/bin/cp');
   });
 
   it('who conditions are for change rules only', () => {

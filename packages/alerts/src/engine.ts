@@ -1,4 +1,4 @@
-import { MAX_ALERT_SAMPLES, isoFromMs } from '@fso/common';
+import { MAX_ALERT_SAMPLES, describeWho, isoFromMs } from '@fso/common';
 import type { AgentStatus, AlertSample, AlertState, FsoAlert, FsoDiff, FsoEvent } from '@fso/common';
 import type { Rule } from './rules.js';
 
@@ -111,7 +111,7 @@ function matchOf(rule: Rule, obs: Observation, nowMs: number): Match | undefined
       if (rule.origin !== undefined && e.origin !== rule.origin) return undefined;
       if (!rule.pathMatches(e.oldPath !== undefined ? [e.path, e.oldPath] : [e.path])) return undefined;
       if (!rule.whoMatches(e.who)) return undefined;
-      const who = e.who ? `${e.who.user ?? 'uid'}(${e.who.uid ?? '?'}) ${e.who.exe ?? e.who.comm ?? '?'}`.slice(0, 600) : undefined;
+      const who = e.who ? describeWho(e.who).slice(0, 600) : undefined;
       return {
         agentId: e.agentId, path: e.path, root: e.root, atMs: timeOf(e.observedAt, nowMs),
         sample: { what: e.type, agentId: e.agentId, path: e.path, messageId: e.id, ...(who ? { who } : {}), at: e.observedAt },

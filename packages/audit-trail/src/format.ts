@@ -1,5 +1,7 @@
 /** Readable one-line renderings of audit records, for `fso-audit tail`. */
 
+import { describeWho, whoSchema } from '@fso/common';
+
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
@@ -31,13 +33,9 @@ export function formatRecord(record: Record<string, unknown>): string {
 
 /** `by alice(1000) sed[4242] /usr/bin/sed`, `(who: process-gone)`, or nothing where who-data is off. */
 function byWhom(who: unknown, missing: unknown): string {
-  if (typeof who === 'object' && who !== null) {
-    const w = who as Record<string, unknown>;
-    const user = `${text(w.user) ?? 'uid'}(${num(w.uid) ?? '?'})`;
-    const login = num(w.auid) !== undefined && w.auid !== w.uid ? ` login ${text(w.auser) ?? 'uid'}(${num(w.auid)})` : '';
-    return `by ${user}${login} ${text(w.comm) ?? '?'}[${num(w.pid) ?? '?'}]${text(w.exe) ? ` ${text(w.exe)}` : ''}`;
-  }
-  return who === null ? `(who: ${text(missing) ?? 'unknown'})` : '';
+  if (who === null) return `(who: ${text(missing) ?? 'unknown'})`;
+  const parsed = whoSchema.safeParse(who);
+  return parsed.success ? `by ${describeWho(parsed.data)}` : '';
 }
 
 function describe(r: Record<string, unknown>): string[] {

@@ -12,7 +12,6 @@ import type { Authenticator } from './authenticator.js';
 import { clientFields, createLogThrottle, loggableUsername, remoteAddressOf } from './brokerLog.js';
 import { ownerOf } from './clientIds.js';
 import type { ClientIdBinding, ClientIdRegistry } from './clientIds.js';
-import { deliverAfterConnack } from './connackFirst.js';
 import { AuthenticationError, CheckQueueFullError } from './errors.js';
 import type { BrokerLimits } from './limits.js';
 import type { LoginGuard } from './loginGuard.js';
@@ -179,7 +178,6 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
       wills.set(client, packet.will ? (packet.will as PublishPacket) : null);
       // aedes gives a zero-byte client id a generated one whatever CleanSession says; remember which to refuse.
       if (packet.clientId === '' && !packet.clean) anonymousSessions.add(client);
-      deliverAfterConnack(client);
       callback(null, true);
     },
 

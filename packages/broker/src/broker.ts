@@ -4,6 +4,7 @@ import { createSilentLogger, createTopics, isLoopback } from '@fso/common';
 import type { HealthState, Logger } from '@fso/common';
 import type { Registry } from 'prom-client';
 import { createAccessControl } from './access.js';
+import { deliverAfterConnack } from './connackFirst.js';
 import type { AccessControl } from './access.js';
 import { loadAuthenticator } from './authenticator.js';
 import type { AuthOptions } from './authenticator.js';
@@ -152,6 +153,11 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       connectTimeout: limits.connectTimeoutMs,
       maxTopicLevels: limits.maxTopicLevels,
       ...access.hooks,
+      // The CONNACK first (MQTT-3.2.0-1), then who may connect: both before aedes restores a session.
+      preConnect: (client, packet, callback) => {
+        deliverAfterConnack(client);
+        access.hooks.preConnect(client, packet, callback);
+      },
     });
   } catch (err) {
     await clientIds.close();

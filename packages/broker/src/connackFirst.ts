@@ -17,7 +17,7 @@ type Deliver = (packet: unknown, callback: (error?: Error | null) => void) => vo
  * then sent in order; a connection that closes first lets them go (the
  * publisher's outbox resends what matters).
  *
- * Called from preConnect: the wrappers are in place before aedes restores
+ * Called from preConnect (broker.ts): the wrappers are in place before aedes restores
  * the subscriptions, which capture `deliverQoS`/`deliver0` when made.
  */
 export function deliverAfterConnack(client: Client): void {

@@ -25,7 +25,7 @@ export const alertSampleSchema = z.object({
   path: z.string().max(4096).nullable(),
   /** The event's or diff's `id`, when it had one. */
   messageId: z.string().max(200).nullable(),
-  /** Who made an event's change, when the agent knew (issue 16): `alice(1000) /usr/bin/vim.basic`. */
+  /** Who made an event's change, when the agent knew (issue 16): `alice(1000) vim[4242] /usr/bin/vim.basic`. */
   who: z.string().max(600).optional(),
   at: timestampSchema,
 });

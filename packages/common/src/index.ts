@@ -36,6 +36,7 @@ export {
   WHO_MISSING_REASONS,
   WHO_SOURCES,
   whoSchema,
+  describeWho,
 } from './schemas.js';
 export type {
   Ack,

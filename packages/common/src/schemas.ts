@@ -89,6 +89,17 @@ export const whoSchema = z.object({
   source: z.enum(WHO_SOURCES),
 });
 export type Who = z.infer<typeof whoSchema>;
+
+/**
+ * Who made a change, on one line: `alice(1000) vim[4242] /usr/bin/vim.basic`,
+ * with the login user when it is another (`root(0) login alice(1000) vim[77] …`);
+ * a uid without a name is `uid(1234)`, an unknown executable is left out.
+ */
+export function describeWho(who: Who): string {
+  const named = (name: string | null | undefined, id: number | null | undefined): string => `${name ?? 'uid'}(${id ?? '?'})`;
+  const login = who.auid !== undefined && who.auid !== null && who.auid !== who.uid ? ` login ${named(who.auser, who.auid)}` : '';
+  return `${named(who.user, who.uid)}${login} ${who.comm ?? '?'}[${who.pid}]${who.exe ? ` ${who.exe}` : ''}`;
+}
 export type WhoMissingReason = (typeof WHO_MISSING_REASONS)[number];
 
 /** One observed change of one path. */
