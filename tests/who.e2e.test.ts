@@ -3,7 +3,7 @@ import { chmod, mkdir, realpath, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgent } from '@fso/agent';
+import { liveAuditd, startAgent } from '@fso/agent';
 import type { Agent } from '@fso/agent';
 import { startRecorder } from '@fso/audit-recorder';
 import { startBroker } from '@fso/broker';
@@ -14,8 +14,10 @@ import type { AuditLine } from './helpers.js';
 const agentCli = fileURLToPath(new URL('../packages/agent/dist/cli.js', import.meta.url));
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
-/** Linux audit through a running auditd (.ci/run installs and starts it). */
-const auditdRuns = isRoot && /^pid [1-9]/m.test(spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '');
+/** `auditctl -s`, for a failure's message (what the kernel says of its audit daemon). */
+const auditStatus = (): string => (spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '').replace(/\n/g, '; ');
+/** Linux audit through a live auditd (.ci/run installs and starts it): the pid the kernel names may be a dead daemon's. */
+const auditdRuns = isRoot && 'pid' in liveAuditd(spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '');
 const addonBuilt = spawnSync(process.execPath, ['-e', "require('./packages/agent/build/Release/fso_fanotify.node')"], { cwd: fileURLToPath(new URL('..', import.meta.url)) }).status === 0;
 
 /** Runs `command` to its end (a real process, so the kernel names it); rejects on a non-zero exit. */
@@ -159,7 +161,7 @@ describe.runIf(auditdRuns)('who made a change: Linux audit (--who audit; real au
     const touched = path.join(watched, 'touched-by-nobody');
     await run('touch', [touched], { uid: NOBODY, gid: NOBODY });
     const created = await event((l) => l.path === touched && l.type === 'create', 'the create of touched-by-nobody');
-    expect(created.who, JSON.stringify(created)).toMatchObject({ uid: NOBODY, user: 'nobody', exe: '/usr/bin/touch', comm: 'touch', source: 'audit' });
+    expect(created.who, `${JSON.stringify(created)}; status ${JSON.stringify(agent.status().who)}; auditctl -s: ${auditStatus()}`).toMatchObject({ uid: NOBODY, user: 'nobody', exe: '/usr/bin/touch', comm: 'touch', source: 'audit' });
 
     const conf = path.join(watched, 'app.conf');
     await writeFile(conf, 'port=80\n');
@@ -234,7 +236,7 @@ describe('who-data where the host does not allow it: events flow with who: null 
     expect(refused.status).not.toBe(0);
     expect(String(refused.stderr)).toMatch(/--who fanotify: unavailable \(the addon did not load: Cannot find module/);
     if (auditdRuns) {
-      expect(event.who, JSON.stringify(event)).toMatchObject({ uid: 0, source: 'audit' });
+      expect(event.who, `${JSON.stringify(event)}; auditctl -s: ${auditStatus()}; the agent's log: ${logs}`).toMatchObject({ uid: 0, source: 'audit' });
     } else {
       expect(event.who).toBeNull();
       expect(event.whoMissing).toBe('unsupported');

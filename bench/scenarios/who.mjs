@@ -10,17 +10,17 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
+import { liveAuditd } from '@fso/agent';
 import { changeKey, checkRecorded, createAuditTail, waitForEvents } from '../lib/audit.mjs';
 import { nowMs } from '../lib/generator.mjs';
 import { procCpuSeconds, tempDir, withResources } from '../lib/processes.mjs';
 import { startAgent, startBroker, startRecorder } from '../lib/stack.mjs';
 import { pairedRatios, spread } from '../lib/stats.mjs';
 
-/** auditd's pid when it runs (then `--who audit` is measured too, with auditd's own CPU beside the agent's). */
+/** A live auditd's pid (then `--who audit` is measured too, with auditd's own CPU beside the agent's); not a dead one the kernel still names. */
 function auditdPid() {
-  const out = spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '';
-  const pid = Number(/^pid (\d+)/m.exec(out)?.[1] ?? 0);
-  return pid > 0 ? pid : null;
+  const daemon = liveAuditd(spawnSync('/usr/sbin/auditctl', ['-s'], { encoding: 'utf8' }).stdout ?? '');
+  return 'pid' in daemon ? daemon.pid : null;
 }
 
 async function oneRun({ mode, files, broker, tail, dir, index, auditd }) {

@@ -126,7 +126,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     configRevision: () => configs.current?.config.revision ?? null,
   });
   // First, so that `--who fanotify` on a host without it fails before anything is opened.
-  const who = await startWhoSource({ mode: options.who ?? 'off', agentId, log: log.child({ component: 'who' }), onAnswer: (result) => metrics.who(result) });
+  const who = await startWhoSource({ mode: options.who ?? 'off', agentId, auditCanaryFile: path.join(options.stateDir, 'who-audit.canary'), log: log.child({ component: 'who' }), onAnswer: (result) => metrics.who(result) });
   const state = await openStateDir(options.stateDir, log);
   const outbox = await openOutbox({
     file: state.resolve('outbox.jsonl'), journalFile: state.resolve(JOURNAL_FILE), log: log.child({ component: 'outbox' }),

@@ -18,4 +18,5 @@ export {
   WatchError,
 } from './errors.js';
 export { WHO_MODES, WhoUnavailableError, startWhoSource } from './who/whoSource.js';
+export { liveAuditd } from './who/auditReader.js';
 export type { WhoAnswer, WhoMode, WhoSource } from './who/whoSource.js';

@@ -1,5 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { open, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,18 +17,54 @@ export interface AuditReaderOptions {
   /** auditd's log (auditd.conf `log_file`); default /var/log/audit/audit.log. */
   logFile?: string;
   auditctl?: string;
-  /** How long auditd may take to write a record after the syscall (ms); default 250. */
+  /**
+   * A file of the agent's own, under its own watch rule: a wait is answered
+   * when the record of a write to it (made after the change was seen) is in
+   * the log, so auditd's delay, whatever the load, is waited for and no more.
+   * Without it, a fixed `flushMs` is assumed.
+   */
+  canaryFile?: string;
+  /** How long a writer may take from its change to its syscall's end (ms): the canary is written this long after the wait began; default 20. */
+  graceMs?: number;
+  /** A canary not in the log after this long (ms) means auditd is not writing this agent's records; default 5 s. */
+  canaryTimeoutMs?: number;
+  /** Without a canary file: how long auditd may take to write a record after the syscall (ms); default 250. */
   flushMs?: number;
   /** How often the log is read for new records (ms); default 100. */
   pollMs?: number;
   /** A read of the log failed (it is tried again at the next poll). */
   onError?(err: unknown): void;
+  /** auditd stopped writing this agent's records (the reason), or wrote them again (null). */
+  onHealth?(problem: string | null): void;
+}
+
+/**
+ * The pid of the audit daemon the kernel names, when it is a live auditd.
+ * The kernel keeps naming a daemon that died while no rule was loaded (it
+ * notices only when it next sends a record), and a machine restored from a
+ * snapshot names one that never ran there: `auditctl -s` alone says nothing.
+ */
+export function liveAuditd(status: string): { pid: number } | { reason: string } {
+  const pid = Number(/^pid (\d+)/m.exec(status)?.[1] ?? 0);
+  if (pid === 0) return { reason: 'auditd is not running (auditctl -s: no daemon pid)' };
+  let proc = '';
+  try {
+    proc = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    // nothing: no such process here
+  }
+  const name = /^Name:\s*(\S+)/m.exec(proc)?.[1];
+  const state = /^State:\s*(\S)/m.exec(proc)?.[1];
+  if (name !== 'auditd' || state === 'Z') return { reason: `auditd is not running (the kernel names pid ${pid}, ${name === undefined ? 'which is gone' : state === 'Z' ? 'a dead auditd' : `which is ${name}`})` };
+  return { pid };
 }
 
 /** The audit reader: the addon's shape, and a start that opens the log (auditd must run). */
 export interface AuditReader extends FanotifyAddon {
-  /** Opens the log at its end and starts reading; throws (ENOENT, EACCES, no auditd) when there is nothing to read. */
+  /** Opens the log at its end and starts reading; throws (ENOENT, EACCES, no live auditd) when there is nothing to read. */
   start(): Promise<void>;
+  /** Why auditd's records do not come (a canary not written within canaryTimeoutMs), else null. */
+  problem(): string | null;
 }
 
 /** One audit event being gathered: its SYSCALL, CWD and PATH records share a serial. */
@@ -112,13 +149,22 @@ export function recordsOf(event: Gathering, atMs: number): WhoRecord[] {
  * costs is a record per matching syscall written by auditd to disk.
  *
  * It has the fanotify addon's shape, so the same index, waits and answers
- * serve both: `caughtUp` is the last read of the log to its end, less
- * `flushMs` (auditd writes asynchronously).
+ * serve both. `caughtUp` moves when the log holds everything the kernel
+ * recorded before a moment: with a canary file, `sync()` writes it (after
+ * `graceMs`, for a writer still between its change and its syscall's end)
+ * and the canary's own record in the log marks the moment (auditd writes in
+ * the kernel's order); without one, the last read of the log less `flushMs`.
+ * A canary that does not come within `canaryTimeoutMs` (auditd died,
+ * suspended on a full disk, or is far behind) is said once through
+ * `onHealth`; until one comes, waits are answered at once (no-record).
  */
 export function createAuditReader(options: AuditReaderOptions): AuditReader {
   const logFile = options.logFile ?? '/var/log/audit/audit.log';
   const auditctl = options.auditctl ?? '/usr/sbin/auditctl';
   const flushMs = options.flushMs ?? 250;
+  const graceMs = options.graceMs ?? 20;
+  const canaryTimeoutMs = options.canaryTimeoutMs ?? 5_000;
+  const canaryFile = options.canaryFile === undefined ? undefined : path.resolve(options.canaryFile);
   const keyField = options.key;
   let roots: string[] = [];
   const rules = new Set<string>();
@@ -130,11 +176,24 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
   let reading: Promise<void> | undefined;
   let closed = false;
   let deliver: (records: WhoRecord[], caughtUp: number | null) => void = () => {};
+  /** The canary in flight: when its wait began (its caughtUp), when it was written, its deadline and fast poll. */
+  let canary: { from: number; writtenAt: number; late: NodeJS.Timeout; poll: NodeJS.Timeout } | undefined;
+  /** The wait before the next canary is written. */
+  let grace: NodeJS.Timeout | undefined;
+  /** The caughtUp of the canary read in this pass of the log. */
+  let canaryFrom: number | undefined;
+  let problem: string | null = null;
 
   const under = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
   const finish = (out: WhoRecord[]): void => {
-    // `at` is the syscall's own time: before the watcher saw the change, as the index expects of the record behind it.
-    if (gathering && auditString(gathering.fields.key) === keyField) for (const r of recordsOf(gathering, gathering.atMs)) if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
+    if (gathering && auditString(gathering.fields.key) === keyField) {
+      // `at` is the syscall's own time: before the watcher saw the change, as the index expects of the record behind it.
+      for (const r of recordsOf(gathering, gathering.atMs)) {
+        if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
+        // The canary in flight (not an older one that came late: audit's clock is coarse, by a few ms at most).
+        else if (canary && r.path === canaryFile && r.pid === process.pid && r.at >= canary.writtenAt - 1_000) canaryFrom = canary.from;
+      }
+    }
     gathering = undefined;
   };
 
@@ -166,8 +225,23 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     // An event still gathering at the end of the log may have records to come (auditd writes them one by one):
     // finished once it is older than flushMs, and until then caughtUp stays before it.
     if (gathering && started - gathering.atMs > flushMs) finish(out);
-    const before = gathering ? Math.min(started - flushMs, gathering.atMs - 1) : started - flushMs;
-    deliver(out, before);
+    if (!canaryFile) {
+      const before = gathering ? Math.min(started - flushMs, gathering.atMs - 1) : started - flushMs;
+      deliver(out, before);
+      return;
+    }
+    const seen = canaryFrom;
+    canaryFrom = undefined;
+    if (seen !== undefined && canary) {
+      clearTimeout(canary.late);
+      clearInterval(canary.poll);
+      canary = undefined;
+      if (problem !== null) {
+        problem = null;
+        options.onHealth?.(null);
+      }
+    }
+    deliver(out, seen ?? null);
   };
   /** Reads `handle` from `position` to its end, gathering events into `out`. */
   const readRest = async (handle: FileHandle, out: WhoRecord[]): Promise<void> => {
@@ -198,6 +272,31 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
       .finally(() => (reading = undefined));
     return reading;
   };
+  /** Writes the canary for a wait that began at `from`; its record in the log answers every wait begun by then. */
+  const writeCanary = (from: number, target: string): void => {
+    if (closed || canary) return;
+    const writtenAt = Date.now();
+    canary = {
+      from, writtenAt,
+      // Read often while a wait is open: the answer comes as soon as auditd has written.
+      poll: setInterval(() => void readSoon(), 10),
+      late: setTimeout(() => {
+        if (!canary) return;
+        clearInterval(canary.poll);
+        canary = undefined;
+        const status = spawnSync(auditctl, ['-s'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+        const daemon = liveAuditd(status);
+        const next = `auditd wrote no record of this agent's canary (${target}) to ${logFile} within ${canaryTimeoutMs} ms: ${'reason' in daemon ? daemon.reason : `auditd (pid ${daemon.pid}) runs, but is suspended (a full disk?), far behind, or writes elsewhere`}`;
+        if (problem === null) options.onHealth?.(next);
+        problem = next;
+        // The waits are answered (no-record) rather than held while auditd is away.
+        deliver([], Date.now());
+      }, canaryTimeoutMs),
+    };
+    canary.late.unref();
+    canary.poll.unref();
+    writeFile(target, `${writtenAt}\n`).catch((err: unknown) => options.onError?.(err));
+  };
 
   return {
     open(onBatch) {
@@ -207,9 +306,7 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     mark(_handle, root) {
       // Synchronous (a few ms): the rule is in the kernel before the root's watch starts.
       if (rules.has(root)) return true;
-      const added = spawnSync(auditctl, ['-w', root, '-p', 'wa', '-k', keyField], { encoding: 'utf8', timeout: 10_000 });
-      // "Rule exists": left by an agent that did not stop cleanly; it is this agent's now.
-      if (added.status !== 0 && !/exists/i.test(added.stderr ?? '')) throw new Error(`auditctl -w ${root}: ${(added.stderr ?? '').trim() || `exit ${added.status}`}`);
+      addRule(root);
       rules.add(root);
       return true;
     },
@@ -217,11 +314,35 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
       roots = next;
     },
     sync() {
-      void readSoon();
+      if (closed) return;
+      if (!canaryFile) {
+        void readSoon();
+        return;
+      }
+      // While auditd is away, a wait is answered at once; the canary sent with it tells when auditd is back.
+      if (problem !== null) {
+        deliver([], Date.now());
+        writeCanary(Date.now(), canaryFile);
+        return;
+      }
+      if (canary || grace) return;
+      const from = Date.now();
+      grace = setTimeout(() => {
+        grace = undefined;
+        writeCanary(from, canaryFile);
+      }, graceMs);
+      grace.unref();
     },
+    problem: () => problem,
     close() {
       closed = true;
       clearInterval(timer);
+      clearTimeout(grace);
+      if (canary) {
+        clearTimeout(canary.late);
+        clearInterval(canary.poll);
+        canary = undefined;
+      }
       // After the read in flight, if any: it stops at `closed` and never reads a closed handle.
       const last = file;
       file = undefined;
@@ -231,12 +352,24 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     },
     async start(): Promise<void> {
       const status = await run(auditctl, ['-s']).then((r) => r.stdout, () => '');
-      const pid = /^pid (\d+)/m.exec(status)?.[1];
-      if (!pid || pid === '0') throw Object.assign(new Error('auditd is not running (auditctl -s: no daemon pid)'), { code: 'ENOAUDITD' });
+      const daemon = liveAuditd(status);
+      if ('reason' in daemon) throw Object.assign(new Error(daemon.reason), { code: 'ENOAUDITD' });
       file = await open(logFile, 'r');
       position = (await file.stat()).size;
+      if (canaryFile) {
+        await mkdir(path.dirname(canaryFile), { recursive: true });
+        await writeFile(canaryFile, '', { flag: 'a' });
+        addRule(canaryFile);
+        rules.add(canaryFile);
+      }
       timer = setInterval(() => void readSoon(), options.pollMs ?? 100);
       timer.unref();
     },
   };
+
+  /** `auditctl -w target -p wa -k KEY`; a rule left by an agent that did not stop cleanly ("Rule exists") is this agent's now. */
+  function addRule(target: string): void {
+    const added = spawnSync(auditctl, ['-w', target, '-p', 'wa', '-k', keyField], { encoding: 'utf8', timeout: 10_000 });
+    if (added.status !== 0 && !/exists/i.test(added.stderr ?? '')) throw new Error(`auditctl -w ${target}: ${(added.stderr ?? '').trim() || `exit ${added.status}`}`);
+  }
 }

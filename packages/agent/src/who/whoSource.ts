@@ -31,6 +31,8 @@ export interface FanotifyAddon {
   setRoots(handle: unknown, roots: string[]): void;
   sync(handle: unknown): void;
   close(handle: unknown): void;
+  /** Why the reader's records do not come now (the audit reader: auditd not writing them), else null. */
+  problem?(): string | null;
 }
 
 /** Who-data for the change publisher. */
@@ -53,13 +55,15 @@ export interface WhoSourceOptions {
   mode: WhoMode;
   /** The agent: its audit rules' key is `fso-<agentId>`. */
   agentId?: string;
+  /** The audit reader's canary (auditReader.ts), a file of the agent's own: `<stateDir>/who-audit.canary`. */
+  auditCanaryFile?: string;
   /** The audit reader (`audit`, and `auto` without fanotify); default: auditd's log (auditReader.ts). */
   auditReader?: AuditReader;
   log: Logger;
   /** The addon; default: build/Release/fso_fanotify.node (or FSO_FANOTIFY_ADDON), loaded now (lazily: only when who-data is on). */
   addon?: FanotifyAddon;
   users?: UserNames;
-  /** Longest wait for the reader to catch up before a change goes without `who` (ms); default 2 s. */
+  /** Longest wait for the reader to catch up before a change goes without `who` (ms); default 2 s (fanotify), 5 s (audit: auditd writes to disk, behind a loaded host). */
   maxWaitMs?: number;
   /** Counts each answer (the agent's metrics). */
   onAnswer?(answer: 'attributed' | WhoMissingReason): void;
@@ -95,7 +99,6 @@ function unavailableReason(err: unknown): WhoMissingReason {
  */
 export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSource> {
   const { mode, log } = options;
-  const maxWaitMs = options.maxWaitMs ?? 2_000;
   const count = options.onAnswer ?? (() => {});
   if (mode === 'off') {
     return { state: () => ({ mode, source: null, reason: 'off' }), watch() {}, lookup: () => ({}), close() {} };
@@ -107,6 +110,7 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   const waiters: Array<{ at: number; done: () => void }> = [];
   let caughtUp = 0;
   let syncing = false;
+  let closed = false;
   let lastPrune = Date.now();
   /** [real path, root as configured], for records named by real paths. */
   let roots: Array<[string, string]> = [];
@@ -130,6 +134,11 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
             waiters.splice(i, 1);
             w.done();
           }
+        }
+        // Changes seen after that moment: the reader is asked again (the audit reader's canary answers only the waits begun before it).
+        if (waiters.length > 0 && addon && !closed) {
+          syncing = true;
+          addon.sync(handle);
         }
       }
       const now = Date.now();
@@ -156,7 +165,10 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
     try {
       const reader = options.auditReader ?? createAuditReader({
         key: `fso-${options.agentId ?? 'agent'}`.slice(0, 31),
+        canaryFile: options.auditCanaryFile,
         onError: (err) => log.warn({ err: toError(err).message }, 'who-data: reading the audit log failed; trying again'),
+        onHealth: (problem) =>
+          problem === null ? log.info('who-data: auditd writes this agent\'s records again') : log.warn({ problem }, 'who-data: auditd is not writing this agent\'s records: events carry no-record until it does'),
       });
       await reader.start();
       handle = reader.open(onBatch);
@@ -183,7 +195,7 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
     };
   }
   const running = addon;
-  let closed = false;
+  const maxWaitMs = options.maxWaitMs ?? (source === 'audit' ? 5_000 : 2_000);
   let lastStallLog = 0;
   const users = options.users ?? createUserNames();
 
@@ -219,7 +231,8 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   return {
     state: () => ({
       mode, source,
-      reason: unmarked.size > 0 ? `no ${source === 'audit' ? 'audit rule' : 'filesystem mark'} on ${[...unmarked].join(', ')}` : failed ? `fanotify ${failed.reason}: ${failed.detail}` : null,
+      reason:
+        unmarked.size > 0 ? `no ${source === 'audit' ? 'audit rule' : 'filesystem mark'} on ${[...unmarked].join(', ')}` : (running.problem?.() ?? (failed ? `fanotify ${failed.reason}: ${failed.detail}` : null)),
     }),
     watch(wanted) {
       if (closed) return;
