@@ -71,7 +71,7 @@ const idSchema = z.number().int().min(0).nullable();
 
 /** The user and process behind a change, as the host told it. */
 export const whoSchema = z.object({
-  /** Real user id and its name (null where /etc/passwd has none). */
+  /** Real user id and its name (null where neither /etc/passwd nor NSS has one). */
   uid: idSchema,
   user: z.string().nullable(),
   gid: idSchema,
