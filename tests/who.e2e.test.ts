@@ -34,6 +34,7 @@ function run(command: string, args: string[], options: { uid?: number; gid?: num
 /** A broker, a recorder and an in-process agent with `who`, watching a directory anyone may write. */
 interface WhoStack {
   watched: string;
+  auditDir: string;
   agent: Agent;
   /** The first event in the trail that `match`es, waited for. */
   event(match: (e: AuditLine) => boolean, what: string): Promise<AuditLine>;
@@ -56,7 +57,7 @@ async function startWhoStack(agentId: string, who: 'fanotify' | 'audit'): Promis
   });
   await agent.ready();
   return {
-    watched, agent,
+    watched, agent, auditDir,
     event: (match, what) => waitFor(async () => (await readAuditLines(auditDir)).find((l) => l.record === 'event' && match(l)), what, 30_000, 50),
     async close() {
       await agent.close();
@@ -116,6 +117,38 @@ describe.runIf(isRoot && addonBuilt)('who made a change: fanotify (real processe
     await run('touch', [file], { uid: NOBODY, gid: NOBODY });
     const e = await event((l) => l.path === file && l.type === 'create', 'the create of touched-by-nobody');
     expect(e.who, JSON.stringify(e)).toMatchObject({ uid: NOBODY, user: 'nobody', gid: NOBODY, source: 'fanotify' });
+  });
+
+  it.each(['made while watched', 'moved in whole (its directories never seen by the reader)'])('rm -rf of a tree %s: every delete, the deepest file to the top directory, is attributed to rm', async (how) => {
+    const movedIn = how.startsWith('moved');
+    const top = path.join(watched, movedIn ? 'moved-tree' : 'tree');
+    const made = movedIn ? path.join(path.dirname(watched), 'unwatched-tree') : top;
+    const files: string[] = [];
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 4; b++) {
+        const dir = path.join(made, `a${a}`, `b${b}`);
+        await mkdir(dir, { recursive: true });
+        for (let f = 0; f < 10; f++) files.push(path.join(dir, `f${f}.txt`));
+      }
+    }
+    await Promise.all(files.map((f) => writeFile(f, 'x\n')));
+    if (movedIn) {
+      await run('mv', [made, top]);
+      files.forEach((f, i) => (files[i] = top + f.slice(made.length)));
+    }
+    await waitFor(async () => {
+      const created = new Set((await readAuditLines(stack.auditDir)).filter((l) => l.record === 'event' && l.type === 'create').map((l) => l.path));
+      return files.every((f) => created.has(f)) || undefined;
+    }, 'every create of the tree', 30_000, 100);
+    await run('rm', ['-rf', top]);
+    const deleted = await waitFor(async () => {
+      const lines = (await readAuditLines(stack.auditDir)).filter((l) => l.record === 'event' && l.type === 'delete' && String(l.path).startsWith(`${top}`));
+      return lines.some((l) => l.path === top) ? lines : undefined;
+    }, 'the delete of the top directory', 30_000, 100);
+    const fileDeletes = deleted.filter((l) => files.includes(String(l.path)));
+    const unattributed = deleted.filter((l) => (l.who as { comm?: string } | null)?.comm !== 'rm').map((l) => `${String(l.path)}: ${JSON.stringify(l.who)} ${String(l.whoMissing)}`);
+    expect(unattributed, `${unattributed.length} of ${deleted.length} deletes not attributed to rm`).toEqual([]);
+    expect(fileDeletes.length + deleted.filter((l) => l.kind === 'directory').length).toBe(deleted.length);
   });
 
   it('a rename is attributed to the process that renamed it, with both names', async () => {

@@ -28,7 +28,15 @@
 //   mark(handle, path)                                 a filesystem mark on path's file system
 //   setRoots(handle, [realpath, …])                    only events under these reach JavaScript
 //   sync(handle)                                       asks for a batch with a fresh caughtUp
+//   remember(handle, dir) → key | undefined            a watched directory's handle, kept with its path
+//   forget(handle, key, dir)                           its watch is gone
 //   close(handle)                                      stops the thread, releases everything
+//
+// An event names its directory by handle, and the handle is turned into a
+// path when the event is read. A directory deleted by then (an `rm -rf`
+// deletes a tree's leaves first, their directories right after) cannot be
+// opened by its handle any more: the directories the agent watches are
+// remembered by handle beforehand, and their paths answer for them.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +75,7 @@
 #endif
 
 #define MAX_MOUNTS 64
-#define CACHE_SLOTS 4096
+#define CACHE_SLOTS 16384
 #define MAX_HANDLE 128
 #define BATCH_MAX 2048
 
@@ -111,8 +119,19 @@ typedef struct {
 
 #define PROC_SLOTS 65536
 
+// A watched directory, by handle (the same key as the cache's).
+typedef struct dir_node {
+  struct dir_node *next;
+  uint32_t hash;
+  uint16_t len;
+  char *path;
+  unsigned char key[];
+} dir_node_t;
+
 typedef struct {
   int fan_fd, wake_fd, cn_fd;
+  dir_node_t **dirs; // guarded by lock: the reader asks only for a directory gone before its event was read
+  size_t n_dirs, dir_buckets;
   proc_t *procs; // reader thread only (filled before it starts)
   pthread_t thread;
   int started;
@@ -173,14 +192,106 @@ static void cache_clear(fan_t *f) {
   }
 }
 
-static char *resolve_dir(fan_t *f, const __kernel_fsid_t *fsid, struct file_handle *fh) {
-  if (fh->handle_bytes > MAX_HANDLE) return NULL;
-  unsigned char key[8 + 8 + MAX_HANDLE];
+// A directory deleted or moved: the names cached at or under `dir` are wrong from here on; others stay
+// (an rm -rf deletes a tree's leaves first, and their directories are gone by the time their events are read).
+static void cache_forget(fan_t *f, const char *dir) {
+  if (!dir) return;
+  size_t n = strlen(dir);
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    char *p = f->cache[i].path;
+    if (p && strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/')) {
+      free(p);
+      f->cache[i].path = NULL;
+    }
+  }
+}
+
+/** A directory's key: its file system's id, the handle's type and bytes. Returns its length, 0 for a handle too long. */
+static uint16_t handle_key(const __kernel_fsid_t *fsid, const struct file_handle *fh, unsigned char *key) {
+  if (fh->handle_bytes > MAX_HANDLE) return 0;
   memcpy(key, fsid, 8);
   memcpy(key + 8, &fh->handle_type, sizeof fh->handle_type);
   memset(key + 8 + sizeof fh->handle_type, 0, 8 - sizeof fh->handle_type);
   memcpy(key + 16, fh->f_handle, fh->handle_bytes);
-  uint16_t len = (uint16_t)(16 + fh->handle_bytes);
+  return (uint16_t)(16 + fh->handle_bytes);
+}
+
+// ---- watched directories: handle → path (caller holds f->lock) -------------
+
+static dir_node_t **dirs_find(fan_t *f, const unsigned char *key, uint16_t len, uint32_t h) {
+  if (!f->dirs) return NULL;
+  dir_node_t **at = &f->dirs[h % f->dir_buckets];
+  for (; *at; at = &(*at)->next)
+    if ((*at)->hash == h && (*at)->len == len && memcmp((*at)->key, key, len) == 0) return at;
+  return NULL;
+}
+
+static int dirs_put(fan_t *f, const unsigned char *key, uint16_t len, const char *path) {
+  uint32_t h = fnv(key, len);
+  dir_node_t **found = dirs_find(f, key, len, h);
+  if (found) {
+    // The same directory under a new name (a rename): the new name answers.
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    free((*found)->path);
+    (*found)->path = copy;
+    return 0;
+  }
+  if (f->n_dirs >= f->dir_buckets * 2) {
+    size_t buckets = f->dir_buckets ? f->dir_buckets * 4 : 1024;
+    dir_node_t **next = calloc(buckets, sizeof *next);
+    if (!next) return -1;
+    for (size_t i = 0; i < f->dir_buckets; i++)
+      for (dir_node_t *n = f->dirs[i], *after; n; n = after) {
+        after = n->next;
+        n->next = next[n->hash % buckets];
+        next[n->hash % buckets] = n;
+      }
+    free(f->dirs);
+    f->dirs = next;
+    f->dir_buckets = buckets;
+  }
+  dir_node_t *n = malloc(sizeof *n + len);
+  if (!n) return -1;
+  n->path = strdup(path);
+  if (!n->path) {
+    free(n);
+    return -1;
+  }
+  n->hash = h;
+  n->len = len;
+  memcpy(n->key, key, len);
+  n->next = f->dirs[h % f->dir_buckets];
+  f->dirs[h % f->dir_buckets] = n;
+  f->n_dirs++;
+  return 0;
+}
+
+static void dirs_clear(fan_t *f) {
+  for (size_t i = 0; i < f->dir_buckets; i++)
+    for (dir_node_t *n = f->dirs[i], *after; n; n = after) {
+      after = n->next;
+      free(n->path);
+      free(n);
+    }
+  free(f->dirs);
+  f->dirs = NULL;
+  f->n_dirs = f->dir_buckets = 0;
+}
+
+/** The path of a watched directory by its key, or NULL. */
+static char *dirs_path(fan_t *f, const unsigned char *key, uint16_t len) {
+  pthread_mutex_lock(&f->lock);
+  dir_node_t **found = dirs_find(f, key, len, fnv(key, len));
+  char *path = found ? strdup((*found)->path) : NULL;
+  pthread_mutex_unlock(&f->lock);
+  return path;
+}
+
+static char *resolve_dir(fan_t *f, const __kernel_fsid_t *fsid, struct file_handle *fh) {
+  unsigned char key[8 + 8 + MAX_HANDLE];
+  uint16_t len = handle_key(fsid, fh, key);
+  if (len == 0) return NULL;
   uint32_t h = fnv(key, len);
   cache_slot_t *slot = &f->cache[h % CACHE_SLOTS];
   if (slot->path && slot->hash == h && slot->len == len && memcmp(slot->key, key, len) == 0) return strdup(slot->path);
@@ -192,7 +303,7 @@ static char *resolve_dir(fan_t *f, const __kernel_fsid_t *fsid, struct file_hand
   pthread_mutex_unlock(&f->lock);
   if (mount_fd < 0) return NULL;
   int fd = open_by_handle_at(mount_fd, fh, O_PATH | O_CLOEXEC);
-  if (fd < 0) return NULL; // ESTALE: the directory is gone already
+  if (fd < 0) return dirs_path(f, key, len); // ESTALE: the directory is gone already; watched, its path is known
   char link[64], target[PATH_MAX];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   ssize_t n = readlink(link, target, sizeof target - 1);
@@ -201,7 +312,7 @@ static char *resolve_dir(fan_t *f, const __kernel_fsid_t *fsid, struct file_hand
   target[n] = 0;
   static const char deleted[] = " (deleted)";
   size_t dl = sizeof deleted - 1;
-  if ((size_t)n > dl && strcmp(target + n - dl, deleted) == 0) return NULL;
+  if ((size_t)n > dl && strcmp(target + n - dl, deleted) == 0) return dirs_path(f, key, len);
   free(slot->path);
   slot->hash = h;
   slot->len = len;
@@ -535,8 +646,11 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
       }
       p += h->len;
     }
-    // A directory moved or deleted: names cached under it may be wrong from here on.
-    if ((m->mask & FAN_ONDIR) && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE))) cache_clear(f);
+    // A directory moved or deleted: the names cached under its old and new names are wrong from here on.
+    if ((m->mask & FAN_ONDIR) && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE))) {
+      cache_forget(f, path);
+      cache_forget(f, old_path);
+    }
     // No name to file it under (a rename into a directory gone before it was read): nothing to index.
     if (m->pid == self || !path || !(under_roots(f, path) || under_roots(f, old_path))) {
       free(path);
@@ -718,6 +832,7 @@ static void env_cleanup(void *data) {
 }
 
 static void free_handle(fan_t *f) {
+  dirs_clear(f);
   for (size_t i = 0; i < f->n_roots; i++) free(f->roots[i]);
   free(f->roots);
   free(f->cache);
@@ -825,15 +940,22 @@ static int get_string(napi_env env, napi_value v, char *out, size_t size) {
   return n + 1 >= size ? -1 : 0;
 }
 
-static napi_value js_mark(napi_env env, napi_callback_info info) {
+/** A handle and a path, the arguments of mark and remember; NULL (a TypeError thrown) without them. */
+static fan_t *handle_and_path(napi_env env, napi_callback_info info, char *path, const char *usage) {
   napi_value argv[2];
   fan_t *f = handle_arg(env, info, 2, argv);
   if (!f) return NULL;
-  char path[PATH_MAX];
-  if (get_string(env, argv[1], path, sizeof path) != 0) {
-    napi_throw_type_error(env, NULL, "mark(handle, path) needs a path");
+  if (get_string(env, argv[1], path, PATH_MAX) != 0) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
+  return f;
+}
+
+static napi_value js_mark(napi_env env, napi_callback_info info) {
+  char path[PATH_MAX];
+  fan_t *f = handle_and_path(env, info, path, "mark(handle, path) needs a path");
+  if (!f) return NULL;
   uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_RENAME | FAN_ONDIR;
   if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) {
     // Before Linux 5.17 there is no FAN_RENAME: its two halves instead.
@@ -910,6 +1032,60 @@ static napi_value js_sync(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_remember(napi_env env, napi_callback_info info) {
+  char path[PATH_MAX];
+  fan_t *f = handle_and_path(env, info, path, "remember(handle, dir) needs a path");
+  if (!f) return NULL;
+  union {
+    struct file_handle fh;
+    unsigned char bytes[sizeof(struct file_handle) + MAX_HANDLE];
+  } u;
+  u.fh.handle_bytes = MAX_HANDLE;
+  int mount_id;
+  struct statfs sfs;
+  napi_value result;
+  napi_get_undefined(env, &result);
+  // A file system without handles (some FUSE), or a directory gone already: nothing to remember.
+  if (name_to_handle_at(AT_FDCWD, path, &u.fh, &mount_id, 0) < 0 || statfs(path, &sfs) < 0) return result;
+  __kernel_fsid_t fsid;
+  memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
+  unsigned char key[8 + 8 + MAX_HANDLE];
+  uint16_t len = handle_key(&fsid, &u.fh, key);
+  if (len == 0) return result;
+  pthread_mutex_lock(&f->lock);
+  int failed = dirs_put(f, key, len, path);
+  pthread_mutex_unlock(&f->lock);
+  if (failed) return result;
+  void *data;
+  napi_create_buffer_copy(env, len, key, &data, &result);
+  return result;
+}
+
+static napi_value js_forget(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  fan_t *f = handle_arg(env, info, 3, argv);
+  if (!f) return NULL;
+  void *key;
+  size_t len;
+  char path[PATH_MAX];
+  if (napi_get_buffer_info(env, argv[1], &key, &len) != napi_ok || len > 16 + MAX_HANDLE || get_string(env, argv[2], path, sizeof path) != 0) {
+    napi_throw_type_error(env, NULL, "forget(handle, key, dir) needs remember's key and the directory");
+    return NULL;
+  }
+  pthread_mutex_lock(&f->lock);
+  dir_node_t **found = dirs_find(f, key, (uint16_t)len, fnv(key, len));
+  // Only under this name: a directory renamed is remembered under its new name before its old watch goes.
+  if (found && strcmp((*found)->path, path) == 0) {
+    dir_node_t *n = *found;
+    *found = n->next;
+    free(n->path);
+    free(n);
+    f->n_dirs--;
+  }
+  pthread_mutex_unlock(&f->lock);
+  return NULL;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -926,6 +1102,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mark", NULL, js_mark, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRoots", NULL, js_set_roots, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sync", NULL, js_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"remember", NULL, js_remember, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"forget", NULL, js_forget, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

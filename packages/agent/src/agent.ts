@@ -221,6 +221,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         },
         state: () => status.publishSoon(),
         notification: () => rescans.note(),
+        directory: (dir, watched) => who.directory(dir, watched),
       },
     });
   }

@@ -21,6 +21,8 @@ export interface DirWatcherOptions {
   onListedAll?: (dir: string, names: ReadonlySet<string>) => void;
   /** A directory could not be watched or listed (but for it having vanished). */
   onError: (err: unknown, dir: string) => void;
+  /** A directory's watch was set (true) or dropped (false): who-data remembers the directories watched. */
+  onWatch?: (dir: string, watched: boolean) => void;
 }
 
 /**
@@ -108,6 +110,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
       const key = `${w.dev}:${w.ino}`;
       if (names.get(key) === p) names.delete(key);
       w.watch.close();
+      options.onWatch?.(p, false);
     }
     for (const p of unwatched) if (p === dir || p.startsWith(below)) unwatched.delete(p);
   };
@@ -151,6 +154,7 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     watchers.set(dir, { watch: w, dev: stats.dev, ino: stats.ino, birthtimeMs: stats.birthtimeMs });
     names.set(key, dir);
     unwatched.delete(dir);
+    options.onWatch?.(dir, true);
     return 'listed';
   };
 
@@ -226,7 +230,10 @@ export function createDirWatcher(options: DirWatcherOptions): DirWatcher {
     },
     close() {
       closed = true;
-      for (const w of watchers.values()) w.watch.close();
+      for (const [dir, w] of watchers) {
+        w.watch.close();
+        options.onWatch?.(dir, false);
+      }
       watchers.clear();
       names.clear();
       unwatched.clear();

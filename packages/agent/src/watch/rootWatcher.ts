@@ -32,6 +32,8 @@ export interface WatchSink {
   state?(): void;
   /** Every fs.watch notification, before any filtering (the agent's inotify overflow monitor counts them). */
   notification?(): void;
+  /** A directory's watch was set or dropped (who-data remembers the watched directories). */
+  directory?(dir: string, watched: boolean): void;
 }
 
 /** Options of {@link startRootWatcher}. */
@@ -254,6 +256,7 @@ export async function startRootWatcher(options: RootWatcherOptions): Promise<Roo
     };
     const d = createDirWatcher({
       ignoresDirectory: (p) => p !== root && filter.ignores(p, true),
+      onWatch: options.sink.directory,
       onNotification: (dir, name) => {
         options.sink.notification?.();
         if (name === null || name === '') {

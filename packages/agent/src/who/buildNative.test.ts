@@ -35,7 +35,7 @@ describe.runIf(process.platform === 'linux')('the who-data addon builds from sou
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/who-data addon built/);
     const load = spawnSync(process.execPath, ['-e', "const a = require('./build/Release/fso_fanotify.node'); console.log(Object.keys(a).sort().join(','))"], { cwd: dir, encoding: 'utf8' });
-    expect(load.stdout.trim()).toBe('close,mark,open,setRoots,sync');
+    expect(load.stdout.trim()).toBe('close,forget,mark,open,remember,setRoots,sync');
   }, 150_000);
 
   it('a build that cannot compile says why and exits 0: pnpm install goes on, the agent runs without it', () => {

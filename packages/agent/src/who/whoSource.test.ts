@@ -1,3 +1,6 @@
+import { realpathSync, symlinkSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createSilentLogger } from '@fso/common';
 import { describe, expect, it } from 'vitest';
 import type { Change } from '../watch/reconciler.js';
@@ -66,6 +69,37 @@ describe('startWhoSource: answering who made a change from the reader\'s records
     deliver([], seen + 2);
     expect(await first).toMatchObject({ who: { pid: 4242, user: 'alice' } });
     expect(await second).toEqual({ who: null, whoMissing: 'no-record' });
+  });
+
+  it('watched directories are remembered by the reader under their real paths, and forgotten when their watch goes', async () => {
+    const { addon } = scriptedAddon();
+    const kept = new Map<string, string>();
+    const calls: string[] = [];
+    const remembering: FanotifyAddon = {
+      ...addon,
+      remember: (_h, dir) => (calls.push(`remember ${dir}`), kept.set(dir, dir), Buffer.from(dir)),
+      forget: (_h, key, dir) => (calls.push(`forget ${dir}`), key.toString() === dir && kept.delete(dir)),
+    };
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: remembering, users });
+    // A root named through a symbolic link: the reader's paths are real ones.
+    const tmp = realpathSync(os.tmpdir());
+    const link = path.join(tmp, `fso-who-link-${process.pid}`);
+    symlinkSync(tmp, link);
+    try {
+      who.watch([link]);
+      who.directory(`${link}/a`, true);
+      who.directory(`${link}/a`, true);
+      who.directory(`${link}/a`, false);
+      who.directory(`${link}/a`, false);
+      who.directory(`${link}/b`, true);
+      expect(calls).toEqual([`remember ${tmp}/a`, `forget ${tmp}/a`, `remember ${tmp}/a`, `forget ${tmp}/a`, `remember ${tmp}/b`]);
+      expect([...kept.keys()]).toEqual([`${tmp}/b`]);
+      who.close();
+      who.directory(`${link}/c`, true);
+      expect(calls).toHaveLength(5);
+    } finally {
+      unlinkSync(link);
+    }
   });
 
   it('a process gone before its ids were read is process-gone; a change found by a walk is scan, without waiting', async () => {

@@ -33,6 +33,10 @@ export interface FanotifyAddon {
   close(handle: unknown): void;
   /** Why the reader's records do not come now (the audit reader: auditd not writing them), else null. */
   problem?(): string | null;
+  /** Keeps a watched directory's handle with its path (for its events read after it is gone); its key, or undefined. */
+  remember?(handle: unknown, dir: string): Buffer | undefined;
+  /** Drops what `remember` kept for `dir`. */
+  forget?(handle: unknown, key: Buffer, dir: string): void;
 }
 
 /** Who-data for the change publisher. */
@@ -41,6 +45,12 @@ export interface WhoSource {
   state(): NonNullable<AgentStatus['who']>;
   /** The watched roots (a config applied): marks their file systems, keeps records under them only. */
   watch(roots: string[]): void;
+  /**
+   * A directory under a root was watched (true) or is no longer (false):
+   * the reader keeps its handle, so that the events of an `rm -rf`, read
+   * after their directories are gone, still have names.
+   */
+  directory(dir: string, watched: boolean): void;
   /**
    * Who made `change`: at once when the kernel's records are read past the
    * moment the change was seen, else once they are (the reader is asked to
@@ -101,7 +111,7 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   const { mode, log } = options;
   const count = options.onAnswer ?? (() => {});
   if (mode === 'off') {
-    return { state: () => ({ mode, source: null, reason: 'off' }), watch() {}, lookup: () => ({}), close() {} };
+    return { state: () => ({ mode, source: null, reason: 'off' }), watch() {}, directory() {}, lookup: () => ({}), close() {} };
   }
   let addon: FanotifyAddon | undefined;
   let handle: unknown;
@@ -186,6 +196,7 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
     return {
       state: () => ({ mode, source: null, reason: `${reason}: ${detail}` }),
       watch() {},
+      directory() {},
       lookup: (change) => {
         const answer: WhoAnswer = { who: null, whoMissing: change.origin === 'scan' ? 'scan' : reason };
         count(answer.whoMissing ?? reason);
@@ -199,13 +210,24 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
   let lastStallLog = 0;
   const users = options.users ?? createUserNames();
 
-  function asConfigured(p: string): string {
+  /** Watched directories remembered by the reader: their key and real path. */
+  const remembered = new Map<string, { key: Buffer; real: string }>();
+
+  /** `p` under a root named through a symbolic link, from the name as configured to the real one (or back). */
+  function rebased(p: string, toReal: boolean): string {
     for (const [real, root] of roots) {
-      if (real === root) continue;
-      if (p === real) return root;
-      if (p.startsWith(`${real}/`)) return root + p.slice(real.length);
+      const [from, to] = toReal ? [root, real] : [real, root];
+      if (from === to) continue;
+      if (p === from) return to;
+      if (p.startsWith(`${from}/`)) return to + p.slice(from.length);
     }
     return p;
+  }
+  function asReal(p: string): string {
+    return rebased(p, true);
+  }
+  function asConfigured(p: string): string {
+    return rebased(p, false);
   }
 
   const answerFor = (change: Change): WhoAnswer => {
@@ -262,6 +284,18 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
       roots = next;
       running.setRoots(handle, next.map(([real]) => real));
     },
+    directory(dir, watched) {
+      if (closed || !running.remember || !running.forget) return;
+      const known = remembered.get(dir);
+      if (known) {
+        running.forget(handle, known.key, known.real);
+        remembered.delete(dir);
+      }
+      if (!watched) return;
+      const real = asReal(dir);
+      const key = running.remember(handle, real);
+      if (key) remembered.set(dir, { key, real });
+    },
     lookup(change) {
       if (change.origin === 'scan') {
         count('scan');
@@ -302,6 +336,7 @@ export async function startWhoSource(options: WhoSourceOptions): Promise<WhoSour
     close() {
       if (closed) return;
       closed = true;
+      remembered.clear();
       running.close(handle);
       for (const w of waiters.splice(0)) w.done();
     },
