@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditFields, auditString, recordsOf } from './auditReader.js';
+import { auditFields, auditString, directoryKey, recordsOf } from './auditReader.js';
 import { FAN } from './whoIndex.js';
 
 // Lines as auditd 3.0 (log_format ENRICHED) wrote them on this machine for `sed -i s/hi/ho/ /tmp/aud/y`.
@@ -42,5 +42,20 @@ describe('auditd records as who-data records', () => {
     expect(base('fchmodat', ['item=0 name="/srv/app/a.txt" inode=8 nametype=NORMAL'])[0]?.mask).toBe(FAN.ATTRIB);
     // A name with a space is hex-encoded by the kernel.
     expect(base('openat', [`item=0 name=${Buffer.from('/srv/app/a b.txt').toString('hex').toUpperCase()} inode=9 nametype=CREATE`])[0]?.path).toBe('/srv/app/a b.txt');
+  });
+
+  it("rm -rf's unlinkat(dirfd, name): the name is of the PARENT's directory, known by device and inode, not of the cwd", () => {
+    // As auditd wrote them here for `cd / && rm -rf /tmp/audt/x` (x holding f2): the parent's name is "/", its inode x's.
+    const fields = auditFields(`type=SYSCALL msg=audit(1796531095.714:38614): arch=c000003e syscall=263 success=yes exit=0 a0=4 a1=556fb2e1abf0 a2=0 items=2 ppid=17759 pid=17767 auid=4294967295 uid=0 gid=0 euid=0 comm="rm" exe="/usr/bin/rm" key="probe"${GS}ARCH=x86_64 SYSCALL=unlinkat`);
+    const paths = [
+      'item=0 name="/" inode=2203677 dev=fe:00 mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT',
+      'item=1 name="f2" inode=2203682 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=DELETE',
+    ].map((p) => auditFields(`type=PATH msg=audit(1796531095.714:38614): ${p}`));
+    const event = { serial: '38614', atMs: 1, fields, cwd: '/', paths };
+    // dev fe:00 is major 254, minor 0: stat's dev 65024.
+    const watched = new Map([[directoryKey(65024, 2203677), '/tmp/audt/x']]);
+    expect(recordsOf(event, 1, (key) => watched.get(key)).map((r) => [r.mask, r.path])).toEqual([[FAN.DELETE, '/tmp/audt/x/f2']]);
+    // A directory the agent does not watch: the cwd, as before (a wrong name, so no event matches it: no-record).
+    expect(recordsOf(event, 1).map((r) => r.path)).toEqual(['/f2']);
   });
 });

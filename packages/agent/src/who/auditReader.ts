@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -110,17 +110,53 @@ const id = (v: string | undefined): number | null => {
 /** Syscalls that open for writing or truncate: a PATH of theirs is a write; anything else (chmod, chown, xattr…) an attribute change. */
 const WRITES = new Set(['open', 'openat', 'openat2', 'creat', 'truncate', 'ftruncate', 'open_by_handle_at']);
 
-/** The kernel records of one audit event, as the fanotify reader would give them. */
-export function recordsOf(event: Gathering, atMs: number): WhoRecord[] {
+/** A directory's key as a PATH record gives it (`dev=fe:00 inode=2203677`) and as stat does: `dev:ino`, dev as glibc's makedev encodes it. */
+export function directoryKey(dev: number, ino: number | string): string {
+  return `${dev}:${ino}`;
+}
+
+/** The `dev=MAJOR:MINOR` (hex) of a PATH record as glibc's makedev would encode it (stat's dev), or null. */
+function auditDev(v: string | undefined): number | null {
+  const m = /^([0-9a-f]+):([0-9a-f]+)$/i.exec(v ?? '');
+  if (!m) return null;
+  const major = parseInt(m[1] as string, 16);
+  const minor = parseInt(m[2] as string, 16);
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 0x1000 * 0x100000000;
+}
+
+/**
+ * The kernel records of one audit event, as the fanotify reader would give
+ * them. A relative name is of its PARENT item's directory: named by
+ * `directoryPath` (the directories the agent watches, by device and inode)
+ * where it knows it, since a syscall relative to a directory descriptor
+ * (`rm -rf`'s unlinkat) names neither that directory nor its path; else of
+ * the process's cwd.
+ */
+export function recordsOf(event: Gathering, atMs: number, directoryPath: (key: string) => string | undefined = () => undefined): WhoRecord[] {
   const f = event.fields;
   const who = {
     pid: Number(f.pid), ppid: id(f.ppid), uid: id(f.uid), euid: id(f.euid), gid: id(f.gid), auid: id(f.auid),
     exe: auditString(f.exe), comm: auditString(f.comm), procError: null, at: atMs,
   };
-  const full = (name: string | null): string | null => (name === null ? null : path.isAbsolute(name) ? path.normalize(name) : event.cwd ? path.resolve(event.cwd, name) : null);
+  // A rename's two parents: the old name's first, the new name's last.
+  const parents = event.paths.filter((p) => auditString(p.nametype) === 'PARENT');
+  const parentDir = (type: string): string | undefined => {
+    const parent = type === 'CREATE' ? parents.at(-1) : parents[0];
+    const dev = auditDev(parent?.dev);
+    return parent?.inode === undefined || dev === null ? undefined : directoryPath(directoryKey(dev, parent.inode));
+  };
+  const full = (name: string | null, type: string): string | null => {
+    if (name === null) return null;
+    if (path.isAbsolute(name)) return path.normalize(name);
+    const dir = parentDir(type) ?? event.cwd;
+    return dir ? path.resolve(dir, name) : null;
+  };
   const items = event.paths
     .filter((p) => auditString(p.nametype) !== 'PARENT')
-    .map((p) => ({ type: auditString(p.nametype) ?? 'NORMAL', name: full(auditString(p.name)), inode: p.inode ?? '' }))
+    .map((p) => {
+      const type = auditString(p.nametype) ?? 'NORMAL';
+      return { type, name: full(auditString(p.name), type), inode: p.inode ?? '' };
+    })
     .filter((p): p is { type: string; name: string; inode: string } => p.name !== null);
   const out: WhoRecord[] = [];
   const created = items.filter((p) => p.type === 'CREATE');
@@ -183,12 +219,14 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
   /** The caughtUp of the canary read in this pass of the log. */
   let canaryFrom: number | undefined;
   let problem: string | null = null;
+  /** The directories the agent watches, by `dev:ino`: relative names of *at syscalls are theirs. */
+  const directories = new Map<string, { path: string }>();
 
   const under = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
   const finish = (out: WhoRecord[]): void => {
     if (gathering && auditString(gathering.fields.key) === keyField) {
       // `at` is the syscall's own time: before the watcher saw the change, as the index expects of the record behind it.
-      for (const r of recordsOf(gathering, gathering.atMs)) {
+      for (const r of recordsOf(gathering, gathering.atMs, (key) => directories.get(key)?.path)) {
         if (under(r.path) || (r.oldPath && under(r.oldPath))) out.push(r);
         // The canary in flight (not an older one that came late: audit's clock is coarse, by a few ms at most).
         else if (canary && r.path === canaryFile && r.pid === process.pid && r.at >= canary.writtenAt - 1_000) canaryFrom = canary.from;
@@ -312,6 +350,22 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
     },
     setRoots(_handle, next) {
       roots = next;
+    },
+    remember(_handle, dir) {
+      let key: string;
+      try {
+        const st = statSync(dir);
+        key = directoryKey(st.dev, st.ino);
+      } catch {
+        return undefined; // gone already
+      }
+      directories.set(key, { path: dir });
+      return Buffer.from(key);
+    },
+    forget(_handle, key, dir) {
+      const k = key.toString();
+      // Only under this name: a directory renamed is remembered under its new name before its old watch goes.
+      if (directories.get(k)?.path === dir) directories.delete(k);
     },
     sync() {
       if (closed) return;
