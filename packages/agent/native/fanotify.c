@@ -20,8 +20,11 @@
 // fork inherits its parent's ids, an exec is looked at in /proc at once (the
 // new program has barely started), an exit is kept 30 s. An event whose
 // process is gone is answered from the table: the ids always (they come
-// with the fork and the uid events), the executable when the exec was seen
-// in time.
+// with the fork and the uid events). The executable comes from the same
+// fanotify queue, in order: the mark reports FAN_OPEN_EXEC, so the program
+// a process runs is read before its changes (on the marked file system; an
+// ELF program's dynamic loader is not the program). A process gone before
+// its name was read is named as the kernel names a program: its file's name.
 //
 // JavaScript API (see src/who/whoSource.ts):
 //   open(callback(records, caughtUpMs)) → handle     throws Error with .code (EPERM, EINVAL, ENOSYS)
@@ -113,6 +116,7 @@ typedef struct {
   int32_t pid; // 0: free slot
   int64_t uid, euid, gid, auid, ppid;
   char *exe;
+  char *fan_exe; // the program it ran, from fanotify's FAN_OPEN_EXEC since its fork (NULL: none seen)
   char comm[17];
   double exited_at; // 0: alive
 } proc_t;
@@ -398,10 +402,14 @@ static proc_t *proc_find(fan_t *f, int32_t pid) {
   return p->pid == pid ? p : NULL;
 }
 
+/** The program a process in the table runs: the last FAN_OPEN_EXEC since its fork, else what /proc said at its exec or fork. */
+static const char *proc_exe(const proc_t *p) { return p->fan_exe ? p->fan_exe : p->exe; }
+
 /** A slot for `pid`, emptied (another pid in it is dropped: the table is direct-mapped, 65,536 slots). */
 static proc_t *proc_take(fan_t *f, int32_t pid) {
   proc_t *p = proc_slot(f, pid);
   free(p->exe);
+  free(p->fan_exe);
   memset(p, 0, sizeof *p);
   p->pid = pid;
   p->uid = p->euid = p->gid = p->auid = p->ppid = -1;
@@ -484,7 +492,7 @@ static void connector_drain(fan_t *f) {
           proc_t copy;
           int have = parent != NULL;
           // Copied before the child's slot is taken: it may be the parent's own slot (pid_max > 65,536).
-          char *exe = have && parent->exe ? strdup(parent->exe) : NULL;
+          char *exe = have && proc_exe(parent) ? strdup(proc_exe(parent)) : NULL;
           if (have) copy = *parent;
           proc_t *child = proc_take(f, ev->event_data.fork.child_tgid);
           if (have) {
@@ -504,10 +512,14 @@ static void connector_drain(fan_t *f) {
           if (have) {
             keep = *known;
             keep.exe = NULL;
+            // The program's FAN_OPEN_EXEC may have been read already: it stays (a fork is what forgets it).
+            known->fan_exe = NULL;
           }
-          if (proc_look(f, pid) != 0) {
-            proc_t *p = proc_take(f, pid);
-            if (have) p->uid = keep.uid, p->euid = keep.euid, p->gid = keep.gid, p->auid = keep.auid, p->ppid = keep.ppid;
+          int looked = proc_look(f, pid) == 0;
+          proc_t *p = looked ? proc_find(f, pid) : proc_take(f, pid);
+          if (have) {
+            if (!looked) p->uid = keep.uid, p->euid = keep.euid, p->gid = keep.gid, p->auid = keep.auid, p->ppid = keep.ppid;
+            p->fan_exe = keep.fan_exe;
           }
           break;
         }
@@ -540,6 +552,15 @@ static void connector_drain(fan_t *f) {
   }
 }
 
+/** What `r` lacks of the program of `p`: its executable, and its name (gone before it was read at its exec: its file's name, as the kernel gives it, 15 bytes). */
+static void proc_fill_names(const proc_t *p, rec_t *r) {
+  const char *exe = proc_exe(p);
+  if (!r->exe && exe) r->exe = strdup(exe);
+  if (!r->comm && p->comm[0]) r->comm = strdup(p->comm);
+  const char *base = exe ? strrchr(exe, '/') : NULL;
+  if (!r->comm && base) r->comm = strndup(base + 1, 15);
+}
+
 /** The table's word for a process /proc no longer has (exited within the last 30 s). */
 static int proc_fill(fan_t *f, rec_t *r) {
   proc_t *p = proc_find(f, r->pid);
@@ -547,13 +568,32 @@ static int proc_fill(fan_t *f, rec_t *r) {
   r->uid = p->uid, r->euid = p->euid, r->gid = p->gid, r->auid = p->auid, r->ppid = p->ppid;
   free(r->exe);
   free(r->comm);
-  r->exe = p->exe ? strdup(p->exe) : NULL;
-  r->comm = p->comm[0] ? strdup(p->comm) : NULL;
+
+  r->exe = NULL;
+  r->comm = NULL;
+  proc_fill_names(p, r);
   r->proc_errno = 0;
   return 1;
 }
 
 // ---- the reader thread ------------------------------------------------------
+
+/**
+ * FAN_OPEN_EXEC of `path` by `pid`, in the queue's order before its changes:
+ * the program it runs. The dynamic loader an ELF program brings (opened by
+ * the kernel at the same exec) is not it; a script's interpreter is, as
+ * /proc/<pid>/exe would say.
+ */
+static void exec_seen(fan_t *f, int32_t pid, const char *path) {
+  if (f->cn_fd < 0) return;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "ld-musl", 7) == 0 || strcmp(base, "ld.so") == 0) return;
+  proc_t *p = proc_find(f, pid);
+  if (!p) p = proc_take(f, pid);
+  free(p->fan_exe);
+  p->fan_exe = strdup(path);
+}
 
 static int under_roots(fan_t *f, const char *p) {
   if (!p) return 0;
@@ -651,6 +691,13 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
       cache_forget(f, path);
       cache_forget(f, old_path);
     }
+    // A program started: what its process runs, for when it is gone before its changes are read.
+    if ((m->mask & FAN_OPEN_EXEC) && path && m->pid > 0) {
+      exec_seen(f, m->pid, path);
+      free(path);
+      free(old_path);
+      continue;
+    }
     // No name to file it under (a rename into a directory gone before it was read): nothing to index.
     if (m->pid == self || !path || !(under_roots(f, path) || under_roots(f, old_path))) {
       free(path);
@@ -691,6 +738,9 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
     } else {
       read_process(r);
       if (r->proc_errno != 0 && f->cn_fd >= 0) proc_fill(f, r);
+      // An exited process not yet reaped (a zombie), or reaped between two reads, has its ids in /proc but not its program.
+      proc_t *p = (r->exe == NULL || r->comm == NULL) && r->proc_errno == 0 ? proc_find(f, r->pid) : NULL;
+      if (p) proc_fill_names(p, r);
     }
   }
 }
@@ -836,7 +886,10 @@ static void free_handle(fan_t *f) {
   for (size_t i = 0; i < f->n_roots; i++) free(f->roots[i]);
   free(f->roots);
   free(f->cache);
-  for (int i = 0; i < PROC_SLOTS; i++) free(f->procs[i].exe);
+  for (int i = 0; i < PROC_SLOTS; i++) {
+    free(f->procs[i].exe);
+    free(f->procs[i].fan_exe);
+  }
   free(f->procs);
   pthread_mutex_destroy(&f->lock);
   free(f);
@@ -956,7 +1009,7 @@ static napi_value js_mark(napi_env env, napi_callback_info info) {
   char path[PATH_MAX];
   fan_t *f = handle_and_path(env, info, path, "mark(handle, path) needs a path");
   if (!f) return NULL;
-  uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_RENAME | FAN_ONDIR;
+  uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_RENAME | FAN_ONDIR | FAN_OPEN_EXEC;
   if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) {
     // Before Linux 5.17 there is no FAN_RENAME: its two halves instead.
     if (errno != EINVAL) return throw_errno(env, "fanotify_mark", errno);

@@ -123,7 +123,7 @@ describe('startWhoSource: answering who made a change from the reader\'s records
 
   it('without fanotify: auto says why in every answer and the status, fanotify refuses, off adds nothing', async () => {
     const refusing: FanotifyAddon = { ...scriptedAddon().addon, open: () => { throw Object.assign(new Error('fanotify_init: Operation not permitted'), { code: 'EPERM' }); } };
-    const noAuditd = { ...scriptedAddon().addon, start: () => Promise.reject(new Error('auditd is not running')) };
+    const noAuditd = { ...scriptedAddon().addon, start: () => Promise.reject(new Error('auditd is not running')), problem: () => null };
     const auto = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing, auditReader: noAuditd });
     expect(auto.lookup(change({}))).toEqual({ who: null, whoMissing: 'not-root' });
     expect(auto.state()).toEqual({ mode: 'auto', source: null, reason: 'not-root: fanotify_init: Operation not permitted; audit: auditd is not running' });
@@ -135,7 +135,7 @@ describe('startWhoSource: answering who made a change from the reader\'s records
   it('auto without fanotify falls back to audit: its records answer, with source audit', async () => {
     const refusing: FanotifyAddon = { ...scriptedAddon().addon, open: () => { throw Object.assign(new Error('fanotify_init: Invalid argument'), { code: 'EINVAL' }); } };
     const audit = scriptedAddon();
-    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing, auditReader: { ...audit.addon, start: () => Promise.resolve() }, users });
+    const who = await startWhoSource({ mode: 'auto', log: createSilentLogger(), addon: refusing, auditReader: { ...audit.addon, start: () => Promise.resolve(), problem: () => null }, users });
     who.watch(['/tmp']);
     const seen = Date.now();
     audit.deliver([record({ path: '/tmp/a', at: seen })], seen + 1);
