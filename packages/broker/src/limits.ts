@@ -32,6 +32,12 @@ export interface BrokerLimits {
    * `clean: false`); a login asking for one more is refused (CONNACK 2).
    */
   maxClientIdsPerLogin: number;
+  /**
+   * QoS 1/2 messages sent to one persistent session and not yet acknowledged;
+   * further ones wait in its queue (deliveryWindow.ts). Below the 65,535
+   * packet ids, so none is reused while in flight (MQTT-2.3.1-2).
+   */
+  maxInflight: number;
 }
 
 /** The MQTT ceiling for a remaining length (four 7-bit bytes, MQTT-2.2.3). */
@@ -54,6 +60,7 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   maxPublishRate: 20_000,
   maxSubscriptions: 64,
   maxClientIdsPerLogin: 100,
+  maxInflight: 2000,
 };
 
 function check(name: keyof BrokerLimits, value: number, min: number, max: number): void {
@@ -78,5 +85,7 @@ export function resolveLimits(partial: Partial<BrokerLimits> = {}, prefix: strin
   check('maxPublishRate', limits.maxPublishRate, 0, 10_000_000);
   check('maxSubscriptions', limits.maxSubscriptions, 1, 100_000);
   check('maxClientIdsPerLogin', limits.maxClientIdsPerLogin, 1, 1_000_000);
+  // Half the packet id space: room for a few acknowledgements that come out of order.
+  check('maxInflight', limits.maxInflight, 1, 32_768);
   return limits;
 }
