@@ -52,8 +52,9 @@ class ClientWindow {
       // The packet is in the session's queue in the persistence already (aedes queues every
       // QoS 1/2 publish for each persistent subscriber before it delivers it), so the publish
       // may complete: holding its callback would stall every delivery of the node (mqemitter's
-      // concurrency) behind one slow subscriber.
-      callback();
+      // concurrency) behind one slow subscriber. Later, as aedes does: called back at once, mqemitter
+      // hands the next message in the same stack, and a burst overflowed it (seen in the fleet benchmark).
+      setImmediate(callback);
       return;
     }
     this.#send(packet, callback);
