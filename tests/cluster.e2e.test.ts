@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,31 +12,17 @@ import type { Broker } from '@fso/broker';
 import { parseAgentConfig } from '@fso/common';
 import { main as controllerMain } from '../packages/controller/src/cli.js';
 import { writeTestAuthFile } from '../packages/broker/src/testing/auth.js';
+import { startRedis } from '../packages/broker/src/testing/redis.js';
 import { BINS, assertBuilt, freePort, killAll, spawnDaemon } from './faultHarness.js';
 import type { Daemon } from './faultHarness.js';
 import { createTempDir, readAuditLines, runCli, waitFor, waitForProgress } from './helpers.js';
 
-const REDIS = '/usr/bin/redis-server';
 const USERS = {
   agent: { username: 'web-01', password: 'pw-cluster-agent-8d2', role: 'agent', agentId: 'web-01' },
   recorder: { username: 'rec', password: 'pw-cluster-recorder-41a', role: 'recorder' },
   controller: { username: 'ops', password: 'pw-cluster-ops-0c7', role: 'controller' },
   viewer: { username: 'view', password: 'pw-cluster-viewer-e35', role: 'viewer' },
 } as const;
-
-/** A real redis-server on a free port, nothing saved to disk. */
-async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
-  expect(existsSync(REDIS), `${REDIS} (Debian: redis-server; .ci/run installs it)`).toBe(true);
-  const port = await freePort();
-  const child = spawn(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  // A failed test's afterAll may not get as far as killing it (an agent.close() stuck on a dead node): the worker's exit does.
-  process.once('exit', () => child.kill('SIGKILL'));
-  await waitFor(() => new Promise<boolean>((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  }), `redis-server listening on ${port}`);
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
 
 /**
  * `fso-broker --port 0 --redis URL ...args` as a child process (the built bin), so a test can SIGKILL it;

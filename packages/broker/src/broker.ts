@@ -13,6 +13,7 @@ import { createBrokerMetrics } from './brokerMetrics.js';
 import { openClientIdRegistry } from './clientIds.js';
 import type { ClientIdRegistry } from './clientIds.js';
 import { createConnectionGate } from './connectionGate.js';
+import { createDeliveryWindows } from './deliveryWindow.js';
 import { BrokerClusterError, BrokerInsecureError } from './errors.js';
 import { resolveLimits } from './limits.js';
 import type { BrokerLimits } from './limits.js';
@@ -143,19 +144,22 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     throw err;
   });
   const access = createAccessControl({ topics, log, authenticator, clientIds, loginGuard, limits });
+  const windows = createDeliveryWindows(limits.maxInflight);
   let aedes: Aedes;
   try {
     aedes = await Aedes.createBroker({
       id: createBrokerId(),
       // Retained messages and sessions in LevelDB with --data-dir, else aedes's memory; the outgoing queues indexed in memory either way (outgoingQueues.ts).
-      persistence: cluster?.persistence ?? storage?.persistence ?? createMemoryPersistence(),
+      // Each persistent session's deliveries behind a window of --max-inflight unacknowledged messages (deliveryWindow.ts).
+      persistence: windows.wrap(cluster?.persistence ?? storage?.persistence ?? createMemoryPersistence()),
       ...(cluster ? { mq: cluster.mq } : {}),
       connectTimeout: limits.connectTimeoutMs,
       maxTopicLevels: limits.maxTopicLevels,
       ...access.hooks,
-      // The CONNACK first (MQTT-3.2.0-1), then who may connect: both before aedes restores a session.
+      // The CONNACK first (MQTT-3.2.0-1), the in-flight window, then who may connect: all before aedes restores a session.
       preConnect: (client, packet, callback) => {
         deliverAfterConnack(client);
+        windows.attach(client);
         access.hooks.preConnect(client, packet, callback);
       },
     });
@@ -166,7 +170,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     throw err;
   }
   attachBrokerLog(aedes, log, access.identityOf);
-  const metrics = createBrokerMetrics(aedes, topics);
+  const metrics = createBrokerMetrics(aedes, topics, windows);
   access.attach(aedes);
 
   const context: ListenerContext = {

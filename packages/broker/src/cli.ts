@@ -31,6 +31,7 @@ interface CliOptions {
   maxPublishRate: number;
   maxTopicLevels: number;
   maxSubscriptions: number;
+  maxInflight: number;
   connectTimeout: number;
   metricsPort?: number;
   metricsHost: string;
@@ -96,6 +97,11 @@ function createProgram(io: UserCliIo): Command {
         .argParser(parseCount),
     )
     .addOption(
+      new Option('--max-inflight <n>', 'QoS 1/2 messages sent to a persistent session and not yet acknowledged; more wait in its queue')
+        .default(DEFAULT_LIMITS.maxInflight)
+        .argParser(parseCount),
+    )
+    .addOption(
       new Option('--connect-timeout <seconds>', 'close connections that have not sent CONNECT by then')
         .default(DEFAULT_LIMITS.connectTimeoutMs, String(DEFAULT_LIMITS.connectTimeoutMs / 1000))
         .argParser(positiveDurationOption),
@@ -139,6 +145,7 @@ function brokerOptions(options: CliOptions, log: Logger): BrokerOptions {
       maxPublishRate: options.maxPublishRate,
       maxTopicLevels: options.maxTopicLevels,
       maxSubscriptions: options.maxSubscriptions,
+      maxInflight: options.maxInflight,
       connectTimeoutMs: options.connectTimeout,
     },
   };

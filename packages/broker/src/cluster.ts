@@ -7,7 +7,7 @@ import { drain, trackPending } from './storage.js';
 
 const require = createRequire(import.meta.url);
 const mqemitterRedis = require('mqemitter-redis') as (opts: RedisOptions) => object;
-const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis }) => object;
+const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis; maxSessionDelivery: number }) => object;
 
 /** What a broker node of a cluster takes from Redis. */
 export interface ClusterStore {
@@ -50,7 +50,10 @@ export async function openCluster(redisUrl: string, log: Logger): Promise<Cluste
   const mq = mqemitterRedis(redisOptionsOf(redisUrl));
   // aedes does not wait for some writes (a client's will on close): keep them, so close() can let them finish first.
   const pending = new Set<Promise<unknown>>();
-  const persistence = trackPending(redisPersistence({ conn: firstMatchLrem(db) }), pending);
+  // maxSessionDelivery: a reconnecting session gets its whole queue (`LRANGE 0 -1`), not the first 1,001 (the
+  // default, 1000, is LRANGE's last index): the rest were never sent, and their entries stayed ahead of every LREM.
+  // deliveryWindow.ts paces that replay.
+  const persistence = trackPending(redisPersistence({ conn: firstMatchLrem(db), maxSessionDelivery: -1 }), pending);
   log.info({ redis: redisUrl }, 'cluster node: message bus and persistence in redis');
   let closing: Promise<void> | undefined;
   return {

@@ -103,3 +103,50 @@ export async function rawLogin(
   await waitFor(answered, `a CONNACK or a close for ${clientId}`, options.timeoutMs ?? 20_000, 5);
   return { code: connackCode(connection.received()), ms: Date.now() - started, connection };
 }
+
+/** A PUBLISH a raw connection received: its packet id (QoS 1/2), topic and payload as UTF-8. */
+export interface RawPublish {
+  messageId: number | undefined;
+  topic: string;
+  payload: string;
+}
+
+/** The PUBLISH packets in `received` (a stream of whole MQTT packets; a partial one at the end is left out). */
+export function publishesIn(received: Buffer): RawPublish[] {
+  const found: RawPublish[] = [];
+  let at = 0;
+  while (at + 2 <= received.length) {
+    const type = (received[at] as number) >> 4;
+    const qos = ((received[at] as number) >> 1) & 3;
+    let length = 0;
+    let multiplier = 1;
+    let i = at + 1;
+    for (;;) {
+      if (i >= received.length) return found;
+      const byte = received[i++] as number;
+      length += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((byte & 0x80) === 0) break;
+    }
+    const end = i + length;
+    if (end > received.length) return found;
+    if (type === 3) {
+      const topicLength = received.readUInt16BE(i);
+      const topic = received.toString('utf8', i + 2, i + 2 + topicLength);
+      let body = i + 2 + topicLength;
+      let messageId: number | undefined;
+      if (qos > 0) {
+        messageId = received.readUInt16BE(body);
+        body += 2;
+      }
+      found.push({ messageId, topic, payload: received.toString('utf8', body, end) });
+    }
+    at = end;
+  }
+  return found;
+}
+
+/** A PUBACK for packet id `id`. */
+export function pubackPacket(id: number): Buffer {
+  return Buffer.from([0x40, 2, id >> 8, id & 0xff]);
+}
