@@ -15,7 +15,7 @@ import type { ClientIdRegistry } from './clientIds.js';
 import { createConnectionGate } from './connectionGate.js';
 import { createDeliveryWindows } from './deliveryWindow.js';
 import { BrokerClusterError, BrokerInsecureError } from './errors.js';
-import { resolveLimits } from './limits.js';
+import { CLUSTER_MAX_INFLIGHT, resolveLimits } from './limits.js';
 import type { BrokerLimits } from './limits.js';
 import { listenMqtt, listenWebSocket } from './listeners.js';
 import type { Listener, ListenerContext } from './listeners.js';
@@ -144,14 +144,17 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     throw err;
   });
   const access = createAccessControl({ topics, log, authenticator, clientIds, loginGuard, limits });
-  const windows = createDeliveryWindows(limits.maxInflight);
+  // A cluster node always (its PUBACKs take Redis round trips: packet ids ran out), one broker when asked.
+  const inflight = limits.maxInflight > 0 ? limits.maxInflight : cluster ? CLUSTER_MAX_INFLIGHT : 0;
+  const windows = inflight > 0 ? createDeliveryWindows(inflight) : undefined;
+  const persistence = cluster?.persistence ?? storage?.persistence ?? createMemoryPersistence();
   let aedes: Aedes;
   try {
     aedes = await Aedes.createBroker({
       id: createBrokerId(),
       // Retained messages and sessions in LevelDB with --data-dir, else aedes's memory; the outgoing queues indexed in memory either way (outgoingQueues.ts).
-      // Each persistent session's deliveries behind a window of --max-inflight unacknowledged messages (deliveryWindow.ts).
-      persistence: windows.wrap(cluster?.persistence ?? storage?.persistence ?? createMemoryPersistence()),
+      // On a cluster node, each persistent session's deliveries behind a window of unacknowledged messages (deliveryWindow.ts).
+      persistence: windows ? windows.wrap(persistence) : persistence,
       ...(cluster ? { mq: cluster.mq } : {}),
       connectTimeout: limits.connectTimeoutMs,
       maxTopicLevels: limits.maxTopicLevels,
@@ -159,7 +162,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       // The CONNACK first (MQTT-3.2.0-1), the in-flight window, then who may connect: all before aedes restores a session.
       preConnect: (client, packet, callback) => {
         deliverAfterConnack(client);
-        windows.attach(client);
+        windows?.attach(client);
         access.hooks.preConnect(client, packet, callback);
       },
     });

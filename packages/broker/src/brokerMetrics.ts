@@ -12,7 +12,7 @@ import type { DeliveryWindows } from './deliveryWindow.js';
  * errors; messages waiting for room in a persistent session's in-flight
  * window; process metrics prefixed `fso_broker_`.
  */
-export function createBrokerMetrics(aedes: Aedes, topics: Topics, windows: DeliveryWindows): Registry {
+export function createBrokerMetrics(aedes: Aedes, topics: Topics, windows: DeliveryWindows | undefined): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'fso_broker_' });
   new Gauge({ name: 'fso_broker_connections', help: 'Clients connected now', registers: [registry], collect() { this.set(aedes.connectedClients); } });
@@ -21,7 +21,7 @@ export function createBrokerMetrics(aedes: Aedes, topics: Topics, windows: Deliv
     help: 'QoS 1/2 messages for connected persistent sessions waiting for room in their in-flight window (--max-inflight)',
     registers: [registry],
     collect() {
-      this.set(windows.waiting);
+      this.set(windows?.waiting ?? 0);
     },
   });
   const connects = new Counter({ name: 'fso_broker_connections_total', help: 'Client connections accepted (CONNACK 0)', registers: [registry] });

@@ -35,7 +35,10 @@ export interface BrokerLimits {
   /**
    * QoS 1/2 messages sent to one persistent session and not yet acknowledged;
    * further ones wait in its queue (deliveryWindow.ts). Below the 65,535
-   * packet ids, so none is reused while in flight (MQTT-2.3.1-2).
+   * packet ids, so none is reused while in flight (MQTT-2.3.1-2). 0: the
+   * mode's default, {@link CLUSTER_MAX_INFLIGHT} on a cluster node and no
+   * window on one broker (its PUBACKs are cleared in microseconds, and the
+   * window's bookkeeping cost it a quarter of its pace in the fleet benchmark).
    */
   maxInflight: number;
 }
@@ -60,11 +63,15 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = {
   maxPublishRate: 20_000,
   maxSubscriptions: 64,
   maxClientIdsPerLogin: 100,
-  // Half the packet ids. A window caps a session's throughput at window ÷ PUBACK round trip, and a
-  // cluster node's PUBACK took seconds under load (docs/scaling.md: 2,000 carried 1,587/s where no
-  // window carried 3,761/s): the window is there to keep packet ids unique, not to pace.
-  maxInflight: 32_768,
+  maxInflight: 0,
 };
+
+/**
+ * A cluster node's window: half the packet ids. A window caps a session's throughput at window ÷ PUBACK
+ * round trip, and a cluster node's PUBACK took seconds under load (docs/scaling.md: 2,000 carried 1,587/s
+ * where no window carried 3,761/s): the window is there to keep packet ids unique, not to pace.
+ */
+export const CLUSTER_MAX_INFLIGHT = 32_768;
 
 function check(name: keyof BrokerLimits, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -89,6 +96,6 @@ export function resolveLimits(partial: Partial<BrokerLimits> = {}, prefix: strin
   check('maxSubscriptions', limits.maxSubscriptions, 1, 100_000);
   check('maxClientIdsPerLogin', limits.maxClientIdsPerLogin, 1, 1_000_000);
   // Half the packet id space: room for a few acknowledgements that come out of order.
-  check('maxInflight', limits.maxInflight, 1, 32_768);
+  check('maxInflight', limits.maxInflight, 0, 32_768);
   return limits;
 }
