@@ -128,7 +128,8 @@ describe('the audit reader waits for auditd by a canary of its own, not by a gue
       const problem = await until('the problem said', () => run.health[0]);
       expect(problem).toMatch(new RegExp(`no record of this agent's canary .* within 300 ms: auditd \\(pid ${daemon.pid}\\) runs, but is suspended`));
       expect(run.reader.problem()).toBe(problem);
-      expect(run.batches.at(-1)?.caughtUp).toBeGreaterThan(0);
+      // The waits were answered (a read of the log in flight may add a batch without caughtUp after it).
+      expect(run.batches.some((b) => b.caughtUp !== null && b.caughtUp > 0)).toBe(true);
       // While away: a wait is answered in the call itself, and a canary goes with it.
       const before = run.batches.length;
       const asked = Date.now();
