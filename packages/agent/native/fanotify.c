@@ -1009,12 +1009,17 @@ static napi_value js_mark(napi_env env, napi_callback_info info) {
   char path[PATH_MAX];
   fan_t *f = handle_and_path(env, info, path, "mark(handle, path) needs a path");
   if (!f) return NULL;
-  uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_RENAME | FAN_ONDIR | FAN_OPEN_EXEC;
-  if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) {
-    // Before Linux 5.17 there is no FAN_RENAME: its two halves instead.
-    if (errno != EINVAL) return throw_errno(env, "fanotify_mark", errno);
-    mask = (mask & ~(uint64_t)FAN_RENAME) | FAN_MOVED_FROM | FAN_MOVED_TO;
-    if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) return throw_errno(env, "fanotify_mark", errno);
+  // Before Linux 5.17 there is no FAN_RENAME: its two halves instead. A kernel that refuses FAN_OPEN_EXEC
+  // with this group's reporting: without it (a process gone early then has no executable, as before).
+  const uint64_t changes = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
+  const uint64_t masks[] = {changes | FAN_RENAME | FAN_OPEN_EXEC, changes | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_OPEN_EXEC, changes | FAN_MOVED_FROM | FAN_MOVED_TO};
+  uint64_t mask = 0;
+  for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+    if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, masks[i], AT_FDCWD, path) == 0) {
+      mask = masks[i];
+      break;
+    }
+    if (errno != EINVAL || i + 1 == sizeof masks / sizeof masks[0]) return throw_errno(env, "fanotify_mark", errno);
   }
   int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return throw_errno(env, "open", errno);
