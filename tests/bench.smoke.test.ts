@@ -94,5 +94,10 @@ describe('pnpm bench (tiny mode): the benchmark still runs end to end', () => {
       expect(r.cpuMsPer1000).toBeGreaterThan(0);
     }
     expect(run.stdout).toMatch(/fanotify ÷ off, paired runs/);
+    // Other processes' writes beside the watched directory, measured per mode too.
+    const { others } = JSON.parse(await readFile(out, 'utf8')) as { others: Array<{ mode: string; others: number; cpuMsPer1000: number }> };
+    expect(others.map((o) => o.mode).sort()).toEqual(result.runs.map((r) => r.mode).sort());
+    for (const o of others) expect(o.others).toBe(300);
+    expect(run.stdout).toMatch(/Other processes' writes beside the watched directory/);
   });
 });
