@@ -2,12 +2,12 @@ import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { Logger } from '@fso/common';
+import { createClusterPersistence } from './clusterQueues.js';
 import { BrokerClusterError } from './errors.js';
 import { drain, trackPending } from './storage.js';
 
 const require = createRequire(import.meta.url);
 const mqemitterRedis = require('mqemitter-redis') as (opts: RedisOptions) => object;
-const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis; maxSessionDelivery: number }) => object;
 
 /** What a broker node of a cluster takes from Redis. */
 export interface ClusterStore {
@@ -52,8 +52,8 @@ export async function openCluster(redisUrl: string, log: Logger): Promise<Cluste
   const pending = new Set<Promise<unknown>>();
   // maxSessionDelivery: a reconnecting session gets its whole queue (`LRANGE 0 -1`), not the first 1,001 (the
   // default, 1000, is LRANGE's last index): the rest were never sent, and their entries stayed ahead of every LREM.
-  // deliveryWindow.ts paces that replay.
-  const persistence = trackPending(redisPersistence({ conn: firstMatchLrem(db), maxSessionDelivery: -1 }), pending);
+  // deliveryWindow.ts paces that replay. A QoS 1 enqueue and PUBACK are one round trip each (clusterQueues.ts).
+  const persistence = trackPending(createClusterPersistence(db, firstMatchLrem(db), -1), pending);
   log.info({ redis: redisUrl }, 'cluster node: message bus and persistence in redis');
   let closing: Promise<void> | undefined;
   return {
