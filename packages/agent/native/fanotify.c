@@ -283,6 +283,39 @@ static void dirs_clear(fan_t *f) {
   f->n_dirs = f->dir_buckets = 0;
 }
 
+/**
+ * A watched directory moved from `from` to `to` (NULL: out of sight, a move's first half): the entries at or
+ * under `from` take the new name, or are dropped. Scans every entry: directory moves are rare beside the
+ * changes inside them.
+ */
+static void dirs_move(fan_t *f, const char *from, const char *to) {
+  if (!from) return;
+  size_t n = strlen(from);
+  pthread_mutex_lock(&f->lock);
+  for (size_t i = 0; i < f->dir_buckets; i++) {
+    for (dir_node_t **at = &f->dirs[i]; *at;) {
+      dir_node_t *node = *at;
+      if (strncmp(node->path, from, n) != 0 || (node->path[n] != 0 && node->path[n] != '/')) {
+        at = &node->next;
+        continue;
+      }
+      char *moved = NULL;
+      if (to && asprintf(&moved, "%s%s", to, node->path + n) < 0) moved = NULL;
+      if (moved) {
+        free(node->path);
+        node->path = moved;
+        at = &node->next;
+      } else {
+        *at = node->next;
+        free(node->path);
+        free(node);
+        f->n_dirs--;
+      }
+    }
+  }
+  pthread_mutex_unlock(&f->lock);
+}
+
 /** The path of a watched directory by its key, or NULL. */
 static char *dirs_path(fan_t *f, const unsigned char *key, uint16_t len) {
   pthread_mutex_lock(&f->lock);
@@ -402,8 +435,11 @@ static proc_t *proc_find(fan_t *f, int32_t pid) {
   return p->pid == pid ? p : NULL;
 }
 
-/** The program a process in the table runs: the last FAN_OPEN_EXEC since its fork, else what /proc said at its exec or fork. */
-static const char *proc_exe(const proc_t *p) { return p->fan_exe ? p->fan_exe : p->exe; }
+/**
+ * The program a process in the table runs: what /proc said at its exec (or its parent's, at its fork),
+ * else, when the process was gone by its exec's look, the last FAN_OPEN_EXEC since its fork.
+ */
+static const char *proc_exe(const proc_t *p) { return p->exe ? p->exe : p->fan_exe; }
 
 /** A slot for `pid`, emptied (another pid in it is dropped: the table is direct-mapped, 65,536 slots). */
 static proc_t *proc_take(fan_t *f, int32_t pid) {
@@ -686,17 +722,24 @@ static void parse(fan_t *f, char *buf, ssize_t len, batch_t *b, double at) {
       }
       p += h->len;
     }
-    // A directory moved or deleted: the names cached under its old and new names are wrong from here on.
-    if ((m->mask & FAN_ONDIR) && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE))) {
+    // A directory moved: the names cached at or under its old and new names are wrong from here on, and the
+    // watched directories under it are named anew (the agent's watcher tells the same later). A directory
+    // deleted was empty, and its name is right for the events queued before: nothing to forget.
+    if ((m->mask & FAN_ONDIR) && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO))) {
       cache_forget(f, path);
       cache_forget(f, old_path);
+      if (m->mask & FAN_RENAME) dirs_move(f, old_path, path);
+      else if (m->mask & FAN_MOVED_FROM) dirs_move(f, path, NULL);
     }
-    // A program started: what its process runs, for when it is gone before its changes are read.
+    // A program started: what its process runs, for when it is gone before its changes are read. The kernel
+    // merges a process's events on one file: a change of the file it then ran is still a change.
     if ((m->mask & FAN_OPEN_EXEC) && path && m->pid > 0) {
       exec_seen(f, m->pid, path);
-      free(path);
-      free(old_path);
-      continue;
+      if ((m->mask & ~(uint64_t)(FAN_OPEN_EXEC | FAN_ONDIR)) == 0) {
+        free(path);
+        free(old_path);
+        continue;
+      }
     }
     // No name to file it under (a rename into a directory gone before it was read): nothing to index.
     if (m->pid == self || !path || !(under_roots(f, path) || under_roots(f, old_path))) {
@@ -1012,7 +1055,8 @@ static napi_value js_mark(napi_env env, napi_callback_info info) {
   // Before Linux 5.17 there is no FAN_RENAME: its two halves instead. A kernel that refuses FAN_OPEN_EXEC
   // with this group's reporting: without it (a process gone early then has no executable, as before).
   const uint64_t changes = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
-  const uint64_t masks[] = {changes | FAN_RENAME | FAN_OPEN_EXEC, changes | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_OPEN_EXEC, changes | FAN_MOVED_FROM | FAN_MOVED_TO};
+  const uint64_t masks[] = {changes | FAN_RENAME | FAN_OPEN_EXEC, changes | FAN_RENAME, changes | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_OPEN_EXEC,
+                            changes | FAN_MOVED_FROM | FAN_MOVED_TO};
   uint64_t mask = 0;
   for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
     if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, masks[i], AT_FDCWD, path) == 0) {

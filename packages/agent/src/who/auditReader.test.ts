@@ -58,4 +58,26 @@ describe('auditd records as who-data records', () => {
     // A directory the agent does not watch: the cwd, as before (a wrong name, so no event matches it: no-record).
     expect(recordsOf(event, 1).map((r) => r.path)).toEqual(['/f2']);
   });
+
+  it('a relative name with a directory part is of the directory holding its last part (sub/file), and a rename across two directories keeps each name with its own', () => {
+    const at = 'type=PATH msg=audit(1796531095.714:9): ';
+    const syscall = (name: string) => auditFields(`type=SYSCALL msg=audit(1796531095.714:9): syscall=83 pid=7 uid=0 gid=0 euid=0 comm="x" exe="/usr/bin/x" key="k"${GS}SYSCALL=${name}`);
+    const watched = new Map([[directoryKey(65024, 11), '/w/sub'], [directoryKey(65024, 12), '/w/x'], [directoryKey(65024, 13), '/w/y']]);
+    // `cd /w && mkdir sub/d2`: auditd names the PARENT `sub/` (inode 11) and the child `sub/d2`.
+    const mkdir = { serial: '9', atMs: 1, fields: syscall('mkdir'), cwd: '/w', paths: ['item=0 name="sub/" inode=11 dev=fe:00 nametype=PARENT', 'item=1 name="sub/d2" inode=20 dev=fe:00 nametype=CREATE'].map((p) => auditFields(at + p)) };
+    expect(recordsOf(mkdir, 1, (key) => watched.get(key)).map((r) => r.path)).toEqual(['/w/sub/d2']);
+    expect(recordsOf(mkdir, 1).map((r) => r.path)).toEqual(['/w/sub/d2']);
+    // `cd /w && mv x/a.tmp y/a`, replacing y/a: one rename, old name to new, no delete of x/a.
+    const mv = {
+      serial: '9', atMs: 1, fields: syscall('rename'), cwd: '/w',
+      paths: [
+        'item=0 name="x/" inode=12 dev=fe:00 nametype=PARENT',
+        'item=1 name="y/" inode=13 dev=fe:00 nametype=PARENT',
+        'item=2 name="x/a.tmp" inode=5 dev=fe:00 nametype=DELETE',
+        'item=3 name="y/a" inode=6 dev=fe:00 nametype=DELETE',
+        'item=4 name="y/a" inode=5 dev=fe:00 nametype=CREATE',
+      ].map((p) => auditFields(at + p)),
+    };
+    expect(recordsOf(mv, 1, (key) => watched.get(key)).map((r) => [r.mask, r.path, r.oldPath])).toEqual([[FAN.RENAME, '/w/y/a', '/w/x/a.tmp']]);
+  });
 });

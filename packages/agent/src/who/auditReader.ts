@@ -138,25 +138,35 @@ export function recordsOf(event: Gathering, atMs: number, directoryPath: (key: s
     pid: Number(f.pid), ppid: id(f.ppid), uid: id(f.uid), euid: id(f.euid), gid: id(f.gid), auid: id(f.auid),
     exe: auditString(f.exe), comm: auditString(f.comm), procError: null, at: atMs,
   };
-  // A rename's two parents: the old name's first, the new name's last.
   const parents = event.paths.filter((p) => auditString(p.nametype) === 'PARENT');
-  const parentDir = (type: string): string | undefined => {
-    const parent = type === 'CREATE' ? parents.at(-1) : parents[0];
-    const dev = auditDev(parent?.dev);
-    return parent?.inode === undefined || dev === null ? undefined : directoryPath(directoryKey(dev, parent.inode));
+  const children = event.paths.filter((p) => auditString(p.nametype) !== 'PARENT');
+  const renamedInodes = new Set(children.filter((p) => auditString(p.nametype) === 'CREATE').map((p) => p.inode));
+  /**
+   * The PARENT item of a child: the one named by the child's directory part
+   * (`sub/` for `sub/file`), else, of a rename's two, the old name's
+   * directory for the renamed inode's DELETE and the new name's for the rest
+   * (its CREATE, and a target it replaced).
+   */
+  const parentOf = (child: Record<string, string>, name: string): Record<string, string> | undefined => {
+    const slash = name.lastIndexOf('/');
+    const named = slash < 0 ? [] : parents.filter((p) => auditString(p.name) === name.slice(0, slash + 1));
+    if (named.length === 1) return named[0];
+    if (parents.length === 1) return parents[0];
+    return auditString(child.nametype) === 'DELETE' && renamedInodes.has(child.inode) ? parents[0] : parents.at(-1);
   };
-  const full = (name: string | null, type: string): string | null => {
+  const full = (child: Record<string, string>): string | null => {
+    const name = auditString(child.name);
     if (name === null) return null;
     if (path.isAbsolute(name)) return path.normalize(name);
-    const dir = parentDir(type) ?? event.cwd;
-    return dir ? path.resolve(dir, name) : null;
+    // The directory holding the last component, when the agent watches it: its path and the name's last part.
+    const parent = parentOf(child, name);
+    const dev = auditDev(parent?.dev);
+    const dir = parent?.inode === undefined || dev === null ? undefined : directoryPath(directoryKey(dev, parent.inode));
+    if (dir !== undefined) return path.join(dir, path.basename(name));
+    return event.cwd ? path.resolve(event.cwd, name) : null;
   };
-  const items = event.paths
-    .filter((p) => auditString(p.nametype) !== 'PARENT')
-    .map((p) => {
-      const type = auditString(p.nametype) ?? 'NORMAL';
-      return { type, name: full(auditString(p.name), type), inode: p.inode ?? '' };
-    })
+  const items = children
+    .map((p) => ({ type: auditString(p.nametype) ?? 'NORMAL', name: full(p), inode: p.inode ?? '' }))
     .filter((p): p is { type: string; name: string; inode: string } => p.name !== null);
   const out: WhoRecord[] = [];
   const created = items.filter((p) => p.type === 'CREATE');
