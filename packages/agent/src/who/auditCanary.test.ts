@@ -148,6 +148,23 @@ describe('the audit reader waits for auditd by a canary of its own, not by a gue
   });
 });
 
+describe('a canary that cannot be written', () => {
+  it('is said at once with why (not as auditd silent 60 s later), and the waits are answered', async () => {
+    const run = await startReader('unwritable', 60_000);
+    try {
+      // Its directory gone under it (the agent's state dir removed while it runs).
+      await rm(path.dirname(run.canary), { recursive: true, force: true });
+      run.reader.sync({});
+      const problem = await until('the problem said', () => run.health[0], 10_000);
+      expect(problem).toMatch(/^cannot write this agent's canary .*ENOENT/);
+      expect(run.reader.problem()).toBe(problem);
+      expect(run.batches.some((b) => b.caughtUp !== null)).toBe(true);
+    } finally {
+      run.reader.close({});
+    }
+  });
+});
+
 describe('a live auditd, not the pid the kernel names', () => {
   it('a pid that is gone, or not auditd, or auditd dead is refused with the reason; a live auditd is taken', async () => {
     expect(liveAuditd('enabled 1\npid 0\n')).toEqual({ reason: 'auditd is not running (auditctl -s: no daemon pid)' });

@@ -329,21 +329,28 @@ export function createAuditReader(options: AuditReaderOptions): AuditReader {
       // Read often while a wait is open: the answer comes as soon as auditd has written.
       poll: setInterval(() => void readSoon(), 10),
       late: setTimeout(() => {
-        if (!canary) return;
-        clearInterval(canary.poll);
-        canary = undefined;
-        const status = spawnSync(auditctl, ['-s'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
-        const daemon = liveAuditd(status);
-        const next = `auditd wrote no record of this agent's canary (${target}) to ${logFile} within ${canaryTimeoutMs} ms: ${'reason' in daemon ? daemon.reason : `auditd (pid ${daemon.pid}) runs, but is suspended (a full disk?), far behind, or writes elsewhere`}`;
-        if (problem === null) options.onHealth?.(next);
-        problem = next;
-        // The waits are answered (no-record) rather than held while auditd is away.
-        deliver([], Date.now());
+        const daemon = liveAuditd(spawnSync(auditctl, ['-s'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '');
+        canaryFailed(
+          current,
+          `auditd wrote no record of this agent's canary (${target}) to ${logFile} within ${canaryTimeoutMs} ms: ${'reason' in daemon ? daemon.reason : `auditd (pid ${daemon.pid}) runs, but is suspended (a full disk?), far behind, or writes elsewhere`}`,
+        );
       }, canaryTimeoutMs),
     };
+    const current = canary;
     canary.late.unref();
     canary.poll.unref();
-    writeFile(target, `${writtenAt}\n`).catch((err: unknown) => options.onError?.(err));
+    // A canary that cannot be written (a full disk, its directory gone) is said at once, with why, not as auditd's silence 5 s later.
+    writeFile(target, `${writtenAt}\n`).catch((err: unknown) => canaryFailed(current, `cannot write this agent's canary (${target}): ${err instanceof Error ? err.message : String(err)}`));
+  };
+  /** The canary in flight did not come: said once (until one comes again), and the waits are answered (no-record) rather than held. */
+  const canaryFailed = (failed: NonNullable<typeof canary>, next: string): void => {
+    if (canary !== failed) return;
+    clearTimeout(failed.late);
+    clearInterval(failed.poll);
+    canary = undefined;
+    if (problem === null) options.onHealth?.(next);
+    problem = next;
+    deliver([], Date.now());
   };
 
   return {
